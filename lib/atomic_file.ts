@@ -1,0 +1,56 @@
+/**
+ * Atomic, private file writes: write a temp file beside the target with the
+ * final mode, fsync it, then rename over the target. A crash or Ctrl-C leaves
+ * either the old file or the new one, never half of one.
+ *
+ * @module
+ */
+
+/** Creates `dir` (and parents) and makes sure it is mode 0700. */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (Deno.build.os !== "windows") await Deno.chmod(dir, 0o700);
+}
+
+/** Writes `data` to `path` atomically with mode `mode` (default 0600). */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+): Promise<void> {
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  const tmp = `${dir}/.${path.slice(dir.length + 1)}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const file = await Deno.open(tmp, { write: true, createNew: true, mode });
+  try {
+    await file.write(bytes).then(async (n) => {
+      let written = n;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    });
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  try {
+    if (Deno.build.os !== "windows") await Deno.chmod(tmp, mode);
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
+}
+
+/** Writes JSON (2-space, trailing newline) atomically with mode 0600. */
+export function writeJsonAtomic(path: string, value: unknown, mode = 0o600): Promise<void> {
+  return writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n", mode);
+}
+
+/** Reads and parses a JSON file; `undefined` when it does not exist. */
+export async function readJsonIfExists<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as T;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
