@@ -5,20 +5,44 @@
  *
  * @module
  */
-import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { Command, CommanderError, InvalidArgumentError } from "@commander-js/extra-typings";
+import { build$ } from "dax";
 import denoJson from "./deno.json" with { type: "json" };
-import { EctoError, ExitCode, exitCodeFor } from "./lib/errors.ts";
+import type { Consent, EctoContext } from "./lib/context.ts";
+import { connect, type ConnectOptions } from "./lib/connect.ts";
+import { disconnect } from "./lib/disconnect.ts";
+import { status } from "./lib/status.ts";
+import { runEdgeCommand } from "./lib/edge_command.ts";
+import { EctoError, ExitCode, exitCodeFor, UsageError } from "./lib/errors.ts";
+import type { EctoEvent } from "./lib/events.ts";
+import { ectoPaths } from "./lib/paths.ts";
+import {
+  renderConnectHuman,
+  renderDisconnectHuman,
+  renderErrorHuman,
+  renderEventHuman,
+  renderStatusHuman,
+  type Style,
+} from "./lib/render.ts";
 
 /** What `main` needs from the outside world. Tests pass their own. */
 export interface CliDeps {
   /** Environment lookup. */
   env: (name: string) => string | undefined;
+  /** The whole environment (for child processes). */
+  envAll: () => Record<string, string>;
   /** Writes to stdout (no newline added). */
   stdout: (text: string) => void;
   /** Writes to stderr (no newline added). */
   stderr: (text: string) => void;
   /** Whether stdin and stdout are a terminal (prompts, colours, QR codes). */
   isTerminal: boolean;
+  /** Reads one line from the terminal (consent prompts); undefined at EOF. */
+  readLine: (prompt: string) => Promise<string | undefined>;
+  /** The argv that starts this ecto again (the edge supervisor runs it). */
+  selfCommand: string[];
+  /** HTTP client. */
+  fetch: typeof fetch;
 }
 
 /** The real dependencies. */
@@ -26,30 +50,218 @@ export function realDeps(): CliDeps {
   const enc = new TextEncoder();
   return {
     env: (name) => Deno.env.get(name),
-    stdout: (text) => void Deno.stdout.writeSync(enc.encode(text)),
-    stderr: (text) => void Deno.stderr.writeSync(enc.encode(text)),
+    envAll: () => Deno.env.toObject(),
+    stdout: (text) => void writeAll(Deno.stdout, enc.encode(text)),
+    stderr: (text) => void writeAll(Deno.stderr, enc.encode(text)),
     isTerminal: Deno.stdin.isTerminal() && Deno.stdout.isTerminal(),
+    readLine: (question) => Promise.resolve(prompt(question) ?? undefined),
+    selfCommand: selfCommand(),
+    fetch: globalThis.fetch,
   };
+}
+
+function writeAll(target: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += target.writeSync(bytes.subarray(written));
+}
+
+/**
+ * How to start this ecto again: the compiled binary is its own argv[0]; under
+ * `deno run` it is deno with the same permission set and config.
+ */
+function selfCommand(): string[] {
+  const exe = Deno.execPath();
+  const base = exe.slice(exe.lastIndexOf("/") + 1);
+  if (base !== "deno" && base !== "deno.exe") return [exe];
+  const config = new URL("./deno.json", import.meta.url);
+  if (config.protocol !== "file:") return [exe, "run", "-A", import.meta.url];
+  return [exe, "run", "--quiet", `--config=${config.pathname}`, "-P=ecto", new URL(import.meta.url).pathname];
 }
 
 /** The ecto version, from deno.json (one version source). */
 export const VERSION: string = denoJson.version;
 
+const FUNNEL_PORTS = [443, 8443, 10000];
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!FUNNEL_PORTS.includes(port)) {
+    throw new InvalidArgumentError(`Funnel only serves ports ${FUNNEL_PORTS.join(", ")}.`);
+  }
+  return port;
+}
+
+function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new InvalidArgumentError("Expected a number of seconds.");
+  }
+  return seconds;
+}
+
 /** Runs ecto with `args` and returns the exit code. Never exits the process. */
 export async function main(args: string[], deps: CliDeps): Promise<number> {
   let exitCode: number = ExitCode.ok;
+  const colour = deps.isTerminal && deps.env("NO_COLOR") === undefined;
+  const style: Style = { colour, terminal: deps.isTerminal };
+
+  const makeContext = (json: boolean, yes: boolean): EctoContext => {
+    const interactive = deps.isTerminal && !json;
+    const consent: Consent = async (request) => {
+      if (yes) return true;
+      if (!interactive) return false;
+      const answer = await deps.readLine(`${request.description}\n  ${request.command}\nProceed? [y/N]`);
+      return /^y(es)?$/i.test((answer ?? "").trim());
+    };
+    const onEvent = (event: EctoEvent) => {
+      if (json) deps.stderr(JSON.stringify({ event: event.kind, ...event }) + "\n");
+      else deps.stderr(renderEventHuman(event, style));
+    };
+    return {
+      $: build$({}),
+      env: deps.env,
+      envAll: deps.envAll,
+      fetch: deps.fetch,
+      now: () => Date.now(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      events: onEvent,
+      consent,
+      paths: ectoPaths(deps.env),
+      selfCommand: deps.selfCommand,
+      os: Deno.build.os,
+      interactive,
+    };
+  };
+
+  const fail = (error: unknown, json: boolean, verbose: boolean) => {
+    exitCode = exitCodeFor(error);
+    if (json) {
+      deps.stdout(JSON.stringify({ ok: false, error: errorJson(error) }, null, 2) + "\n");
+    } else {
+      deps.stderr(renderErrorHuman(error, style, verbose));
+    }
+  };
+
   const program = new Command()
     .name("ecto")
     .description(
-      "Publish your OpenClaw assistant's OpenAI-compatible API at a stable HTTPS URL with a key.",
+      "Publish your OpenClaw assistant's OpenAI-compatible API at a stable HTTPS URL with a key.\n\n" +
+        "ecto puts a small proxy (the edge) in front of the gateway on loopback, publishes only\n" +
+        "the edge through Tailscale Funnel, and gives you a URL and a client key.",
     )
     .version(VERSION, "-V, --version", "print the ecto version")
     .exitOverride()
-    .configureOutput({
-      writeOut: deps.stdout,
-      writeErr: deps.stderr,
-    })
-    .showHelpAfterError("(run `ecto --help` for usage)");
+    .configureOutput({ writeOut: deps.stdout, writeErr: deps.stderr })
+    .showHelpAfterError("(run `ecto --help` for usage)")
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 ok, 1 failed, 2 usage, 3 you must act (log in, enable Funnel,
+grant sudo: the message says how), 4 a prerequisite is missing and ecto will
+not install it without consent (--yes).
+
+Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
+(default ~/.ecto), TS_AUTHKEY (Tailscale auth key for headless login).`,
+    );
+
+  program
+    .command("connect")
+    .description(
+      "Install and log in to Tailscale if needed, configure the gateway, start the edge,\n" +
+        "publish it through Funnel, prove the public URL works, and print URL, key and an example.",
+    )
+    .option("-y, --yes", "consent to installing and starting Tailscale; never prompt")
+    .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
+    .option("--auth-key <key>", "Tailscale auth key for headless login (prefer TS_AUTHKEY or file:PATH)")
+    .option("--regenerate-token", "issue a new owner key and revoke the old one")
+    .option("--restart", "re-apply the gateway settings and restart the edge; Tailscale untouched")
+    .option("--funnel-port <port>", "publish on this Funnel port (443, 8443 or 10000)", parsePort)
+    .option("--keep-bind", "leave gateway.bind as it is instead of forcing loopback")
+    .option("--proof-timeout <seconds>", "how long to wait for public DNS (default 60)", parseSeconds)
+    .option("--login-timeout <seconds>", "how long to wait for a browser login (default 300)", parseSeconds)
+    .option("-v, --verbose", "show the cause chain of errors")
+    .action(async (opts) => {
+      const json = opts.json ?? false;
+      const ctx = makeContext(json, opts.yes ?? false);
+      try {
+        const options: ConnectOptions = {
+          authKey: opts.authKey ?? deps.env("TS_AUTHKEY"),
+          regenerateToken: opts.regenerateToken ?? false,
+          restart: opts.restart ?? false,
+          keepBind: opts.keepBind ?? false,
+          ...(opts.funnelPort === undefined ? {} : { funnelPort: opts.funnelPort }),
+          proofTimeoutMs: (opts.proofTimeout ?? 60) * 1000,
+          loginTimeoutMs: (opts.loginTimeout ?? 300) * 1000,
+        };
+        const result = await connect(ctx, options);
+        if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
+        else deps.stdout(renderConnectHuman(result, style));
+      } catch (error) {
+        fail(error, json, opts.verbose ?? false);
+      }
+    });
+
+  program
+    .command("status")
+    .description("Show every layer: Tailscale, Funnel route, edge, gateway, credentials, public check.")
+    .option("--json", "print one JSON document on stdout")
+    .option("--no-public", "skip the public check")
+    .option("-v, --verbose", "show the cause chain of errors")
+    .action(async (opts) => {
+      const json = opts.json ?? false;
+      const ctx = makeContext(json, false);
+      try {
+        const report = await status(ctx, { publicCheck: opts.public });
+        if (json) deps.stdout(JSON.stringify(report, null, 2) + "\n");
+        else deps.stdout(renderStatusHuman(report, style));
+        exitCode = report.ok ? ExitCode.ok : ExitCode.failed;
+      } catch (error) {
+        fail(error, json, opts.verbose ?? false);
+      }
+    });
+
+  program
+    .command("disconnect")
+    .description(
+      "Remove ecto's Funnel route and stop the edge; keys and gateway settings stay for a quick\n" +
+        "reconnect. --purge also restores the gateway settings and deletes keys and credentials.",
+    )
+    .option("--purge", "also restore the OpenClaw snapshot and delete ecto's keys and credentials")
+    .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
+    .option("-y, --yes", "never prompt")
+    .option("-v, --verbose", "show the cause chain of errors")
+    .action(async (opts) => {
+      const json = opts.json ?? false;
+      const ctx = makeContext(json, opts.yes ?? false);
+      try {
+        const result = await disconnect(ctx, { purge: opts.purge ?? false });
+        if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
+        else deps.stdout(renderDisconnectHuman(result, style));
+      } catch (error) {
+        fail(error, json, opts.verbose ?? false);
+      }
+    });
+
+  const edge = program.command("edge").description("The edge: ecto's loopback proxy in front of the gateway.");
+  edge
+    .command("run")
+    .description("Run the edge in the foreground (the supervisor runs this).")
+    .option("--config <file>", "edge settings written by connect (default: ~/.ecto/edge.json)")
+    .option("--listen <addr>", "loopback address to listen on (default 127.0.0.1:18795)")
+    .option("--upstream <url>", "the gateway (default http://127.0.0.1:<gateway port>)")
+    .option("-v, --verbose", "show the cause chain of errors")
+    .action(async (opts) => {
+      const ctx = makeContext(false, false);
+      try {
+        await runEdgeCommand(ctx, {
+          ...(opts.config === undefined ? {} : { configFile: opts.config }),
+          ...(opts.listen === undefined ? {} : { listen: opts.listen }),
+          ...(opts.upstream === undefined ? {} : { upstream: opts.upstream }),
+        }, (line) => deps.stderr(line + "\n"));
+      } catch (error) {
+        fail(error, false, opts.verbose ?? false);
+      }
+    });
 
   program.command("version").description("print the ecto version").action(() => {
     deps.stdout(`${VERSION}\n`);
@@ -59,22 +271,31 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     await program.parseAsync(args, { from: "user" });
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
-        return ExitCode.ok;
-      }
-      if (error.code === "commander.help") return ExitCode.ok;
-      return ExitCode.usage;
+      const ok = ["commander.helpDisplayed", "commander.version", "commander.help"];
+      return ok.includes(error.code) ? ExitCode.ok : ExitCode.usage;
     }
-    exitCode = exitCodeFor(error);
-    if (error instanceof EctoError) {
-      deps.stderr(`ecto: ${error.message}\n${error.fix ? `fix: ${error.fix}\n` : ""}`);
-    } else {
-      deps.stderr(`ecto: ${error instanceof Error ? error.message : String(error)}\n`);
-    }
+    fail(error, false, false);
   }
   return exitCode;
 }
 
-void Option;
+/** The JSON shape of an error for `--json` output. */
+function errorJson(error: unknown): Record<string, unknown> {
+  if (error instanceof EctoError) {
+    return {
+      code: error.code,
+      message: error.message,
+      ...(error.fix === undefined ? {} : { fix: error.fix }),
+      ...("url" in error && error.url !== undefined ? { url: error.url } : {}),
+      exitCode: error.exitCode,
+    };
+  }
+  if (error instanceof UsageError) return { code: "usage", message: error.message };
+  return {
+    code: "internal",
+    message: error instanceof Error ? error.message : String(error),
+    exitCode: ExitCode.failed,
+  };
+}
 
 if (import.meta.main) Deno.exit(await main(Deno.args, realDeps()));

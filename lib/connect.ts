@@ -1,0 +1,224 @@
+/**
+ * `ecto connect`: from "OpenClaw on my machine" to "my assistant's API at a
+ * public HTTPS URL with a key". Idempotent steps, each checking before acting
+ * and reporting what it found or did; re-running on a connected machine
+ * changes nothing, proves the path again and returns the same summary.
+ *
+ * Orchestration only: it never parses tool output. The layers do the work
+ * (see {@link Layers}); `lib/layers.ts` builds the real ones.
+ *
+ * @module
+ */
+import { ensurePrivateDir } from "./atomic_file.ts";
+import type { EctoContext } from "./context.ts";
+import { updateConnectionRecord } from "./connection_record.ts";
+import { readCredentials, writeCredentials } from "./credentials.ts";
+import { type Layers, type ProofOutcome, realLayers } from "./layers.ts";
+import { acquireLock } from "./lock.ts";
+import { EctoError } from "./errors.ts";
+import { baseUrl } from "./proof.ts";
+
+/** What the user asked for. */
+export interface ConnectOptions {
+  /** Tailscale auth key for headless login (from `--auth-key` or `TS_AUTHKEY`). */
+  authKey?: string | undefined;
+  /** Issue a new owner key and revoke the old one. */
+  regenerateToken: boolean;
+  /** Re-apply gateway settings and restart the edge without touching Tailscale. */
+  restart: boolean;
+  /** Leave `gateway.bind` alone instead of forcing loopback. */
+  keepBind: boolean;
+  /** The Funnel port to publish on (443, 8443, 10000); default: ecto's current or the first free. */
+  funnelPort?: number;
+  /** How long to wait for public DNS before settling for the tailnet path. */
+  proofTimeoutMs: number;
+  /** How long to wait for a browser login on a terminal. */
+  loginTimeoutMs: number;
+}
+
+/** The summary connect prints (and `--json` returns). */
+export interface ConnectResult {
+  ok: true;
+  /** Base URL: `https://HOST` or `https://HOST:8443`. */
+  url: string;
+  /** `<url>/v1/chat/completions`. */
+  endpoint: string;
+  /** The owner's client key. */
+  token: string;
+  /** The model id a client should send. */
+  model: string;
+  /** The Funnel port ecto's route is on. */
+  funnelPort: number;
+  /** Where the credentials are. */
+  credentialsFile: string;
+  /** What was proven, over which path. */
+  proof: ProofOutcome;
+  /** What this run changed (empty on a repeat run of a connected machine). */
+  changed: string[];
+}
+
+/** Runs connect with the real layers or the ones given. */
+export async function connect(
+  ctx: EctoContext,
+  options: ConnectOptions,
+  layers?: Layers,
+): Promise<ConnectResult> {
+  const l = layers ?? realLayers();
+  await ensurePrivateDir(ctx.paths.stateDir);
+  await using _lock = await acquireLock(ctx.paths.lockFile, { command: "connect", $: ctx.$ });
+  const changed: string[] = [];
+  const step = async <T extends { changed?: boolean; detail: string }>(
+    id: string,
+    start: string,
+    run: () => Promise<T>,
+  ): Promise<T> => {
+    ctx.events({ kind: "step", step: id, status: "start", detail: start });
+    try {
+      const result = await run();
+      if (result.changed) changed.push(id);
+      ctx.events({
+        kind: "step",
+        step: id,
+        status: result.changed ? "done" : "skip",
+        detail: result.detail,
+      });
+      return result;
+    } catch (error) {
+      ctx.events({
+        kind: "step",
+        step: id,
+        status: "fail",
+        detail: error instanceof Error ? error.message : String(error),
+      });
+      throw error;
+    }
+  };
+
+  // Tailscale: installed, running, logged in, allowed to Funnel. --restart leaves it alone
+  // except for reading where we are published.
+  const ts = options.restart
+    ? await step("tailscale.check", "Reading Tailscale state", () => l.tailscale.current(ctx))
+    : await (async () => {
+      const installed = await step(
+        "tailscale.install",
+        "Looking for Tailscale",
+        () => l.tailscale.ensureInstalled(ctx),
+      );
+      await step(
+        "tailscale.daemon",
+        "Checking the Tailscale daemon",
+        () => l.tailscale.ensureRunning(ctx, installed),
+      );
+      const login = await step(
+        "tailscale.login",
+        "Checking the Tailscale login",
+        () =>
+          l.tailscale.ensureLoggedIn(ctx, installed, {
+            authKey: options.authKey,
+            timeoutMs: options.loginTimeoutMs,
+          }),
+      );
+      await step(
+        "tailscale.funnel",
+        "Checking Funnel prerequisites",
+        () => l.tailscale.checkFunnelReady(ctx, login),
+      );
+      return login;
+    })();
+
+  const owner = await step(
+    "keys.owner",
+    "Checking the owner key",
+    () => l.keys.ensureOwner(ctx, { regenerate: options.regenerateToken }),
+  );
+
+  const gateway = await step(
+    "openclaw.configure",
+    "Configuring the OpenClaw gateway",
+    () => l.openclaw.configure(ctx, { keepBind: options.keepBind, restart: options.restart }),
+  );
+  await updateConnectionRecord(ctx.paths, { gatewayPort: gateway.port });
+
+  const edge = await step(
+    "edge.run",
+    "Starting the edge",
+    () =>
+      l.edge.ensureRunning(ctx, {
+        gatewayUrl: gateway.url,
+        configPath: gateway.configPath,
+        restart: options.restart,
+      }),
+  );
+  await updateConnectionRecord(ctx.paths, { edgeListen: edge.listen, supervisor: edge.supervisor });
+
+  const route = await step(
+    "funnel.route",
+    "Publishing the edge through Funnel",
+    () =>
+      l.tailscale.publish(ctx, ts, {
+        target: edge.target,
+        ...(options.funnelPort === undefined ? {} : { port: options.funnelPort }),
+      }),
+  );
+  const now = new Date(ctx.now()).toISOString();
+  const record = await updateConnectionRecord(ctx.paths, {
+    dnsName: ts.dnsName,
+    funnelPort: route.port,
+    funnelTarget: edge.target,
+    updated: now,
+  });
+  if (!record.created) await updateConnectionRecord(ctx.paths, { created: now });
+
+  const url = baseUrl(ts.dnsName, route.port);
+  const model = gateway.model;
+  const endpoint = `${url}/v1/chat/completions`;
+  await step("credentials", "Writing the credentials file", async () => {
+    const previous = await readCredentials(ctx.paths.credentialsFile).catch(() => undefined);
+    const same = previous?.token === owner.key && previous.url === url &&
+      previous.port === gateway.port && previous.model === model;
+    if (same) return { detail: `Credentials unchanged in ${ctx.paths.credentialsFile}.` };
+    const keepCreated = previous?.token === owner.key && previous.created !== "";
+    await writeCredentials(ctx.paths.credentialsFile, {
+      token: owner.key,
+      url,
+      port: gateway.port,
+      model,
+      created: keepCreated ? new Date(previous.created) : new Date(ctx.now()),
+    });
+    return {
+      changed: true,
+      detail: `Credentials written to ${ctx.paths.credentialsFile} (mode 0600).`,
+    };
+  });
+
+  // The proof: over the public path when public DNS has the name, else say plainly that
+  // only the tailnet path was proven. Nothing proven at all is a failure.
+  ctx.events({ kind: "step", step: "proof", status: "start", detail: "Proving the public URL" });
+  const proof = await l.proof(ctx, {
+    url,
+    dnsName: ts.dnsName,
+    port: route.port,
+    key: owner.key,
+    timeoutMs: options.proofTimeoutMs,
+    tailnetAddresses: ts.tailscaleIps,
+  });
+  const proven = proof.path !== "none" && proof.unauthenticated.ok && proof.authenticated.ok;
+  ctx.events({ kind: "step", step: "proof", status: proven ? "done" : "fail", detail: proof.detail });
+  if (!proven) {
+    throw new EctoError("proof_failed", proof.detail, {
+      fix: "Run `ecto status` to see which layer is broken, then `ecto connect` again.",
+    });
+  }
+
+  return {
+    ok: true,
+    url,
+    endpoint,
+    token: owner.key,
+    model,
+    funnelPort: route.port,
+    credentialsFile: ctx.paths.credentialsFile,
+    proof,
+    changed,
+  };
+}

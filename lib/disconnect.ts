@@ -1,0 +1,78 @@
+/**
+ * `ecto disconnect`: removes what ecto created and nothing else. Without
+ * `--purge` it keeps keys and gateway settings so a later connect is quick;
+ * with `--purge` it also restores the OpenClaw snapshot and deletes ecto's keys
+ * and credentials. Safe to run twice, and after a half-finished connect.
+ *
+ * @module
+ */
+import { ensurePrivateDir } from "./atomic_file.ts";
+import type { EctoContext } from "./context.ts";
+import { readConnectionRecord, removeConnectionRecord } from "./connection_record.ts";
+import { removeCredentials } from "./credentials.ts";
+import { type Layers, realLayers, type StepResult } from "./layers.ts";
+import { acquireLock } from "./lock.ts";
+
+/** What the user asked for. */
+export interface DisconnectOptions {
+  /** Also restore the gateway settings and delete keys and credentials. */
+  purge: boolean;
+}
+
+/** What disconnect did. */
+export interface DisconnectResult {
+  ok: true;
+  /** One sentence per thing removed or restored. */
+  actions: string[];
+  /** Whether `--purge` ran. */
+  purged: boolean;
+}
+
+/** Runs disconnect with the real layers or the ones given. */
+export async function disconnect(
+  ctx: EctoContext,
+  options: DisconnectOptions,
+  layers?: Layers,
+): Promise<DisconnectResult> {
+  const l = layers ?? realLayers();
+  await ensurePrivateDir(ctx.paths.stateDir);
+  await using _lock = await acquireLock(ctx.paths.lockFile, { command: "disconnect", $: ctx.$ });
+  const record = await readConnectionRecord(ctx.paths);
+  const actions: string[] = [];
+  const step = async (id: string, start: string, run: () => Promise<StepResult>) => {
+    ctx.events({ kind: "step", step: id, status: "start", detail: start });
+    const result = await run();
+    ctx.events({
+      kind: "step",
+      step: id,
+      status: result.changed ? "done" : "skip",
+      detail: result.detail,
+    });
+    if (result.changed) actions.push(result.detail);
+  };
+
+  // The route first: once it is gone nothing from outside reaches the edge.
+  await step(
+    "funnel.route",
+    "Removing ecto's Funnel route",
+    () => l.tailscale.unpublish(ctx, { port: record.funnelPort, target: record.funnelTarget }),
+  );
+  await step("edge.remove", "Stopping the edge", () => l.edge.remove(ctx));
+  await removeConnectionRecord(ctx.paths);
+
+  if (options.purge) {
+    await step(
+      "openclaw.undo",
+      "Restoring the gateway settings ecto changed",
+      () => l.openclaw.undo(ctx),
+    );
+    await step("keys.purge", "Deleting ecto's keys", () => l.keys.purge(ctx));
+    await step("credentials", "Deleting the credentials file", async () => {
+      const removed = await removeCredentials(ctx.paths.credentialsFile);
+      return removed
+        ? { changed: true, detail: `Deleted ${ctx.paths.credentialsFile}.` }
+        : { detail: "No credentials file." };
+    });
+  }
+  return { ok: true, actions, purged: options.purge };
+}

@@ -1,0 +1,766 @@
+/**
+ * The edge's request handler: the only thing ecto publishes through Funnel.
+ *
+ * For each request, in this order: exact route allowlist (anything else is a
+ * 404 that never touches the gateway), header limits, failed-auth lockout of
+ * the client address, the client key (hashed, constant-time), the key's rate
+ * and concurrency limits, the body (size-limited, deadline-bound, buffered so
+ * a stale pooled connection can be retried), then the gateway with its own
+ * token, a rebuilt path and filtered headers. Responses stream back
+ * unbuffered; a client that goes away aborts the gateway request.
+ *
+ * All effects are injected (`fetch`, `now`, audit sink, key verifier, token
+ * source) so tests drive it with `new Request(...)`.
+ *
+ * @example
+ * ```ts
+ * const handler = createEdgeHandler({
+ *   upstream: "http://127.0.0.1:18789",
+ *   keys: await KeyStore.open(paths.keysFile),
+ *   tokenSource: createConfigTokenSource(configPath),
+ * });
+ * Deno.serve({ hostname: "127.0.0.1", port: 18795 }, handler);
+ * ```
+ *
+ * @module
+ */
+import { auditPath, type AuditRecord, type AuditSink, ignoreAudit } from "./audit.ts";
+import type { KeyRecord, KeyRole, KeyVerifier } from "./keys.ts";
+import {
+  clientAddress,
+  DEFAULT_KEY_LIMITS,
+  DEFAULT_REQUEST_LIMITS,
+  FailedAuthLimiter,
+  type FailedAuthOptions,
+  KeyLimiter,
+  type KeyLimits,
+  limiterKey,
+  type RequestLimits,
+  type ResolvedKeyLimits,
+  resolveKeyLimits,
+} from "./limits.ts";
+import {
+  errorResponse,
+  forwardRequestHeaders,
+  forwardResponseHeaders,
+  type HeaderPairs,
+  matchRoute,
+  rawTarget,
+  type Route,
+} from "./routes.ts";
+import type { TokenSource } from "./token_source.ts";
+
+/** The `fetch` the handler calls the gateway with (Deno's, with a dedicated HTTP client). */
+export type EdgeFetch = (
+  input: string,
+  init: RequestInit & { client?: Deno.HttpClient },
+) => Promise<Response>;
+
+/** Options of {@link createEdgeHandler}. */
+export interface EdgeHandlerOptions {
+  /** The gateway's base URL, e.g. `http://127.0.0.1:18789`. */
+  upstream: string;
+  /** Checks client keys (a {@link KeyStore} in production). */
+  keys: KeyVerifier;
+  /** The gateway token (re-read when OpenClaw's config changes). */
+  tokenSource: TokenSource;
+  /** Default: the global `fetch` with a dedicated `Deno.HttpClient` (idle pool timeout 2.5 s). */
+  fetch?: EdgeFetch;
+  /** Clock in epoch ms (limits, deadlines, durations, audit times). Default `Date.now`. */
+  now?: () => number;
+  /** Audit record per request. Default: dropped. */
+  audit?: AuditSink;
+  /** Publish `POST /v1/responses` too. Default `false`. */
+  enableResponses?: boolean;
+  /**
+   * Upstream read timeout, ms: the longest wait for response headers and
+   * between two body chunks. Default 600 000 (10 min; agent runs can be silent for minutes).
+   */
+  upstreamTimeoutMs?: number;
+  /** Body and header limits. */
+  requestLimits?: Partial<RequestLimits>;
+  /** Per-role default key limits (a key's own `limits` override these). */
+  keyLimits?: Partial<Record<KeyRole, KeyLimits>>;
+  /** Failed-auth lockout settings. */
+  failedAuth?: Partial<FailedAuthOptions>;
+  /** Bound of the health probe to `/readyz`, ms. Default 1500. */
+  healthTimeoutMs?: number;
+  /** How long a health answer is reused, ms. Default 1500. */
+  healthCacheMs?: number;
+  /** Pool idle timeout of the default HTTP client, ms; must stay under the gateway's 5 s. Default 2500. */
+  poolIdleTimeoutMs?: number;
+  /** How often deadlines (body read, upstream read) are checked, ms. Default 1000. */
+  sweepIntervalMs?: number;
+}
+
+/** The handler returned by {@link createEdgeHandler}: a `Deno.serve` handler plus lifecycle controls. */
+export interface EdgeHandler {
+  /** Handles one request. */
+  (request: Request, info: Deno.ServeHandlerInfo): Promise<Response>;
+  /** Proxied requests in flight, open streams included. */
+  readonly inFlight: number;
+  /** From now on, answer new proxied requests with 503 (health and in-flight streams continue). */
+  beginShutdown(): void;
+  /** Aborts every in-flight gateway request (their client responses end with an error). */
+  abortAll(): void;
+  /** Resolves once nothing is in flight. */
+  idle(): Promise<void>;
+  /** Releases the HTTP client and timers. Call after the server has stopped. */
+  close(): Promise<void>;
+}
+
+/** Gateway states reported by the health endpoint. */
+export type GatewayState = "ready" | "not_ready" | "down" | "error";
+
+interface Flight {
+  deadline: number;
+  expire(): void;
+}
+
+class UpstreamTimeout extends Error {
+  constructor() {
+    super("upstream read timeout");
+    this.name = "UpstreamTimeout";
+  }
+}
+
+class ClientGone extends Error {
+  constructor() {
+    super("client went away");
+    this.name = "ClientGone";
+  }
+}
+
+const STALE_CONNECTION =
+  /connection (closed|reset)|closed before message completed|broken pipe|incomplete ?message|connection error|channel closed|unexpected eof|econnreset|sendrequest/i;
+
+/** Whether a fetch failure looks like a pooled connection the gateway had already closed. */
+export function isStaleConnectionError(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; depth++) {
+    if (STALE_CONNECTION.test(e.message)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+const EMPTY: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+/** Responses of known length up to this size are read whole instead of relayed chunk by chunk. */
+const BUFFER_LIMIT = 1024 * 1024;
+
+/** Creates the edge's request handler; see the module documentation. */
+export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
+  const upstream = new URL(options.upstream).href.replace(/\/+$/, "");
+  const now = options.now ?? Date.now;
+  const audit = options.audit ?? ignoreAudit;
+  const keys = options.keys;
+  const tokenSource = options.tokenSource;
+  const enableResponses = options.enableResponses ?? false;
+  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 600_000;
+  const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.requestLimits };
+  const roleDefaults: Record<KeyRole, ResolvedKeyLimits> = {
+    owner: { ...DEFAULT_KEY_LIMITS.owner, ...options.keyLimits?.owner },
+    client: { ...DEFAULT_KEY_LIMITS.client, ...options.keyLimits?.client },
+  };
+  const healthTimeoutMs = options.healthTimeoutMs ?? 1500;
+  const healthCacheMs = options.healthCacheMs ?? 1500;
+  const sweepIntervalMs = options.sweepIntervalMs ?? 1000;
+
+  let httpClient: Deno.HttpClient | undefined;
+  let fetchFn: EdgeFetch;
+  if (options.fetch) fetchFn = options.fetch;
+  else {
+    httpClient = Deno.createHttpClient({
+      poolIdleTimeout: options.poolIdleTimeoutMs ?? 2500,
+      http2: false,
+    });
+    const client = httpClient;
+    fetchFn = (input, init) => fetch(input, { ...init, client });
+  }
+
+  const failedAuth = new FailedAuthLimiter(options.failedAuth);
+  const keyLimiter = new KeyLimiter();
+  let closing = false;
+  let inFlight = 0;
+  let idleWaiters: Array<() => void> = [];
+  const aborters = new Set<AbortController>();
+
+  // One coarse timer checks every deadline (body reads, upstream reads), instead of a
+  // timer per request; it runs only while something is being watched.
+  const flights = new Set<Flight>();
+  let sweeper: ReturnType<typeof setInterval> | undefined;
+  let lastPrune = now();
+  const sweep = () => {
+    const t = now();
+    for (const f of flights) {
+      if (f.deadline <= t) {
+        flights.delete(f);
+        f.expire();
+      }
+    }
+    if (t - lastPrune > 60_000) {
+      lastPrune = t;
+      keyLimiter.prune(t);
+    }
+    // Stopped after a tick with nothing to watch (not per request: creating timers costs).
+    if (flights.size === 0 && sweeper !== undefined) {
+      if (++idleTicks >= 2) {
+        clearInterval(sweeper);
+        sweeper = undefined;
+      }
+    } else idleTicks = 0;
+  };
+  let idleTicks = 0;
+  const watch = (flight: Flight): void => {
+    flights.add(flight);
+    if (sweeper === undefined) {
+      // unref'd: the server (or an upstream fetch) is what keeps the process alive.
+      const timer = setInterval(sweep, sweepIntervalMs);
+      Deno.unrefTimer(timer);
+      sweeper = timer;
+    }
+  };
+  const unwatch = (flight: Flight): void => {
+    flights.delete(flight);
+  };
+
+  const begin = (ac: AbortController): void => {
+    inFlight++;
+    aborters.add(ac);
+  };
+  const end = (ac: AbortController): void => {
+    aborters.delete(ac);
+    inFlight--;
+    if (inFlight === 0 && idleWaiters.length > 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  };
+
+  // --- health -------------------------------------------------------------
+  let healthAt = -Infinity;
+  let healthValue: Promise<GatewayState> | undefined;
+  const probeGateway = async (): Promise<GatewayState> => {
+    try {
+      const res = await fetchFn(`${upstream}/readyz`, {
+        method: "GET",
+        signal: AbortSignal.timeout(healthTimeoutMs),
+        redirect: "manual",
+      });
+      await res.body?.cancel();
+      if (res.status === 200) return "ready";
+      if (res.status === 503) return "not_ready";
+      return "error";
+    } catch {
+      return "down";
+    }
+  };
+  const health = async (): Promise<Response> => {
+    const t = now();
+    if (healthValue === undefined || t - healthAt >= healthCacheMs) {
+      healthAt = t;
+      healthValue = probeGateway();
+    }
+    const gateway = await healthValue;
+    const ok = gateway === "ready";
+    return new Response(JSON.stringify({ ok, edge: closing ? "stopping" : "up", gateway }), {
+      status: ok ? 200 : 503,
+      headers: { "content-type": "application/json", "cache-control": "no-store" },
+    });
+  };
+
+  // --- audit helpers ------------------------------------------------------
+  const record = (
+    start: number,
+    client: string,
+    method: string,
+    path: string,
+    status: number,
+    extra: Partial<AuditRecord>,
+  ): void => {
+    try {
+      audit({
+        time: new Date(start).toISOString(),
+        client,
+        method: method.length > 16 ? method.slice(0, 16) : method,
+        path,
+        status,
+        bytesIn: 0,
+        bytes: 0,
+        durationMs: Math.max(0, now() - start),
+        streamed: false,
+        ...extra,
+      });
+    } catch {
+      // an audit sink must never break a request
+    }
+  };
+
+  const refuse = (
+    start: number,
+    client: string,
+    method: string,
+    path: string,
+    key: KeyRecord | undefined,
+    status: number,
+    code: string,
+    message: string,
+    headers?: Record<string, string>,
+  ): Response => {
+    const response = errorResponse(status, code, message, undefined, headers);
+    record(start, client, method, path, status, {
+      outcome: code,
+      ...(key ? { keyId: key.id, keyName: key.name } : {}),
+    });
+    return response;
+  };
+
+  // --- body ---------------------------------------------------------------
+  type BodyResult = Uint8Array<ArrayBuffer> | "too_large" | "timeout" | "aborted";
+  const readBody = async (request: Request): Promise<BodyResult> => {
+    const stream = request.body;
+    if (stream === null) return EMPTY;
+    const reader = (stream as ReadableStream<Uint8Array<ArrayBuffer>>).getReader();
+    let timedOut = false;
+    const flight: Flight = {
+      deadline: now() + limits.bodyTimeoutMs,
+      expire: () => {
+        timedOut = true;
+        reader.cancel(new UpstreamTimeout()).catch(() => {});
+      },
+    };
+    watch(flight);
+    const chunks: Uint8Array<ArrayBuffer>[] = [];
+    let total = 0;
+    try {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        total += value.byteLength;
+        if (total > limits.maxBodyBytes) {
+          reader.cancel().catch(() => {});
+          return "too_large";
+        }
+        chunks.push(value);
+      }
+    } catch {
+      return timedOut ? "timeout" : "aborted";
+    } finally {
+      unwatch(flight);
+    }
+    if (timedOut) return "timeout";
+    if (chunks.length === 1) return chunks[0];
+    if (chunks.length === 0) return EMPTY;
+    const body = new Uint8Array(total);
+    let offset = 0;
+    for (const c of chunks) {
+      body.set(c, offset);
+      offset += c.byteLength;
+    }
+    return body;
+  };
+
+  // --- upstream -----------------------------------------------------------
+  const callUpstream = async (
+    url: string,
+    init: RequestInit,
+    signal: AbortSignal,
+  ): Promise<Response> => {
+    try {
+      return await fetchFn(url, init);
+    } catch (error) {
+      // The gateway closes idle keep-alive connections after 5 s; a request that raced
+      // that close never reached it, so one retry on a fresh connection is safe.
+      if (signal.aborted || !isStaleConnectionError(error)) throw error;
+      return await fetchFn(url, init);
+    }
+  };
+
+  const proxy = async (
+    request: Request,
+    route: Route,
+    forwardHeaders: HeaderPairs,
+    key: KeyRecord,
+    release: () => void,
+    start: number,
+    client: string,
+  ): Promise<Response> => {
+    const method = request.method;
+    const path = route.logPath;
+    const ids = { keyId: key.id, keyName: key.name };
+
+    let body: Uint8Array<ArrayBuffer> | undefined;
+    if (method === "POST") {
+      const declared = request.headers.get("content-length");
+      if (declared !== null && !(Number(declared) <= limits.maxBodyBytes)) {
+        release();
+        return refuse(start, client, method, path, key, 413, "request_too_large", tooLarge());
+      }
+      const result = await readBody(request);
+      if (typeof result === "string") {
+        release();
+        if (result === "too_large") {
+          return refuse(start, client, method, path, key, 413, "request_too_large", tooLarge());
+        }
+        if (result === "timeout") {
+          return refuse(
+            start,
+            client,
+            method,
+            path,
+            key,
+            408,
+            "request_timeout",
+            "The request body did not arrive in time.",
+            { connection: "close" },
+          );
+        }
+        return refuse(start, client, method, path, key, 400, "client_aborted", "Request aborted.");
+      }
+      body = result;
+    }
+
+    const token = await tokenSource();
+    if (!token) {
+      release();
+      return refuse(
+        start,
+        client,
+        method,
+        path,
+        key,
+        502,
+        "gateway_token_missing",
+        "The edge has no token for the OpenClaw gateway.",
+      );
+    }
+    forwardHeaders.push(["authorization", `Bearer ${token}`], ["accept-encoding", "identity"]);
+
+    const ac = new AbortController();
+    begin(ac);
+    let finished = false;
+    const flight: Flight = {
+      deadline: now() + upstreamTimeoutMs,
+      expire: () => ac.abort(new UpstreamTimeout()),
+    };
+    watch(flight);
+    // A client that disconnects while we wait for the gateway's headers cancels the run.
+    // (Only for POST: a model list is quick, and touching request.signal has a cost.)
+    const onClientGone = () => ac.abort(new ClientGone());
+    const clientSignal = method === "POST" ? request.signal : undefined;
+    clientSignal?.addEventListener("abort", onClientGone);
+
+    const finish = (status: number, bytes: number, streamed: boolean, outcome?: string) => {
+      if (finished) return;
+      finished = true;
+      unwatch(flight);
+      release();
+      end(ac);
+      record(start, client, method, path, status, {
+        ...ids,
+        bytesIn: body?.byteLength ?? 0,
+        bytes,
+        streamed,
+        ...(outcome ? { outcome } : {}),
+      });
+    };
+
+    const failed = (error: unknown): Response => {
+      const reason = ac.signal.aborted ? ac.signal.reason : undefined;
+      if (reason instanceof ClientGone) {
+        finish(499, 0, false, "client_aborted");
+        return errorResponse(499, "client_aborted", "Client went away.");
+      }
+      if (reason instanceof UpstreamTimeout) {
+        finish(504, 0, false, "upstream_timeout");
+        return errorResponse(
+          504,
+          "upstream_timeout",
+          "The OpenClaw gateway did not answer in time.",
+        );
+      }
+      finish(502, 0, false, "gateway_unavailable");
+      void error;
+      return errorResponse(502, "gateway_unavailable", "The OpenClaw gateway is not reachable.");
+    };
+
+    let response: Response;
+    try {
+      response = await callUpstream(`${upstream}${route.upstreamPath}`, {
+        method,
+        headers: forwardHeaders,
+        ...(body !== undefined ? { body } : {}),
+        signal: ac.signal,
+        redirect: "manual",
+      }, ac.signal);
+    } catch (error) {
+      clientSignal?.removeEventListener("abort", onClientGone);
+      return failed(error);
+    }
+
+    if (response.status === 401) {
+      // Our token was refused: the client's key was fine, so this is a gateway-side problem.
+      clientSignal?.removeEventListener("abort", onClientGone);
+      await response.body?.cancel().catch(() => {});
+      finish(502, 0, false, "gateway_auth_failed");
+      return errorResponse(
+        502,
+        "gateway_auth_failed",
+        "The OpenClaw gateway refused the edge's token.",
+      );
+    }
+
+    const headers = forwardResponseHeaders(response.headers);
+    const contentType = response.headers.get("content-type") ?? "";
+    const streamed = contentType.startsWith("text/event-stream");
+    const upstreamBody = response.body;
+    if (upstreamBody === null) {
+      clientSignal?.removeEventListener("abort", onClientGone);
+      finish(response.status, 0, streamed);
+      return new Response(null, { status: response.status, headers });
+    }
+
+    // A small body of known length (model lists, non-stream completions, errors) is read
+    // whole: much cheaper than relaying it chunk by chunk through JavaScript, and the
+    // client cannot use half a JSON document anyway.
+    const declaredLength = streamed ? null : response.headers.get("content-length");
+    if (declaredLength !== null && Number(declaredLength) <= BUFFER_LIMIT) {
+      let whole: Uint8Array<ArrayBuffer>;
+      try {
+        whole = new Uint8Array(await response.arrayBuffer());
+      } catch (error) {
+        return failed(error);
+      } finally {
+        clientSignal?.removeEventListener("abort", onClientGone);
+      }
+      finish(response.status, whole.byteLength, false);
+      return new Response(whole, { status: response.status, headers });
+    }
+    clientSignal?.removeEventListener("abort", onClientGone);
+
+    const reader = upstreamBody.getReader();
+    let bytes = 0;
+    flight.deadline = now() + upstreamTimeoutMs;
+    const out = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          const reason = ac.signal.aborted ? ac.signal.reason : undefined;
+          finish(
+            response.status,
+            bytes,
+            streamed,
+            reason instanceof UpstreamTimeout ? "upstream_timeout" : "upstream_error",
+          );
+          controller.error(error);
+          return;
+        }
+        if (chunk.done) {
+          finish(response.status, bytes, streamed);
+          controller.close();
+          return;
+        }
+        bytes += chunk.value.byteLength;
+        flight.deadline = now() + upstreamTimeoutMs;
+        controller.enqueue(chunk.value);
+      },
+      cancel() {
+        finish(response.status, bytes, streamed, "client_aborted");
+        ac.abort(new ClientGone());
+        reader.cancel().catch(() => {});
+      },
+    }, { highWaterMark: 0 });
+    return new Response(out, { status: response.status, headers });
+  };
+
+  const tooLarge = () => `The request body is larger than ${limits.maxBodyBytes} bytes.`;
+
+  // --- the handler --------------------------------------------------------
+  const handle = async (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
+    const start = now();
+    const method = request.method;
+    const headers = request.headers;
+    const peer = (info.remoteAddr as Deno.NetAddr).hostname ?? "unknown";
+    const client = clientAddress(headers.get("x-forwarded-for"), peer);
+    const target = rawTarget(request.url, headers.get("host"));
+    const route = target === undefined || headers.has("upgrade")
+      ? undefined
+      : matchRoute(method, target, enableResponses);
+    if (route === undefined) {
+      return refuse(
+        start,
+        client,
+        method,
+        target === undefined ? "(invalid target)" : auditPath(target),
+        undefined,
+        404,
+        "not_found",
+        "Not found.",
+      );
+    }
+    if (route.kind === "health") return await health();
+    const path = route.logPath;
+    if (closing) {
+      return refuse(
+        start,
+        client,
+        method,
+        path,
+        undefined,
+        503,
+        "shutting_down",
+        "The edge is stopping.",
+        {
+          "retry-after": "5",
+          connection: "close",
+        },
+      );
+    }
+
+    const forwarded = forwardRequestHeaders(headers);
+    if (forwarded.count > limits.maxHeaderCount || forwarded.bytes > limits.maxHeaderBytes) {
+      return refuse(
+        start,
+        client,
+        method,
+        path,
+        undefined,
+        431,
+        "headers_too_large",
+        "Too many or too large request headers.",
+      );
+    }
+
+    const limitKey = limiterKey(client);
+    const locked = failedAuth.check(limitKey, start);
+    if (locked > 0) {
+      return refuse(
+        start,
+        client,
+        method,
+        path,
+        undefined,
+        429,
+        "too_many_failed_attempts",
+        "Too many failed authentication attempts. Please try again later.",
+        { "retry-after": retryAfter(locked) },
+      );
+    }
+
+    const presented = bearer(headers.get("authorization"));
+    if (presented === undefined) {
+      return refuse(
+        start,
+        client,
+        method,
+        path,
+        undefined,
+        401,
+        "invalid_api_key",
+        "Missing API key. Send it as `Authorization: Bearer <key>`.",
+      );
+    }
+    const key = await keys.verify(presented);
+    if (key === undefined) {
+      const lockout = failedAuth.fail(limitKey, now());
+      if (lockout > 0) {
+        return refuse(
+          start,
+          client,
+          method,
+          path,
+          undefined,
+          429,
+          "too_many_failed_attempts",
+          "Too many failed authentication attempts. Please try again later.",
+          { "retry-after": retryAfter(lockout) },
+        );
+      }
+      return refuse(
+        start,
+        client,
+        method,
+        path,
+        undefined,
+        401,
+        "invalid_api_key",
+        "Invalid API key.",
+      );
+    }
+    failedAuth.succeed(limitKey, start);
+
+    const grant = keyLimiter.acquire(
+      key.id,
+      resolveKeyLimits(key.role, key.limits, roleDefaults),
+      start,
+    );
+    if (!grant.ok) {
+      return refuse(
+        start,
+        client,
+        method,
+        path,
+        key,
+        429,
+        "rate_limit_exceeded",
+        grant.reason === "rate"
+          ? "Rate limit reached for this key. Please slow down."
+          : "Too many concurrent requests for this key.",
+        { "retry-after": retryAfter(grant.retryAfterMs) },
+      );
+    }
+    try {
+      return await proxy(request, route, forwarded.headers, key, grant.release, start, client);
+    } catch (error) {
+      grant.release();
+      record(start, client, method, path, 500, {
+        keyId: key.id,
+        keyName: key.name,
+        outcome: "edge_error",
+      });
+      void error;
+      return errorResponse(500, "edge_error", "The edge failed to handle the request.");
+    }
+  };
+
+  const edge = handle as EdgeHandler;
+  Object.defineProperty(edge, "inFlight", { get: () => inFlight });
+  Object.assign(edge, {
+    beginShutdown(): void {
+      closing = true;
+    },
+    abortAll(): void {
+      for (const ac of aborters) ac.abort(new ClientGone());
+    },
+    idle(): Promise<void> {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idleWaiters.push(resolve));
+    },
+    async close(): Promise<void> {
+      closing = true;
+      for (const ac of aborters) ac.abort(new ClientGone());
+      if (sweeper !== undefined) clearInterval(sweeper);
+      sweeper = undefined;
+      flights.clear();
+      await healthValue?.catch(() => {});
+      httpClient?.close();
+      httpClient = undefined;
+    },
+  });
+  return edge;
+}
+
+/** The key of an `Authorization: Bearer <key>` header, or `undefined`. */
+export function bearer(authorization: string | null): string | undefined {
+  if (authorization === null || authorization.length < 8) return undefined;
+  const scheme = authorization.slice(0, 7);
+  if (scheme !== "Bearer " && scheme.toLowerCase() !== "bearer ") return undefined;
+  const key = authorization.slice(7).trim();
+  return key === "" ? undefined : key;
+}
+
+function retryAfter(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}

@@ -1,0 +1,492 @@
+/**
+ * Client keys for the edge.
+ *
+ * A key is `ecto_` followed by 32 random bytes in base64url (48 characters in
+ * all). The store keeps only each key's SHA-256 digest, with metadata, in one
+ * JSON file (mode 0600 in a 0700 directory, written atomically under an
+ * exclusive `flock` on `<file>.lock` so `ecto keys ...` and a running edge
+ * never lose each other's writes).
+ *
+ * Verification hashes the presented key once (SHA-256), looks the digest up
+ * in a map, and confirms it with a constant-time comparison. The file is
+ * re-checked (one `stat`) at most every `checkIntervalMs` (250 ms) and on
+ * every miss, so a key created or revoked by another process takes effect on
+ * the next request without a restart. `lastUsed` is kept in memory and written
+ * in batches (every `flushIntervalMs`, and on `flush()`/`close()`).
+ *
+ * @example
+ * ```ts
+ * await using store = await KeyStore.open(ectoPaths(Deno.env.get).keysFile);
+ * const { id, key } = await store.create("laptop"); // show `key` once, never store it
+ * const record = await store.verify(key); // { id, name: "laptop", role: "client", ... }
+ * await store.revoke(id);
+ * ```
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { ensurePrivateDir, writeJsonAtomic } from "../atomic_file.ts";
+import { KeyStoreError } from "./errors.ts";
+import type { KeyLimits } from "./limits.ts";
+
+/** `owner`: the key ecto hands to the person who connected; `client`: keys they hand out. */
+export type KeyRole = "owner" | "client";
+
+/** What the store knows about a key (never the key itself). */
+export interface KeyRecord {
+  /** Stable public id, e.g. `k_7f3kq2m9xa`; safe to log and show. */
+  readonly id: string;
+  /** A human label ("laptop", "n8n"). */
+  readonly name: string;
+  readonly role: KeyRole;
+  /** ISO 8601 creation time. */
+  readonly created: string;
+  /** ISO 8601 time of the last accepted request (batched, so up to a flush interval stale). */
+  readonly lastUsed?: string;
+  /** Limits that override the role's defaults. */
+  readonly limits?: KeyLimits;
+}
+
+/** A newly created key: `key` is the cleartext, returned once and stored nowhere by the store. */
+export interface CreatedKey {
+  id: string;
+  key: string;
+  record: KeyRecord;
+}
+
+/** Anything that can check a presented key (the handler takes this, tests pass fakes). */
+export interface KeyVerifier {
+  /** The record of the key, or `undefined` when it is unknown or revoked. */
+  verify(presented: string): Promise<KeyRecord | undefined>;
+}
+
+/** Options of {@link KeyStore.open}. */
+export interface KeyStoreOptions {
+  /** Wall clock in epoch ms (timestamps, re-check and flush pacing). Default `Date.now`. */
+  now?: () => number;
+  /** Minimum interval between `stat`s of the file on the hit path, ms. Default 250. */
+  checkIntervalMs?: number;
+  /** How long `lastUsed` updates wait before being written, ms. Default 30 000. */
+  flushIntervalMs?: number;
+}
+
+/** Options of {@link KeyStore.create}. */
+export interface CreateKeyOptions {
+  /** Default `client`. There is at most one owner key. */
+  role?: KeyRole;
+  limits?: KeyLimits;
+}
+
+interface StoredKey {
+  id: string;
+  name: string;
+  role: KeyRole;
+  created: string;
+  lastUsed?: string;
+  limits?: KeyLimits;
+  /** Lowercase hex SHA-256 of the full key string. */
+  sha256: string;
+}
+
+interface KeyFile {
+  version: 1;
+  keys: StoredKey[];
+}
+
+interface Entry {
+  sha256: string;
+  record: KeyRecord;
+}
+
+/** The shape of a key: `ecto_` + base64url (43 chars for 32 bytes) or hex (64 chars). */
+const KEY_SHAPE = /^ecto_[A-Za-z0-9_-]{32,128}$/;
+const KEY_PREFIX = "ecto_";
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Whether `value` looks like an ecto client key (shape only, not validity). */
+export function looksLikeKey(value: string): boolean {
+  return KEY_SHAPE.test(value);
+}
+
+/** Lowercase hex SHA-256 of a key string. */
+export function hashKey(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+/** Compares two equal-length strings without an early exit. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/** A fresh key: `ecto_` + base64url of 32 random bytes. */
+export function generateKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return KEY_PREFIX + btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+function generateId(): string {
+  const alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+  const bytes = crypto.getRandomValues(new Uint8Array(10));
+  let id = "k_";
+  for (const b of bytes) id += alphabet[b % alphabet.length];
+  return id;
+}
+
+/** The client key store; see the module documentation. */
+export class KeyStore implements KeyVerifier, AsyncDisposable {
+  /** The key file. */
+  readonly path: string;
+  #now: () => number;
+  #checkIntervalMs: number;
+  #flushIntervalMs: number;
+  #byHash = new Map<string, Entry>();
+  #keys: StoredKey[] = [];
+  #signature = "";
+  #checkedAt = -Infinity;
+  #refreshing: Promise<void> | undefined;
+  /** Loads and mutations run one at a time, so an older read never overwrites a newer write. */
+  #tail: Promise<unknown> = Promise.resolve();
+  #pendingUse = new Map<string, number>();
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushing: Promise<void> | undefined;
+  #closed = false;
+  /** The last error re-reading the file hit (the previous keys stay in force), if any. */
+  lastReloadError: unknown;
+
+  private constructor(path: string, options: KeyStoreOptions) {
+    this.path = path;
+    this.#now = options.now ?? Date.now;
+    this.#checkIntervalMs = options.checkIntervalMs ?? 250;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 30_000;
+  }
+
+  /**
+   * Opens the store at `path` (a missing file is an empty store; nothing is
+   * written until a key is created).
+   *
+   * @throws {KeyStoreError} when the file exists but is not a valid key file.
+   */
+  static async open(path: string, options: KeyStoreOptions = {}): Promise<KeyStore> {
+    const store = new KeyStore(path, options);
+    const loaded = await store.#load();
+    if (loaded instanceof Error) throw loaded;
+    store.#checkedAt = store.#now();
+    return store;
+  }
+
+  /**
+   * Creates a key and returns its cleartext once.
+   *
+   * @throws {KeyStoreError} `owner_key_exists` when asked for a second owner key,
+   * `invalid_key_name` for an empty or over-long name.
+   */
+  async create(name: string, options: CreateKeyOptions = {}): Promise<CreatedKey> {
+    const role = options.role ?? "client";
+    const trimmed = name.trim();
+    if (trimmed === "" || trimmed.length > 64 || hasControlCharacter(trimmed)) {
+      throw new KeyStoreError(
+        "invalid_key_name",
+        "A key name must be 1 to 64 printable characters.",
+      );
+    }
+    const key = generateKey();
+    let created: StoredKey | undefined;
+    await this.#mutate((keys) => {
+      if (role === "owner" && keys.some((k) => k.role === "owner")) {
+        throw new KeyStoreError("owner_key_exists", "There is already an owner key.", {
+          fix: "Revoke the current owner key first (ecto keys revoke <id>).",
+        });
+      }
+      let id = generateId();
+      while (keys.some((k) => k.id === id)) id = generateId();
+      created = {
+        id,
+        name: trimmed,
+        role,
+        created: new Date(this.#now()).toISOString(),
+        ...(options.limits ? { limits: { ...options.limits } } : {}),
+        sha256: hashKey(key),
+      };
+      return [...keys, created];
+    });
+    return { id: created!.id, key, record: toRecord(created!) };
+  }
+
+  /** Revokes key `id`; returns its record, or `undefined` when there was no such key. */
+  async revoke(id: string): Promise<KeyRecord | undefined> {
+    let removed: StoredKey | undefined;
+    await this.#mutate((keys) => {
+      removed = keys.find((k) => k.id === id);
+      return removed ? keys.filter((k) => k !== removed) : undefined;
+    });
+    this.#pendingUse.delete(id);
+    return removed ? toRecord(removed) : undefined;
+  }
+
+  /** Every key's record (re-reads the file if it changed), oldest first. */
+  async list(): Promise<KeyRecord[]> {
+    await this.#refresh();
+    return this.#keys.map((k) => this.#withPendingUse(toRecord(k)));
+  }
+
+  /** The owner key's record, if there is one. */
+  async owner(): Promise<KeyRecord | undefined> {
+    return (await this.list()).find((k) => k.role === "owner");
+  }
+
+  /**
+   * The record of the key `presented`, or `undefined`. One SHA-256, one map
+   * lookup, a constant-time compare; a `stat` of the file at most every
+   * `checkIntervalMs`, and on a miss.
+   */
+  async verify(presented: string): Promise<KeyRecord | undefined> {
+    if (!KEY_SHAPE.test(presented)) return undefined;
+    const now = this.#now();
+    let refreshed = false;
+    if (now - this.#checkedAt >= this.#checkIntervalMs) {
+      await this.#refresh();
+      refreshed = true;
+    }
+    const digest = hashKey(presented);
+    let entry = this.#byHash.get(digest);
+    if (entry === undefined && !refreshed) {
+      await this.#refresh();
+      entry = this.#byHash.get(digest);
+    }
+    if (entry === undefined || !constantTimeEqual(entry.sha256, digest)) return undefined;
+    this.#markUsed(entry.record.id, now);
+    return entry.record;
+  }
+
+  /** Writes pending `lastUsed` times now. */
+  flush(): Promise<void> {
+    if (this.#flushTimer !== undefined) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
+    if (this.#pendingUse.size === 0) return this.#flushing ?? Promise.resolve();
+    const pending = this.#pendingUse;
+    this.#pendingUse = new Map();
+    const run = async () => {
+      await this.#flushing?.catch(() => {});
+      await this.#mutate((keys) => {
+        let changed = false;
+        const next = keys.map((k) => {
+          const used = pending.get(k.id);
+          if (used === undefined) return k;
+          const iso = new Date(used).toISOString();
+          if (k.lastUsed !== undefined && k.lastUsed >= iso) return k;
+          changed = true;
+          return { ...k, lastUsed: iso };
+        });
+        return changed ? next : undefined;
+      }, { createDir: false });
+    };
+    const flushing = run().catch((error) => {
+      // Keep the times for the next attempt; a lost lastUsed is not worth failing a request.
+      for (const [id, t] of pending) {
+        if ((this.#pendingUse.get(id) ?? 0) < t) this.#pendingUse.set(id, t);
+      }
+      this.lastReloadError = error;
+    }).finally(() => {
+      if (this.#flushing === flushing) this.#flushing = undefined;
+    });
+    this.#flushing = flushing;
+    return flushing;
+  }
+
+  /** Flushes pending `lastUsed` times and stops the flush timer. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.flush();
+    await this.#refreshing?.catch(() => {});
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #markUsed(id: string, now: number): void {
+    this.#pendingUse.set(id, now);
+    if (this.#flushTimer === undefined && !this.#closed) {
+      const timer = setTimeout(() => {
+        this.#flushTimer = undefined;
+        void this.flush();
+      }, this.#flushIntervalMs);
+      Deno.unrefTimer(timer);
+      this.#flushTimer = timer;
+    }
+  }
+
+  #withPendingUse(record: KeyRecord): KeyRecord {
+    const used = this.#pendingUse.get(record.id);
+    if (used === undefined) return record;
+    const iso = new Date(used).toISOString();
+    return record.lastUsed !== undefined && record.lastUsed >= iso
+      ? record
+      : { ...record, lastUsed: iso };
+  }
+
+  /** Re-reads the file if its signature changed; concurrent callers share one check. */
+  #refresh(): Promise<void> {
+    this.#refreshing ??= this.#serial(async () => {
+      try {
+        const result = await this.#load();
+        this.lastReloadError = result instanceof Error ? result : undefined;
+      } finally {
+        this.#checkedAt = this.#now();
+        this.#refreshing = undefined;
+      }
+    });
+    return this.#refreshing;
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn, fn);
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  /** Loads the file when changed. Returns an error instead of throwing (callers decide). */
+  async #load(): Promise<void | KeyStoreError> {
+    let signature: string;
+    try {
+      const info = await Deno.stat(this.path);
+      signature = `${info.mtime?.getTime()}:${info.size}:${info.ino}`;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        this.#apply([], "missing");
+        return;
+      }
+      return new KeyStoreError("keys_unreadable", `Cannot read the key file ${this.path}.`, {
+        cause: error,
+      });
+    }
+    if (signature === this.#signature) return;
+    let parsed: KeyFile;
+    try {
+      parsed = parseKeyFile(await Deno.readTextFile(this.path));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        this.#apply([], "missing");
+        return;
+      }
+      return error instanceof KeyStoreError ? error : new KeyStoreError(
+        "keys_unreadable",
+        `The key file ${this.path} is not valid.`,
+        { cause: error },
+      );
+    }
+    this.#apply(parsed.keys, signature);
+  }
+
+  #apply(keys: StoredKey[], signature: string): void {
+    this.#keys = keys;
+    this.#signature = signature;
+    const byHash = new Map<string, Entry>();
+    for (const k of keys) byHash.set(k.sha256, { sha256: k.sha256, record: toRecord(k) });
+    this.#byHash = byHash;
+  }
+
+  /**
+   * Read-modify-write under the lock: `change` gets the current keys and
+   * returns the new list, or `undefined` for "no change".
+   */
+  #mutate(
+    change: (keys: StoredKey[]) => StoredKey[] | undefined,
+    options: { createDir?: boolean } = {},
+  ): Promise<void> {
+    return this.#serial(() => this.#mutateNow(change, options));
+  }
+
+  async #mutateNow(
+    change: (keys: StoredKey[]) => StoredKey[] | undefined,
+    options: { createDir?: boolean },
+  ): Promise<void> {
+    const dir = this.path.slice(0, this.path.lastIndexOf("/")) || "/";
+    if (options.createDir !== false) await ensurePrivateDir(dir);
+    const lock = await Deno.open(`${this.path}.lock`, {
+      create: true,
+      write: true,
+      mode: 0o600,
+    });
+    try {
+      await lock.lock(true);
+      this.#signature = ""; // force a re-read under the lock
+      const loaded = await this.#load();
+      if (loaded instanceof Error) throw loaded;
+      const next = change(this.#keys);
+      if (next === undefined) return;
+      const file: KeyFile = { version: 1, keys: next };
+      await writeJsonAtomic(this.path, file);
+      const info = await Deno.stat(this.path);
+      this.#apply(next, `${info.mtime?.getTime()}:${info.size}:${info.ino}`);
+      this.#checkedAt = this.#now();
+    } finally {
+      await lock.unlock().catch(() => {});
+      lock.close();
+    }
+  }
+}
+
+function toRecord(k: StoredKey): KeyRecord {
+  const record: {
+    -readonly [P in keyof KeyRecord]: KeyRecord[P];
+  } = { id: k.id, name: k.name, role: k.role, created: k.created };
+  if (k.lastUsed !== undefined) record.lastUsed = k.lastUsed;
+  if (k.limits !== undefined) record.limits = k.limits;
+  return Object.freeze(record);
+}
+
+/** Parses and validates a key file's text. */
+export function parseKeyFile(text: string): KeyFile {
+  const data = JSON.parse(text) as unknown;
+  const bad = (why: string) =>
+    new KeyStoreError("keys_invalid", `The key file is not valid: ${why}.`, {
+      fix: "Restore it from a backup or remove it and create new keys.",
+    });
+  if (typeof data !== "object" || data === null || !Array.isArray((data as KeyFile).keys)) {
+    throw bad("no `keys` list");
+  }
+  const keys: StoredKey[] = [];
+  for (const raw of (data as { keys: unknown[] }).keys) {
+    const k = raw as Partial<StoredKey>;
+    if (typeof k !== "object" || k === null) throw bad("a key entry is not an object");
+    if (typeof k.id !== "string" || k.id === "") throw bad("a key has no id");
+    if (typeof k.sha256 !== "string" || !HEX64.test(k.sha256)) {
+      throw bad(`key ${k.id} has no valid sha256`);
+    }
+    if (k.role !== "owner" && k.role !== "client") throw bad(`key ${k.id} has an unknown role`);
+    const limits = k.limits;
+    if (limits !== undefined) {
+      if (typeof limits !== "object" || limits === null) throw bad(`key ${k.id} has bad limits`);
+      for (const v of Object.values(limits)) {
+        if (typeof v !== "number" || !(v >= 0)) throw bad(`key ${k.id} has bad limits`);
+      }
+    }
+    keys.push({
+      id: k.id,
+      name: typeof k.name === "string" ? k.name : k.id,
+      role: k.role,
+      created: typeof k.created === "string" ? k.created : new Date(0).toISOString(),
+      ...(typeof k.lastUsed === "string" ? { lastUsed: k.lastUsed } : {}),
+      ...(limits ? { limits } : {}),
+      sha256: k.sha256,
+    });
+  }
+  return { version: 1, keys };
+}

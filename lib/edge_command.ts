@@ -1,0 +1,55 @@
+/**
+ * `ecto edge run`: the edge in the foreground, as its supervisor runs it.
+ * Settings come from the file connect wrote (`~/.ecto/edge.json`), with the
+ * flags on top; without that file, from OpenClaw's config (the gateway's port)
+ * and the defaults.
+ *
+ * @module
+ */
+import type { EctoContext } from "./context.ts";
+import { DEFAULT_EDGE_LISTEN, type EdgeConfig, loadEdgeConfig, runEdge } from "./edge/run.ts";
+import { renderEventLine } from "./render.ts";
+import { inspectGatewaySettings, readOpenClawConfig, resolveOpenClawLocation } from "./openclaw.ts";
+
+/** Flags of `ecto edge run`. */
+export interface EdgeRunFlags {
+  configFile?: string;
+  listen?: string;
+  upstream?: string;
+}
+
+/** Resolves the edge's settings from the file and flags. */
+export async function resolveEdgeConfig(ctx: EctoContext, flags: EdgeRunFlags): Promise<EdgeConfig> {
+  const file = flags.configFile ?? ctx.paths.edgeConfigFile;
+  const exists = await Deno.stat(file).then(() => true, () => false);
+  // Only a missing default file falls back; a named file must exist.
+  let config = exists || flags.configFile !== undefined ? await loadEdgeConfig(file) : undefined;
+  if (!config) {
+    const location = resolveOpenClawLocation(ctx.env);
+    const settings = inspectGatewaySettings((await readOpenClawConfig(location.configPath)).config, ctx.env);
+    config = {
+      listen: ctx.env("ECTO_EDGE_LISTEN") ?? DEFAULT_EDGE_LISTEN,
+      upstream: settings.url,
+      openclawConfigPath: location.configPath,
+      stateDir: ctx.paths.stateDir,
+    };
+  }
+  return {
+    ...config,
+    ...(flags.listen === undefined ? {} : { listen: flags.listen }),
+    ...(flags.upstream === undefined ? {} : { upstream: flags.upstream }),
+  };
+}
+
+/** Runs the edge until SIGTERM/SIGINT; each event becomes one log line. */
+export async function runEdgeCommand(
+  ctx: EctoContext,
+  flags: EdgeRunFlags,
+  log: (line: string) => void,
+): Promise<void> {
+  const config = await resolveEdgeConfig(ctx, flags);
+  await runEdge(config, {
+    env: ctx.env,
+    events: (event) => log(`${new Date(ctx.now()).toISOString()} ${renderEventLine(event)}`),
+  });
+}

@@ -1,0 +1,21 @@
+/**
+ * Where the edge listens and the exact Funnel target that points at it. The
+ * target string is how ecto recognises its own route, so it is built in one
+ * place.
+ *
+ * @module
+ */
+import type { EctoContext } from "../context.ts";
+
+/** The edge's default listen address. */
+export const DEFAULT_EDGE_LISTEN = "127.0.0.1:18795";
+
+/** The edge's listen address: `ECTO_EDGE_LISTEN` or the default. */
+export function edgeListen(ctx: Pick<EctoContext, "env">): string {
+  return ctx.env("ECTO_EDGE_LISTEN") ?? DEFAULT_EDGE_LISTEN;
+}
+
+/** The Funnel target for the edge, e.g. `http://127.0.0.1:18795`. */
+export function edgeTarget(ctx: Pick<EctoContext, "env">): string {
+  return `http://${edgeListen(ctx)}`;
+}

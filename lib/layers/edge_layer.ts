@@ -1,0 +1,154 @@
+/**
+ * The edge as connect, status and disconnect see it: its settings file, its
+ * supervisor (launchd, systemd, or a detached process with a pidfile) and its
+ * health endpoint.
+ *
+ * @module
+ */
+import type { EctoContext } from "../context.ts";
+import { EctoError } from "../errors.ts";
+import { HEALTH_PATH } from "../edge/routes.ts";
+import { type EdgeConfig, loadEdgeConfig, saveEdgeConfig } from "../edge/run.ts";
+import type { EdgeLayer, EdgeRunning, LayerStatus, StepResult } from "../layers.ts";
+import {
+  edgeServiceSpec,
+  edgeServiceStatus,
+  type EdgeServiceSpec,
+  installEdgeService,
+  removeEdgeService,
+  type ServiceDeps,
+} from "../service.ts";
+import { edgeListen, edgeTarget } from "./edge_address.ts";
+
+/** How long a started edge may take to answer its health check. */
+const HEALTH_WAIT_MS = 20_000;
+
+function serviceDeps(ctx: EctoContext): ServiceDeps {
+  return { $: ctx.$, env: ctx.env, os: ctx.os, events: ctx.events, sleep: ctx.sleep };
+}
+
+/** The supervisor's description of the edge: this ecto, `edge run --config <file>`. */
+function spec(ctx: EctoContext): EdgeServiceSpec {
+  const env: Record<string, string> = {};
+  // Locations only: the edge reads its secrets from files. DENO_DIR matters when ecto runs
+  // from source (`deno run`) with another HOME than the one its module cache is in.
+  for (const name of ["HOME", "PATH", "DENO_DIR", "ECTO_STATE_DIR", "OPENCLAW_STATE_DIR", "OPENCLAW_CONFIG_PATH", "OPENCLAW_HOME"]) {
+    const value = ctx.env(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return edgeServiceSpec(
+    ctx.paths,
+    [...ctx.selfCommand, "edge", "run", "--config", ctx.paths.edgeConfigFile],
+    env,
+  );
+}
+
+interface Health {
+  ok: boolean;
+  gateway?: string;
+  error?: string;
+}
+
+async function health(ctx: EctoContext, listen: string): Promise<Health> {
+  try {
+    const response = await ctx.fetch(`http://${listen}${HEALTH_PATH}`, {
+      signal: AbortSignal.timeout(3_000),
+    });
+    const body = await response.json().catch(() => ({})) as { gateway?: unknown };
+    return {
+      ok: response.ok,
+      ...(typeof body.gateway === "string" ? { gateway: body.gateway } : {}),
+    };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** Builds the edge layer. */
+export function edgeLayer(): EdgeLayer {
+  return {
+    async ensureRunning(ctx, options): Promise<EdgeRunning> {
+      const listen = edgeListen(ctx);
+      const config: EdgeConfig = {
+        listen,
+        upstream: options.gatewayUrl,
+        openclawConfigPath: options.configPath,
+        stateDir: ctx.paths.stateDir,
+      };
+      const previous = await loadEdgeConfig(ctx.paths.edgeConfigFile).catch(() => undefined);
+      const configChanged = JSON.stringify(previous) !== JSON.stringify(config);
+      if (configChanged) await saveEdgeConfig(ctx.paths.edgeConfigFile, config);
+      const installed = await installEdgeService(serviceDeps(ctx), spec(ctx), {
+        restart: options.restart || configChanged,
+      });
+      const started = ctx.now();
+      let last: Health = { ok: false };
+      while (ctx.now() - started < HEALTH_WAIT_MS) {
+        last = await health(ctx, listen);
+        if (last.ok) break;
+        await ctx.sleep(200);
+      }
+      if (!last.ok) {
+        throw new EctoError(
+          "edge_not_healthy",
+          `The edge did not answer on ${listen} within ${HEALTH_WAIT_MS / 1000} s` +
+            (last.error ? ` (${last.error}).` : "."),
+          {
+            fix: `Check ${ctx.paths.edgeLog}; if another program uses ${listen}, ` +
+              "set ECTO_EDGE_LISTEN=127.0.0.1:<free port> and run ecto connect again.",
+          },
+        );
+      }
+      const changed = installed.changed || installed.started || configChanged;
+      return {
+        listen,
+        target: edgeTarget(ctx),
+        supervisor: installed.supervisor,
+        pid: installed.pid,
+        changed,
+        detail: `${changed ? "Started" : "Found"} the edge on ${listen} ` +
+          `(${installed.supervisor}${installed.pid ? `, pid ${installed.pid}` : ""}); gateway ${
+            last.gateway ?? "unknown"
+          }.`,
+      };
+    },
+
+    async remove(ctx): Promise<StepResult> {
+      const result = await removeEdgeService(serviceDeps(ctx), spec(ctx));
+      const changed = result.stopped || result.removed;
+      return {
+        changed,
+        detail: changed ? `Stopped and removed the edge (${result.supervisor}).` : "The edge was not running.",
+      };
+    },
+
+    async report(ctx): Promise<LayerStatus> {
+      const listen = edgeListen(ctx);
+      const [service, h] = await Promise.all([
+        edgeServiceStatus(serviceDeps(ctx), spec(ctx)).catch(() => undefined),
+        health(ctx, listen),
+      ]);
+      const details = {
+        listen,
+        supervisor: service?.supervisor,
+        pid: service?.pid,
+        gateway: h.gateway,
+      };
+      if (h.ok) {
+        return { name: "edge", ok: true, summary: `up on ${listen} (gateway ${h.gateway ?? "?"})`, details };
+      }
+      return {
+        name: "edge",
+        ok: false,
+        summary: service?.running ? `running but not answering on ${listen}` : "not running",
+        details,
+        problem: {
+          message: service?.running
+            ? `The edge runs but does not answer on ${listen}.`
+            : "The edge is not running.",
+          fix: "ecto connect --restart",
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * The OpenClaw layer as connect, status and disconnect see it: one validated
+ * patch (live when possible), the gateway started only when it is not
+ * running, and a final probe of the API with the gateway's own credential.
+ *
+ * @module
+ */
+import type { EctoContext } from "../context.ts";
+import { EctoError } from "../errors.ts";
+import type { GatewayConfigured, LayerStatus, OpenClawLayer, StepResult } from "../layers.ts";
+import {
+  applyOpenClawPlan,
+  ensureGatewayRunning,
+  GATEWAY_LOG_PATH,
+  type GatewayDeps,
+  gatewayHealth,
+  inspectGatewaySettings,
+  loadOpenClaw,
+  openClawEnvLookup,
+  planOpenClaw,
+  probeGatewayApi,
+  readOpenClawConfig,
+  readOpenClawSnapshot,
+  resolveOpenClawLocation,
+  undoOpenClaw,
+} from "../openclaw.ts";
+
+function gatewayDeps(ctx: EctoContext): GatewayDeps {
+  return { $: ctx.$, fetch: ctx.fetch, env: ctx.env, events: ctx.events, now: ctx.now, sleep: ctx.sleep };
+}
+
+/** Where a gateway ecto starts writes its output (the seed's path; tests override it). */
+function gatewayLog(ctx: EctoContext): string {
+  return ctx.env("ECTO_OPENCLAW_LOG") ?? GATEWAY_LOG_PATH;
+}
+
+/**
+ * The model id a client should send: `openclaw/default` with one agent; with
+ * several, `openclaw/default` is refused by the gateway, so name an agent.
+ */
+export function chooseModel(ids: readonly string[]): string {
+  const agents = ids.filter((id) => id.startsWith("openclaw/") && id !== "openclaw/default");
+  if (agents.length <= 1) return "openclaw/default";
+  return agents.includes("openclaw/main") ? "openclaw/main" : agents[0]!;
+}
+
+async function listModels(ctx: EctoContext, url: string, credential: string): Promise<string[]> {
+  try {
+    const response = await ctx.fetch(`${url}/v1/models`, {
+      headers: { authorization: `Bearer ${credential}` },
+      signal: AbortSignal.timeout(15_000),
+    });
+    const body = await response.json() as { data?: Array<{ id?: unknown }> };
+    return (body.data ?? []).map((m) => m.id).filter((id): id is string => typeof id === "string");
+  } catch {
+    return [];
+  }
+}
+
+/** Builds the OpenClaw layer. */
+export function openclawLayer(): OpenClawLayer {
+  return {
+    async configure(ctx, options): Promise<GatewayConfigured> {
+      const deps = gatewayDeps(ctx);
+      const state = await loadOpenClaw({ env: ctx.env });
+      const plan = planOpenClaw(state.file.config, {
+        configPath: state.location.configPath,
+        env: state.env,
+        allowNonLoopback: options.keepBind,
+      });
+      const logPath = gatewayLog(ctx);
+      const parts: string[] = [];
+      let changed = false;
+      let restarted = false;
+      if (Object.keys(plan.patch).length > 0) {
+        const applied = await applyOpenClawPlan(deps, plan, { cli: state.cli, logPath });
+        changed = applied.changed;
+        restarted = applied.restart !== undefined;
+        parts.push(
+          `Applied ${plan.changes.length} setting(s) in one patch` +
+            (applied.cliMs === undefined ? "" : ` (CLI ${(applied.cliMs / 1000).toFixed(1)} s`) +
+            (applied.liveMs === undefined ? (applied.cliMs === undefined ? "" : ")") : `, live ${(applied.liveMs / 1000).toFixed(1)} s later)`) +
+            (restarted ? "; the gateway restarted" : "; no restart") + ".",
+        );
+      }
+      const running = await ensureGatewayRunning(deps, {
+        cli: state.cli,
+        url: plan.url,
+        logPath,
+        secrets: [plan.credential.value],
+      });
+      if (!running.alreadyRunning) {
+        changed = true;
+        parts.push(`Started the gateway (${running.startedBy}, ready in ${(running.readyMs / 1000).toFixed(1)} s).`);
+      }
+      const probe = await probeGatewayApi(ctx.fetch, plan.url, plan.credential.value);
+      if (probe.state !== "ok") {
+        throw new EctoError(
+          "gateway_api_not_ready",
+          `The gateway's API did not answer as expected (${probe.state}: ${probe.withoutCredential} without a token, ${probe.withCredential} with it).`,
+          { fix: `Check the gateway log (${running.logPath}), then run ecto connect --restart.` },
+        );
+      }
+      const model = chooseModel(await listModels(ctx, plan.url, plan.credential.value));
+      if (parts.length === 0) {
+        parts.push(`The gateway on ${plan.url} is already configured (endpoint on, token auth, ${plan.after.bind}).`);
+      }
+      return {
+        port: plan.after.port,
+        url: plan.url,
+        configPath: state.location.configPath,
+        model,
+        restarted,
+        changed,
+        detail: parts.join(" "),
+      };
+    },
+
+    async undo(ctx): Promise<StepResult> {
+      const snapshot = await readOpenClawSnapshot(ctx.env);
+      if (!snapshot) return { detail: "ecto changed no gateway settings." };
+      const state = await loadOpenClaw({ env: ctx.env });
+      const result = await undoOpenClaw(gatewayDeps(ctx), {
+        cli: state.cli,
+        state,
+        logPath: gatewayLog(ctx),
+      });
+      return result.restored
+        ? { changed: true, detail: `Restored the gateway settings ecto changed (${result.keys.join(", ")}).` }
+        : { detail: "ecto changed no gateway settings." };
+    },
+
+    async report(ctx): Promise<LayerStatus> {
+      const location = resolveOpenClawLocation(ctx.env);
+      let settings;
+      try {
+        const file = await readOpenClawConfig(location.configPath);
+        settings = inspectGatewaySettings(file.config, await openClawEnvLookup(ctx.env, location.stateDir));
+      } catch (error) {
+        const e = error instanceof EctoError ? error : undefined;
+        return {
+          name: "gateway",
+          ok: false,
+          summary: e?.message ?? String(error),
+          details: { config: location.configPath },
+          problem: { message: e?.message ?? String(error), fix: e?.fix },
+        };
+      }
+      const health = await gatewayHealth(ctx.fetch, settings.url);
+      const details = {
+        url: settings.url,
+        port: settings.port,
+        bind: settings.bind,
+        endpoint: settings.chatCompletions ? "on" : "off",
+        auth: settings.effectiveAuthMode,
+        config: location.configPath,
+        ready: health.ready,
+      };
+      const problem = !health.live
+        ? { message: `The gateway does not answer on ${settings.url}.`, fix: "ecto connect --restart (starts it)" }
+        : !health.ready
+        ? { message: "The gateway answers but is not ready yet.", fix: "Wait a few seconds, or check its log." }
+        : !settings.chatCompletions
+        ? { message: "The gateway's chat completions endpoint is off.", fix: "ecto connect --restart" }
+        : undefined;
+      return problem
+        ? { name: "gateway", ok: false, summary: problem.message, details, problem }
+        : { name: "gateway", ok: true, summary: `ready on ${settings.url} (bind ${settings.bind}, endpoint on)`, details };
+    },
+  };
+}

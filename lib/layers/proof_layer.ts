@@ -1,0 +1,22 @@
+/**
+ * The proof as connect and status see it: `provePublicUrl` with the run's
+ * environment (ECTO_CONNECT_TO, ECTO_CA_FILE), events and bound.
+ *
+ * @module
+ */
+import type { EctoContext } from "../context.ts";
+import type { ProofOutcome, ProofRequest } from "../layers.ts";
+import { provePublicUrl } from "../proof.ts";
+
+/** Proves the URL over the public path, or says plainly what was proven instead. */
+export function proofLayer(ctx: EctoContext, request: ProofRequest): Promise<ProofOutcome> {
+  return provePublicUrl({
+    dnsName: request.dnsName,
+    port: request.port,
+    clientKey: request.key,
+    tailnetAddresses: request.tailnetAddresses,
+    env: ctx.env,
+    waitMs: request.timeoutMs,
+    events: ctx.events,
+  });
+}

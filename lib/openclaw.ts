@@ -1,0 +1,108 @@
+/**
+ * The OpenClaw layer: find the CLI and the config the way OpenClaw does, read
+ * the config (JSON5) directly, plan the minimal change that turns on the
+ * OpenAI-compatible API behind token auth on loopback, apply it with one
+ * `openclaw config patch --stdin` after snapshotting the old values, verify it
+ * by probing, undo it exactly, and start/restart the gateway only when needed.
+ *
+ * @example
+ * ```ts
+ * const state = await loadOpenClaw({ env });
+ * const plan = planOpenClaw(state.file.config, { configPath: state.location.configPath, env: state.env });
+ * await applyOpenClawPlan({ $, fetch, env, events }, plan, { cli: state.cli });
+ * // ... later
+ * await undoOpenClaw({ $, fetch, env, events }, { cli: state.cli });
+ * ```
+ *
+ * @module
+ */
+export {
+  type CredentialState,
+  credentialUnavailableError,
+  DEFAULT_GATEWAY_PORT,
+  type GatewayCredential,
+  type GatewaySettings,
+  getPath,
+  hasPath,
+  inspectGatewaySettings,
+  isLoopbackBind,
+  type OpenClawConfigFile,
+  openClawEnvLookup,
+  type OpenClawLocation,
+  parseDotEnv,
+  parseOpenClawConfigText,
+  readOpenClawConfig,
+  resolveOpenClawLocation,
+} from "./openclaw/config.ts";
+export {
+  applyMergePatch,
+  describePlan,
+  generateGatewayToken,
+  isOpenClawSnapshot,
+  mergeSnapshot,
+  type OpenClawPlan,
+  type OpenClawSnapshot,
+  type PlannedChange,
+  planOpenClaw,
+  type PlanOptions,
+  type RestartKind,
+  setPath,
+  type SnapshotEntry,
+  undoPatch,
+  undoRestartKind,
+} from "./openclaw/plan.ts";
+export {
+  assertConfigWritable,
+  type ConfigPatchResult,
+  configReadOnlyError,
+  locateOpenClaw,
+  OPENCLAW_ENV_NAMES,
+  OPENCLAW_INSTALL_COMMAND,
+  type OpenClawCli,
+  openClawCommandEnv,
+  type OpenClawRun,
+  parseCliJson,
+  patchOpenClawConfig,
+  redact,
+  runOpenClaw,
+  type RunOpenClawOptions,
+} from "./openclaw/cli.ts";
+export {
+  detectGatewayService,
+  ensureGatewayRunning,
+  type EnsureRunningOptions,
+  type EnsureRunningResult,
+  type Fetch,
+  findGatewayPid,
+  GATEWAY_LOG_PATH,
+  GATEWAY_READY_TIMEOUT_MS,
+  type GatewayApiProbe,
+  type GatewayDeps,
+  type GatewayHealth,
+  gatewayHealth,
+  type GatewayListener,
+  GatewayNotReadyError,
+  type GatewayService,
+  LIVE_TIMEOUT_MS,
+  openClawDailyLogPath,
+  parseGatewayStatus,
+  probeGatewayApi,
+  processAlive,
+  readLogTail,
+  restartGateway,
+  type RestartOptions,
+  type RestartResult,
+  startGatewayDetached,
+  waitFor,
+  waitForGatewayReady,
+} from "./openclaw/gateway.ts";
+export {
+  applyOpenClawPlan,
+  type ApplyOptions,
+  type ApplyResult,
+  loadOpenClaw,
+  type OpenClawState,
+  readOpenClawSnapshot,
+  undoOpenClaw,
+  type UndoResult,
+} from "./openclaw/apply.ts";

@@ -1,0 +1,623 @@
+/**
+ * The gateway process: health (`/healthz`, `/readyz`), the API probe
+ * (`/v1/models` with and without the bearer), bounded and reported waits,
+ * starting a gateway that is not running, and restarting one only when a
+ * change needs it. Never `pkill`; never SIGKILL a gateway ecto did not start.
+ *
+ * Measured on a 2-core host: cold start to `/readyz` 15–40 s; SIGTERM to exit
+ * ~3 s; in-process restart (SIGUSR2 or auth-mode change) 5–11 s.
+ *
+ * @module
+ */
+import { EctoError, ToolError } from "../errors.ts";
+import { type EventSink, ignoreEvents } from "../events.ts";
+import type { EnvLookup } from "../paths.ts";
+import type { Shell } from "../shell.ts";
+import { isRecord } from "./config.ts";
+import { type OpenClawCli, openClawCommandEnv, parseCliJson, runOpenClaw } from "./cli.ts";
+
+/** `fetch` as ecto injects it. */
+export type Fetch = typeof fetch;
+
+/** Where ecto appends the output of a gateway it starts itself. */
+export const GATEWAY_LOG_PATH = "/tmp/openclaw-gateway.log";
+/** Default bound for a gateway to become ready after a (re)start. */
+export const GATEWAY_READY_TIMEOUT_MS = 120_000;
+/** Default bound for a hot config change to show up. */
+export const LIVE_TIMEOUT_MS = 30_000;
+
+/** What ecto needs around the gateway: the injected shell, fetch, env, clock, events. */
+export interface GatewayDeps {
+  $: Shell;
+  fetch: Fetch;
+  /** The environment the gateway runs with (HOME, OPENCLAW_*). */
+  env: EnvLookup;
+  events?: EventSink;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function status(
+  fetchFn: Fetch,
+  url: string,
+  init: RequestInit = {},
+  timeoutMs = 3_000,
+): Promise<number | null> {
+  try {
+    const response = await fetchFn(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    await response.body?.cancel();
+    return response.status;
+  } catch {
+    return null;
+  }
+}
+
+/** The gateway's liveness and readiness. */
+export interface GatewayHealth {
+  /** `/healthz` answered 200: the HTTP server is up. */
+  live: boolean;
+  /** `/readyz` answered 200: ready to take traffic. */
+  ready: boolean;
+}
+
+/** Checks `/healthz` and `/readyz` (no auth). */
+export async function gatewayHealth(fetchFn: Fetch, url: string): Promise<GatewayHealth> {
+  const [healthz, readyz] = await Promise.all([
+    status(fetchFn, `${url}/healthz`),
+    status(fetchFn, `${url}/readyz`),
+  ]);
+  return { live: healthz === 200, ready: readyz === 200 };
+}
+
+/** What `GET /v1/models` says with and without the bearer credential. */
+export interface GatewayApiProbe {
+  /**
+   * - `ok`: 200 with the credential, 401 without;
+   * - `endpoint-disabled`: 404 (chat completions off);
+   * - `credential-rejected`: 401 with the credential;
+   * - `open`: 200 without any credential (auth mode none);
+   * - `unreachable`: no HTTP answer;
+   * - `unexpected`: anything else.
+   */
+  state: "ok" | "endpoint-disabled" | "credential-rejected" | "open" | "unreachable" | "unexpected";
+  /** Status with the credential (`null`: not asked or no answer). */
+  withCredential: number | null;
+  /** Status without a credential (`null`: no answer). */
+  withoutCredential: number | null;
+}
+
+/**
+ * Probes the OpenAI-compatible API: `GET /v1/models` without auth first
+ * (missing credentials do not count towards the gateway's failed-auth delay),
+ * then with `Authorization: Bearer <credential>`.
+ */
+export async function probeGatewayApi(
+  fetchFn: Fetch,
+  url: string,
+  credential: string | undefined,
+): Promise<GatewayApiProbe> {
+  const withoutCredential = await status(fetchFn, `${url}/v1/models`);
+  if (withoutCredential === null) {
+    return { state: "unreachable", withCredential: null, withoutCredential };
+  }
+  if (withoutCredential === 404) {
+    return { state: "endpoint-disabled", withCredential: null, withoutCredential };
+  }
+  if (withoutCredential === 200) return { state: "open", withCredential: null, withoutCredential };
+  if (credential === undefined) {
+    return { state: "unexpected", withCredential: null, withoutCredential };
+  }
+  const withCredential = await status(fetchFn, `${url}/v1/models`, {
+    headers: { authorization: `Bearer ${credential}` },
+  }, 15_000);
+  const state = withCredential === 200 && withoutCredential === 401
+    ? "ok"
+    : withCredential === 401
+    ? "credential-rejected"
+    : withCredential === null
+    ? "unreachable"
+    : "unexpected";
+  return { state, withCredential, withoutCredential };
+}
+
+/**
+ * Polls `check` until it returns a value, emitting progress events about
+ * every 2 s; returns the value and the time waited, or `undefined` after
+ * `limitMs`.
+ */
+export async function waitFor<T>(
+  deps: Pick<GatewayDeps, "events" | "now" | "sleep">,
+  step: string,
+  message: string,
+  limitMs: number,
+  check: () => Promise<T | undefined>,
+  intervalMs = 250,
+): Promise<{ value: T; elapsedMs: number } | undefined> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? realSleep;
+  const events = deps.events ?? ignoreEvents;
+  const started = now();
+  let lastReport = -Infinity;
+  for (;;) {
+    const value = await check();
+    const elapsedMs = now() - started;
+    if (value !== undefined) return { value, elapsedMs };
+    if (elapsedMs >= limitMs) return undefined;
+    if (elapsedMs - lastReport >= 2_000) {
+      events({ kind: "progress", step, message, elapsedMs, limitMs });
+      lastReport = elapsedMs;
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/** The gateway did not become ready in time: carries its log path and last lines. */
+export class GatewayNotReadyError extends EctoError {
+  /** The log to read. */
+  readonly logPath: string;
+  /** Its last lines (secrets redacted). */
+  readonly logTail: string;
+  constructor(url: string, limitMs: number, logPath: string, logTail: string) {
+    super(
+      "openclaw_gateway_not_ready",
+      `The OpenClaw gateway at ${url} was not ready after ${
+        Math.round(limitMs / 1000)
+      } s; its log is ${logPath}.${logTail ? `\nLast lines of ${logPath}:\n${logTail}` : ""}`,
+      {
+        fix:
+          `Read ${logPath}, fix what it reports, then run \`openclaw gateway run\` or ecto again.`,
+      },
+    );
+    this.name = "GatewayNotReadyError";
+    this.logPath = logPath;
+    this.logTail = logTail;
+  }
+}
+
+/** The last `lines` lines of a log, colour codes stripped, secrets redacted. */
+export async function readLogTail(
+  path: string,
+  lines = 20,
+  secrets: readonly string[] = [],
+): Promise<string> {
+  try {
+    const info = await Deno.stat(path);
+    const file = await Deno.open(path, { read: true });
+    try {
+      const size = info.size;
+      const start = Math.max(0, size - 64 * 1024);
+      await file.seek(start, Deno.SeekMode.Start);
+      const buf = new Uint8Array(size - start);
+      let read = 0;
+      while (read < buf.length) {
+        const n = await file.read(buf.subarray(read));
+        if (n === null) break;
+        read += n;
+      }
+      // deno-lint-ignore no-control-regex
+      let text = new TextDecoder().decode(buf.subarray(0, read)).replace(/\x1b\[[0-9;]*m/g, "");
+      for (const s of secrets) if (s) text = text.split(s).join("<redacted>");
+      return text.trimEnd().split("\n").filter((l) => l.trim()).slice(-lines).map(logLine)
+        .join("\n");
+    } finally {
+      file.close();
+    }
+  } catch {
+    return "";
+  }
+}
+
+/** OpenClaw's file log is JSON lines: show `time message` for those, other lines as they are. */
+function logLine(line: string): string {
+  if (!line.startsWith("{")) return line;
+  try {
+    const entry = JSON.parse(line) as { time?: unknown; message?: unknown };
+    if (typeof entry.message === "string") {
+      return `${typeof entry.time === "string" ? `${entry.time} ` : ""}${entry.message}`;
+    }
+  } catch { /* not JSON after all */ }
+  return line;
+}
+
+/** The shared log file of gateways ecto did not start: `/tmp/openclaw/openclaw-YYYY-MM-DD.log`. */
+export function openClawDailyLogPath(date: Date, profile?: string): string {
+  const day = date.toISOString().slice(0, 10);
+  return `/tmp/openclaw/openclaw-${profile ? `${profile}-` : ""}${day}.log`;
+}
+
+/**
+ * Waits for `/readyz` 200, reporting progress; on timeout throws
+ * {@link GatewayNotReadyError} with `logPath` and its last lines.
+ */
+export async function waitForGatewayReady(
+  deps: Pick<GatewayDeps, "fetch" | "events" | "now" | "sleep">,
+  url: string,
+  opts: { limitMs?: number; logPath: string; step?: string; secrets?: string[] },
+): Promise<number> {
+  const limitMs = opts.limitMs ?? GATEWAY_READY_TIMEOUT_MS;
+  const waited = await waitFor(
+    deps,
+    opts.step ?? "openclaw.ready",
+    `waiting for the OpenClaw gateway at ${url} to become ready`,
+    limitMs,
+    async () => (await status(deps.fetch, `${url}/readyz`)) === 200 ? true : undefined,
+    500,
+  );
+  if (!waited) {
+    throw new GatewayNotReadyError(
+      url,
+      limitMs,
+      opts.logPath,
+      await readLogTail(opts.logPath, 20, opts.secrets),
+    );
+  }
+  return waited.elapsedMs;
+}
+
+/** An installed OpenClaw gateway service. */
+export interface GatewayService {
+  kind: "launchd" | "systemd";
+  /** The plist or unit file. */
+  path: string;
+}
+
+/**
+ * Detects the gateway installed as a per-user service: the launchd plist
+ * `~/Library/LaunchAgents/ai.openclaw.gateway.plist` or the systemd user unit
+ * `openclaw-gateway.service`. OpenClaw only manages the service for the
+ * canonical state dir, so a relocated one (`OPENCLAW_STATE_DIR`,
+ * `OPENCLAW_CONFIG_PATH`, `OPENCLAW_HOME`) is treated as unmanaged.
+ */
+export async function detectGatewayService(
+  env: EnvLookup,
+  os: typeof Deno.build.os = Deno.build.os,
+): Promise<GatewayService | undefined> {
+  if (env("OPENCLAW_STATE_DIR") || env("OPENCLAW_CONFIG_PATH") || env("OPENCLAW_HOME")) {
+    return undefined;
+  }
+  const home = env("HOME");
+  if (!home) return undefined;
+  const candidates: GatewayService[] = os === "darwin"
+    ? [{ kind: "launchd", path: `${home}/Library/LaunchAgents/ai.openclaw.gateway.plist` }]
+    : os === "linux"
+    ? [{
+      kind: "systemd",
+      path: `${env("XDG_CONFIG_HOME") ?? `${home}/.config`}/systemd/user/openclaw-gateway.service`,
+    }]
+    : [];
+  for (const candidate of candidates) {
+    try {
+      if ((await Deno.stat(candidate.path)).isFile) return candidate;
+    } catch { /* not installed */ }
+  }
+  return undefined;
+}
+
+/**
+ * Starts `openclaw gateway run` in the background, detached from ecto, with
+ * its output appended to `logPath`. Returns its pid. The port comes from
+ * `OPENCLAW_GATEWAY_PORT` or the config.
+ */
+export async function startGatewayDetached(
+  deps: Pick<GatewayDeps, "$" | "env">,
+  cli: OpenClawCli,
+  logPath: string = GATEWAY_LOG_PATH,
+): Promise<number> {
+  const script = `nohup "$0" gateway run >>"$1" 2>&1 </dev/null & echo $!`;
+  const result = await deps.$`sh -c ${script} ${cli.bin} ${logPath}`
+    .env(openClawCommandEnv(deps.env))
+    .stdin("null")
+    .stdout("piped")
+    .stderr("piped")
+    .noThrow()
+    .timeout(30_000);
+  const pid = Number(result.stdout.trim());
+  if (result.code !== 0 || !Number.isInteger(pid) || pid <= 0) {
+    throw new ToolError(
+      "openclaw",
+      result.code,
+      result.stderr,
+      "ecto could not start `openclaw gateway run` in the background.",
+    );
+  }
+  return pid;
+}
+
+/** Result of {@link ensureGatewayRunning}. */
+export interface EnsureRunningResult {
+  /** It was already ready; nothing was started. */
+  alreadyRunning: boolean;
+  /** How ecto started it, when it did. */
+  startedBy?: "service" | "detached";
+  /** The pid of a gateway ecto started detached. */
+  pid?: number;
+  /** The log of the gateway (ecto's for a detached start, else OpenClaw's daily log). */
+  logPath: string;
+  /** Time until `/readyz` answered 200. */
+  readyMs: number;
+}
+
+/** Options of {@link ensureGatewayRunning}. */
+export interface EnsureRunningOptions {
+  cli: OpenClawCli;
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+  /** Bound of the wait for readiness (default 120 s). */
+  limitMs?: number;
+  /** Where a detached gateway's output goes (default `/tmp/openclaw-gateway.log`). */
+  logPath?: string;
+  /** Secrets to redact from log tails in errors. */
+  secrets?: string[];
+}
+
+/**
+ * Makes sure the gateway answers `/readyz`: when it is already live, waits
+ * for readiness; when it is installed as a service, `openclaw gateway start`;
+ * otherwise starts `openclaw gateway run` detached (output appended to
+ * `/tmp/openclaw-gateway.log`). The wait is bounded and reported.
+ *
+ * @throws {GatewayNotReadyError} with the log path and its last lines.
+ */
+export async function ensureGatewayRunning(
+  deps: GatewayDeps,
+  opts: EnsureRunningOptions,
+): Promise<EnsureRunningResult> {
+  const events = deps.events ?? ignoreEvents;
+  const now = deps.now ?? Date.now;
+  const health = await gatewayHealth(deps.fetch, opts.url);
+  const dailyLog = openClawDailyLogPath(new Date(now()));
+  if (health.ready) {
+    events({
+      kind: "step",
+      step: "openclaw.gateway",
+      status: "skip",
+      detail: "gateway is running",
+    });
+    return { alreadyRunning: true, logPath: dailyLog, readyMs: 0 };
+  }
+  if (health.live) {
+    const readyMs = await waitForGatewayReady(deps, opts.url, {
+      limitMs: opts.limitMs,
+      logPath: dailyLog,
+      step: "openclaw.gateway",
+      secrets: opts.secrets,
+    });
+    return { alreadyRunning: true, logPath: dailyLog, readyMs };
+  }
+  const service = await detectGatewayService(deps.env);
+  events({
+    kind: "step",
+    step: "openclaw.gateway",
+    status: "start",
+    detail: service
+      ? `starting the OpenClaw gateway service (${service.kind})`
+      : "starting the OpenClaw gateway",
+  });
+  if (service) {
+    const run = await runOpenClaw(deps.$, opts.cli, deps.env, ["gateway", "start", "--json"], {
+      redact: opts.secrets,
+    });
+    if (run.code !== 0) {
+      throw new ToolError(
+        "openclaw",
+        run.code,
+        run.stderr || run.stdout,
+        "`openclaw gateway start` failed to start the installed gateway service.",
+        { fix: "openclaw gateway status --deep" },
+      );
+    }
+    const readyMs = await waitForGatewayReady(deps, opts.url, {
+      limitMs: opts.limitMs,
+      logPath: dailyLog,
+      step: "openclaw.gateway",
+      secrets: opts.secrets,
+    });
+    events({ kind: "step", step: "openclaw.gateway", status: "done", detail: "gateway ready" });
+    return { alreadyRunning: false, startedBy: "service", logPath: dailyLog, readyMs };
+  }
+  const logPath = opts.logPath ?? GATEWAY_LOG_PATH;
+  const pid = await startGatewayDetached(deps, opts.cli, logPath);
+  const readyMs = await waitForGatewayReady(deps, opts.url, {
+    limitMs: opts.limitMs,
+    logPath,
+    step: "openclaw.gateway",
+    secrets: opts.secrets,
+  });
+  events({
+    kind: "step",
+    step: "openclaw.gateway",
+    status: "done",
+    detail: `gateway ready (pid ${pid}, log ${logPath})`,
+  });
+  return { alreadyRunning: false, startedBy: "detached", pid, logPath, readyMs };
+}
+
+/** A process listening on the gateway port, from `openclaw gateway status --json`. */
+export interface GatewayListener {
+  pid: number;
+  address: string;
+  commandLine: string;
+}
+
+/** Parses `openclaw gateway status --json`: the listeners on the gateway port. Pure. */
+export function parseGatewayStatus(
+  stdout: string,
+): { listeners: GatewayListener[]; rpcOk: boolean; port?: number } {
+  const json = parseCliJson(stdout);
+  if (!isRecord(json)) return { listeners: [], rpcOk: false };
+  const port = isRecord(json.port) ? json.port : {};
+  const listeners = Array.isArray(port.listeners) ? port.listeners : [];
+  return {
+    listeners: listeners.filter(isRecord).filter((l) => typeof l.pid === "number").map((l) => ({
+      pid: l.pid as number,
+      address: typeof l.address === "string" ? l.address : "",
+      commandLine: typeof l.commandLine === "string" ? l.commandLine : "",
+    })),
+    rpcOk: isRecord(json.rpc) && json.rpc.ok === true,
+    ...(typeof port.port === "number" ? { port: port.port } : {}),
+  };
+}
+
+/** Finds the pid of the gateway listening on its port (via `openclaw gateway status --json`). */
+export async function findGatewayPid(
+  deps: Pick<GatewayDeps, "$" | "env">,
+  cli: OpenClawCli,
+): Promise<number | undefined> {
+  const run = await runOpenClaw(deps.$, cli, deps.env, ["gateway", "status", "--json"]);
+  const { listeners } = parseGatewayStatus(run.stdout);
+  return listeners.find((l) => /openclaw/i.test(l.commandLine))?.pid;
+}
+
+/** Whether `pid` is a live process (a zombie counts as gone), asked of `ps`. */
+export async function processAlive($: Shell, pid: number): Promise<boolean> {
+  const result = await $`ps -o stat= -p ${String(pid)}`.stdout("piped").stderr("null").noThrow();
+  const stat = result.stdout.trim();
+  return result.code === 0 && stat !== "" && !stat.startsWith("Z");
+}
+
+/** Options of {@link restartGateway}. */
+export interface RestartOptions {
+  cli: OpenClawCli;
+  url: string;
+  /**
+   * `restart`: the gateway reloads in-process (service: `openclaw gateway restart`;
+   * foreground: SIGUSR2, because the CLI would authenticate with a token the
+   * gateway does not know yet). `full`: a new process (service: `openclaw gateway
+   * restart`, which under a supervisor is a fresh process; foreground: SIGTERM, wait,
+   * then `openclaw gateway run` detached).
+   */
+  kind: "restart" | "full";
+  limitMs?: number;
+  /** The gateway's pid when known (e.g. ecto started it); else found via `gateway status`. */
+  pid?: number;
+  /** Whether ecto started that pid (then it may SIGKILL it after the bound). */
+  startedByEcto?: boolean;
+  /** Log for a gateway ecto starts (default `/tmp/openclaw-gateway.log`). */
+  logPath?: string;
+  secrets?: string[];
+}
+
+/** Result of {@link restartGateway}. */
+export interface RestartResult {
+  method: "service" | "signal" | "stop-start";
+  /** pid of the new process after a foreground full restart. */
+  pid?: number;
+  /** Time until ready again. */
+  ms: number;
+}
+
+/**
+ * Restarts the gateway the way a change needs (see {@link RestartOptions.kind}),
+ * then waits (bounded, reported) until `/readyz` is 200 again.
+ */
+export async function restartGateway(
+  deps: GatewayDeps,
+  opts: RestartOptions,
+): Promise<RestartResult> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? realSleep;
+  const events = deps.events ?? ignoreEvents;
+  const started = now();
+  const limitMs = opts.limitMs ?? GATEWAY_READY_TIMEOUT_MS;
+  const dailyLog = openClawDailyLogPath(new Date(now()));
+  const service = await detectGatewayService(deps.env);
+  events({
+    kind: "step",
+    step: "openclaw.restart",
+    status: "start",
+    detail: service ? `restarting the ${service.kind} gateway service` : "restarting the gateway",
+  });
+
+  const waitDownThenReady = async (logPath: string) => {
+    // The restart begins a moment after the request: wait briefly for readiness to drop.
+    await waitFor(
+      deps,
+      "openclaw.restart",
+      "waiting for the gateway to go down",
+      12_000,
+      async () => (await gatewayHealth(deps.fetch, opts.url)).ready ? undefined : true,
+      200,
+    );
+    await waitForGatewayReady(deps, opts.url, {
+      limitMs,
+      logPath,
+      step: "openclaw.restart",
+      secrets: opts.secrets,
+    });
+  };
+
+  if (service) {
+    const run = await runOpenClaw(deps.$, opts.cli, deps.env, ["gateway", "restart", "--json"], {
+      redact: opts.secrets,
+    });
+    if (run.code !== 0) {
+      throw new ToolError(
+        "openclaw",
+        run.code,
+        run.stderr || run.stdout,
+        "`openclaw gateway restart` failed.",
+        { fix: "openclaw gateway status --deep" },
+      );
+    }
+    await waitDownThenReady(dailyLog);
+    const ms = now() - started;
+    events({ kind: "step", step: "openclaw.restart", status: "done", detail: `ready in ${ms} ms` });
+    return { method: "service", ms };
+  }
+
+  const pid = opts.pid ?? await findGatewayPid(deps, opts.cli);
+  if (pid === undefined) {
+    throw new EctoError(
+      "openclaw_gateway_not_found",
+      `ecto cannot find the OpenClaw gateway process behind ${opts.url} to restart it.`,
+      { fix: "Restart the gateway yourself (stop it, then `openclaw gateway run`)." },
+    );
+  }
+  if (opts.kind === "restart") {
+    Deno.kill(pid, "SIGUSR2"); // the gateway's own in-process restart
+    await waitDownThenReady(dailyLog);
+    const ms = now() - started;
+    events({ kind: "step", step: "openclaw.restart", status: "done", detail: `ready in ${ms} ms` });
+    return { method: "signal", ms };
+  }
+
+  // Full: stop the process, then start a fresh one detached.
+  Deno.kill(pid, "SIGTERM");
+  const stopped = await waitFor(
+    deps,
+    "openclaw.restart",
+    `waiting for gateway pid ${pid} to stop`,
+    30_000,
+    async () => (await processAlive(deps.$, pid)) ? undefined : true,
+    200,
+  );
+  if (!stopped) {
+    if (!opts.startedByEcto) {
+      throw new EctoError(
+        "openclaw_gateway_stop_timeout",
+        `The OpenClaw gateway (pid ${pid}) did not stop within 30 s after SIGTERM, and ecto will not force-kill a gateway it did not start.`,
+        { fix: `Stop it yourself (kill ${pid}), then run ecto again.` },
+      );
+    }
+    Deno.kill(pid, "SIGKILL");
+    await sleep(500);
+  }
+  const logPath = opts.logPath ?? GATEWAY_LOG_PATH;
+  const newPid = await startGatewayDetached(deps, opts.cli, logPath);
+  await waitForGatewayReady(deps, opts.url, {
+    limitMs,
+    logPath,
+    step: "openclaw.restart",
+    secrets: opts.secrets,
+  });
+  const ms = now() - started;
+  events({
+    kind: "step",
+    step: "openclaw.restart",
+    status: "done",
+    detail: `new gateway pid ${newPid} ready in ${ms} ms (log ${logPath})`,
+  });
+  return { method: "stop-start", pid: newPid, ms };
+}

@@ -1,0 +1,165 @@
+/**
+ * Pure renderers for people: results, events and errors as text. `cli.ts`
+ * writes what these return; nothing here prints.
+ *
+ * @module
+ */
+import { EctoError } from "./errors.ts";
+import type { EctoEvent } from "./events.ts";
+import type { ConnectResult } from "./connect.ts";
+import type { DisconnectResult } from "./disconnect.ts";
+import type { StatusReport } from "./status.ts";
+import { encodeQr, renderQr } from "./qr.ts";
+
+/** How to render: colours only on a terminal. */
+export interface Style {
+  colour: boolean;
+  terminal: boolean;
+}
+
+const paint = (code: string) => (style: Style, text: string) =>
+  style.colour ? `\x1b[${code}m${text}\x1b[0m` : text;
+const green = paint("32");
+const red = paint("31");
+const yellow = paint("33");
+const bold = paint("1");
+const dim = paint("2");
+
+/** One progress event as a line (or block) for stderr. */
+export function renderEventHuman(event: EctoEvent, style: Style): string {
+  switch (event.kind) {
+    case "step": {
+      if (event.status === "start") {
+        return style.terminal ? dim(style, `… ${event.detail ?? event.step}\n`) : "";
+      }
+      const mark = event.status === "fail" ? red(style, "✗") : green(style, "✓");
+      return `${mark} ${event.detail ?? event.step}\n`;
+    }
+    case "progress": {
+      const waited = event.elapsedMs === undefined
+        ? ""
+        : ` (${Math.round(event.elapsedMs / 1000)} s` +
+          (event.limitMs === undefined ? ")" : ` of ${Math.round(event.limitMs / 1000)} s)`);
+      return dim(style, `  ${event.message}${waited}\n`);
+    }
+    case "action": {
+      const qr = style.terminal ? "\n" + renderQr(encodeQr(event.url, { ecc: "L" })) + "\n" : "";
+      return `\n${yellow(style, "!")} ${event.message}\n\n    ${bold(style, event.url)}\n${qr}\n`;
+    }
+    case "note":
+      return `${event.level === "warn" ? yellow(style, "!") : dim(style, "·")} ${event.message}\n`;
+  }
+}
+
+/** An error as the one sentence, the fix, and with `verbose` the cause chain. */
+export function renderErrorHuman(error: unknown, style: Style, verbose: boolean): string {
+  const lines: string[] = [];
+  if (error instanceof EctoError) {
+    lines.push(`${red(style, "error:")} ${error.message}`);
+    if ("url" in error && typeof error.url === "string") lines.push(`  open: ${error.url}`);
+    if (error.fix) lines.push(`  fix: ${error.fix}`);
+  } else {
+    lines.push(`${red(style, "error:")} ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (verbose) {
+    let cause = error instanceof Error ? error.cause : undefined;
+    while (cause !== undefined) {
+      lines.push(`  caused by: ${cause instanceof Error ? cause.message : String(cause)}`);
+      cause = cause instanceof Error ? cause.cause : undefined;
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** The connect summary: URL, endpoint, key, model, curl, where the credentials are. */
+export function renderConnectHuman(result: ConnectResult, style: Style): string {
+  const curl = `curl ${result.endpoint} \\\n` +
+    `    -H "Authorization: Bearer ${result.token}" \\\n` +
+    `    -H "Content-Type: application/json" \\\n` +
+    `    -d '{"model":"${result.model}","messages":[{"role":"user","content":"Hello!"}]}'`;
+  const lines = [
+    "",
+    bold(style, "Your assistant is online."),
+    "",
+    `  Base URL     ${result.url}/v1`,
+    `  Endpoint     ${result.endpoint}`,
+    `  Key          ${result.token}`,
+    `  Model        ${result.model}`,
+    `  Proof        ${result.proof.detail}`,
+    `  Credentials  ${result.credentialsFile}`,
+    "",
+    "Try it:",
+    "",
+    `  ${curl}`,
+    "",
+  ];
+  if (style.terminal) {
+    lines.push("Scan with the Ecto app (base URL + key):", "", renderQr(encodeQr(mobilePayload(result), { ecc: "L" })), "");
+  }
+  lines.push(
+    dim(
+      style,
+      "Keep the key secret: it is the only thing between the internet and your assistant.",
+    ),
+  );
+  return lines.join("\n") + "\n";
+}
+
+/** What the mobile QR code holds: base URL and key. */
+export function mobilePayload(result: Pick<ConnectResult, "url" | "token" | "model">): string {
+  return JSON.stringify({ baseUrl: `${result.url}/v1`, apiKey: result.token, model: result.model });
+}
+
+/** The status table, first broken layer and its fix on top. */
+export function renderStatusHuman(report: StatusReport, style: Style): string {
+  const lines: string[] = [];
+  if (report.ok) lines.push(green(style, "All layers hold."));
+  else if (report.firstProblem) {
+    lines.push(
+      `${red(style, "Broken:")} ${report.firstProblem.layer}: ${report.firstProblem.message}`,
+    );
+    if (report.firstProblem.fix) lines.push(`  fix: ${report.firstProblem.fix}`);
+  }
+  lines.push("");
+  for (const layer of report.layers) {
+    const mark = layer.ok
+      ? green(style, "✓")
+      : layer.ok === false
+      ? red(style, "✗")
+      : yellow(style, "-");
+    lines.push(`${mark} ${bold(style, layer.name.padEnd(12))} ${layer.summary}`);
+    for (const [k, v] of Object.entries(layer.details)) {
+      if (v !== undefined && v !== null && v !== "") lines.push(dim(style, `    ${k}: ${v}`));
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** What disconnect did. */
+export function renderDisconnectHuman(result: DisconnectResult, style: Style): string {
+  const lines = result.actions.map((a) => `${green(style, "✓")} ${a}`);
+  if (result.actions.length === 0) lines.push("Nothing to do: ecto was not connected.");
+  if (!result.purged) {
+    lines.push(
+      dim(
+        style,
+        "Keys and gateway settings kept for a quick `ecto connect`; `--purge` removes them.",
+      ),
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** One event as a single plain line (logs: the edge's output, JSON-less agents). */
+export function renderEventLine(event: EctoEvent): string {
+  switch (event.kind) {
+    case "step":
+      return `[${event.step}] ${event.status}: ${event.detail ?? ""}`.trimEnd();
+    case "progress":
+      return `[${event.step}] ${event.message}`;
+    case "action":
+      return `[${event.step}] action ${event.action}: ${event.message} ${event.url}`;
+    case "note":
+      return `[${event.step}] ${event.level}: ${event.message}`;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * `ecto status`: one look at every layer, fast (no `openclaw` CLI calls on the
+ * happy path: it reads files, asks `tailscale`, probes HTTP). `ok` only when
+ * every layer holds; otherwise the first broken layer and its fix come first.
+ *
+ * @module
+ */
+import type { EctoContext } from "./context.ts";
+import { readConnectionRecord } from "./connection_record.ts";
+import { keyPreview, readCredentials } from "./credentials.ts";
+import { type Layers, type LayerStatus, realLayers } from "./layers.ts";
+
+/** What the user asked for. */
+export interface StatusOptions {
+  /** Run the public check (a short proof). */
+  publicCheck: boolean;
+  /** Bound of the public check's DNS wait. */
+  publicTimeoutMs?: number;
+}
+
+/** The status report. */
+export interface StatusReport {
+  ok: boolean;
+  /** The first broken layer, with its fix. */
+  firstProblem?: { layer: string; message: string; fix?: string | undefined } | undefined;
+  layers: LayerStatus[];
+}
+
+/** Collects every layer's status. */
+export async function status(
+  ctx: EctoContext,
+  options: StatusOptions,
+  layers?: Layers,
+): Promise<StatusReport> {
+  const l = layers ?? realLayers();
+  const record = await readConnectionRecord(ctx.paths);
+  const [ts, edge, gateway, credentials] = await Promise.all([
+    l.tailscale.report(ctx, record),
+    l.edge.report(ctx),
+    l.openclaw.report(ctx),
+    credentialsStatus(ctx),
+  ]);
+  const report: LayerStatus[] = [ts.tailscale, ts.funnel, edge, gateway, credentials.status];
+
+  let publicStatus: LayerStatus;
+  const healthy = report.every((layer) => layer.ok !== false);
+  if (!options.publicCheck) {
+    publicStatus = { name: "public", ok: null, summary: "not checked (--no-public)", details: {} };
+  } else if (!healthy || !ts.node || !ts.route || !credentials.key) {
+    publicStatus = {
+      name: "public",
+      ok: null,
+      summary: "not checked: a layer above is broken",
+      details: {},
+    };
+  } else {
+    const proof = await l.proof(ctx, {
+      url: ts.route.url,
+      dnsName: ts.node.dnsName,
+      port: ts.route.port,
+      key: credentials.key,
+      timeoutMs: options.publicTimeoutMs ?? 5_000,
+      tailnetAddresses: ts.node.tailscaleIps,
+    });
+    const ok = proof.authenticated.ok && proof.unauthenticated.ok;
+    publicStatus = {
+      name: "public",
+      ok: proof.path === "none" ? false : ok,
+      summary: proof.detail,
+      details: { path: proof.path, ms: proof.durationMs },
+      ...(ok ? {} : {
+        problem: {
+          message: proof.detail,
+          fix: "ecto connect (re-proves the path and repairs what is broken)",
+        },
+      }),
+    };
+  }
+  report.push(publicStatus);
+  const broken = report.find((layer) => layer.ok === false);
+  return {
+    ok: broken === undefined,
+    ...(broken
+      ? {
+        firstProblem: {
+          layer: broken.name,
+          message: broken.problem?.message ?? broken.summary,
+          fix: broken.problem?.fix,
+        },
+      }
+      : {}),
+    layers: report,
+  };
+}
+
+async function credentialsStatus(ctx: EctoContext): Promise<{ status: LayerStatus; key?: string }> {
+  try {
+    const creds = await readCredentials(ctx.paths.credentialsFile);
+    if (!creds) {
+      return {
+        status: {
+          name: "credentials",
+          ok: false,
+          summary: "no credentials file",
+          details: { file: ctx.paths.credentialsFile },
+          problem: { message: "ecto has not connected this machine yet.", fix: "ecto connect" },
+        },
+      };
+    }
+    return {
+      key: creds.token,
+      status: {
+        name: "credentials",
+        ok: true,
+        summary: `key ${keyPreview(creds.token)}, ${creds.url}`,
+        details: { file: ctx.paths.credentialsFile, created: creds.created, model: creds.model },
+      },
+    };
+  } catch (error) {
+    return {
+      status: {
+        name: "credentials",
+        ok: false,
+        summary: "unreadable credentials file",
+        details: { file: ctx.paths.credentialsFile },
+        problem: {
+          message: error instanceof Error ? error.message : String(error),
+          fix: "ecto connect --regenerate-token",
+        },
+      },
+    };
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The Tailscale layer: find the CLI, read its state, log in, and publish
+ * ecto's edge through Funnel without touching anyone else's routes.
+ *
+ * Everything runs through an injected dax `$` ({@link TailscaleCli}); tool
+ * output is parsed by pure functions; failures are ecto's typed errors with
+ * the fix (exit 3 when the user must act, 4 when a prerequisite is missing).
+ *
+ * ```ts
+ * import { createShell } from "./shell.ts";
+ * import { cliFromInstall, enableFunnel, locateTailscale, login } from "./tailscale.ts";
+ *
+ * const $ = createShell();
+ * const install = await locateTailscale({ $, env: (n) => Deno.env.get(n) });
+ * if (install) {
+ *   const cli = cliFromInstall(install, { $, user: Deno.env.get("USER") });
+ *   await login(cli, { authKey: Deno.env.get("TS_AUTHKEY") });
+ *   const route = await enableFunnel(cli, { target: "http://127.0.0.1:18795" });
+ *   route.url; // https://build-box.tail1234.ts.net/
+ * }
+ * ```
+ *
+ * @module
+ */
+export {
+  assertSupportedVersion,
+  compareVersions,
+  isSupportedVersion,
+  MIN_TAILSCALE_VERSION,
+  parseVersionJson,
+  parseVersionOutput,
+  parseVersionText,
+  upgradeCommand,
+} from "./tailscale/version.ts";
+export type { TailscaleVariant, TailscaleVersion } from "./tailscale/version.ts";
+export {
+  backendStateMeaning,
+  FUNNEL_PORTS_CAP,
+  parseFunnelPortsCap,
+  parseStatusJson,
+  portInRanges,
+} from "./tailscale/status.ts";
+export type { BackendState, PortRange, TailscaleStatus } from "./tailscale/status.ts";
+export {
+  allowedFunnelPorts,
+  busyPorts,
+  choosePort,
+  findEctoRoute,
+  findEctoRoutes,
+  freeFunnelPorts,
+  FUNNEL_PORTS,
+  funnelUrl,
+  hostPort,
+  parseServeConfig,
+  portHasForeignHandler,
+} from "./tailscale/serve_config.ts";
+export type {
+  EctoRoute,
+  PortChoice,
+  ServeConfig,
+  ServeHandler,
+  ServeTcpEntry,
+} from "./tailscale/serve_config.ts";
+export {
+  accessDeniedError,
+  classifyServeFailure,
+  daemonNotRunningError,
+  enablePromptError,
+  findIndentedUrl,
+  isAccessDenied,
+  isDaemonNotRunning,
+  isEtagRace,
+  notConnectedError,
+  notConnectedState,
+  operatorFix,
+  parseEnablePrompt,
+  startHintFor,
+} from "./tailscale/diagnose.ts";
+export type { EnablePrompt, PlatformHint, StartHint } from "./tailscale/diagnose.ts";
+export {
+  childEnv,
+  getServeConfig,
+  getStatus,
+  getVersion,
+  runTailscale,
+  tailscaleCli,
+} from "./tailscale/runner.ts";
+export type { TailscaleCli, TailscaleCliOptions } from "./tailscale/runner.ts";
+export {
+  cliFromInstall,
+  commandNameFor,
+  detectVariant,
+  funnelNoteFor,
+  HOMEBREW_BINS,
+  locateTailscale,
+  MAC_APP_CLI,
+  realFileProbe,
+} from "./tailscale/locate.ts";
+export type {
+  CliFromInstallOptions,
+  FileProbe,
+  LocateOptions,
+  TailscaleInstall,
+  TailscaleSource,
+  VariantFacts,
+} from "./tailscale/locate.ts";
+export {
+  APPROVE_DEVICE_URL,
+  AUTH_KEYS_URL,
+  DEFAULT_LOGIN_TIMEOUT_MS,
+  login,
+  parseUpPrompts,
+  parseUpSuggestion,
+} from "./tailscale/login.ts";
+export type { LoginOptions, LoginResult, UpPrompt } from "./tailscale/login.ts";
+export {
+  describeBackground,
+  enableFunnel,
+  funnelArgs,
+  removeFunnel,
+  serveOffArgs,
+  withoutRoute,
+} from "./tailscale/funnel.ts";
+export type {
+  EnableFunnelOptions,
+  FunnelRoute,
+  RemoveFunnelOptions,
+  RemoveFunnelResult,
+} from "./tailscale/funnel.ts";
+export {
+  ensureSudo,
+  installTailscale,
+  LINUX_INSTALL_COMMAND,
+  MAC_DOWNLOAD_URL,
+  startTailscaleDaemon,
+} from "./tailscale/install.ts";
+export type {
+  Consent,
+  ConsentAction,
+  PrivilegedOptions,
+  StartDaemonOptions,
+} from "./tailscale/install.ts";
+export type { ExecOptions, ExecResult } from "./tailscale/_exec.ts";

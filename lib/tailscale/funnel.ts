@@ -1,0 +1,345 @@
+/**
+ * Turning ecto's Funnel route on and off. Only ever touches ecto's own
+ * handler: checks the port first, writes with `tailscale funnel --bg`,
+ * removes with `tailscale serve --https=PORT --set-path=/ off` (never
+ * `reset`), and reads the config back after every write.
+ *
+ * @module
+ */
+import { ActionRequiredError, EctoError } from "../errors.ts";
+import { type EventSink, ignoreEvents } from "../events.ts";
+import { delay, type ExecResult, spawn } from "./_exec.ts";
+import {
+  classifyServeFailure,
+  enablePromptError,
+  isEtagRace,
+  notConnectedError,
+  parseEnablePrompt,
+} from "./diagnose.ts";
+import { childEnv, getServeConfig, getStatus, type TailscaleCli, toolError } from "./runner.ts";
+import {
+  choosePort,
+  type EctoRoute,
+  findEctoRoutes,
+  hostPort,
+  portHasForeignHandler,
+  type ServeConfig,
+} from "./serve_config.ts";
+import type { TailscaleStatus } from "./status.ts";
+
+/** Options for {@link enableFunnel}. */
+export interface EnableFunnelOptions {
+  /** ecto's edge address, exactly as it will be stored, e.g. `http://127.0.0.1:18795`. */
+  target: string;
+  /** A port to use instead of the first free one (must be allowed and free). */
+  preferredPort?: number;
+  /**
+   * How long to wait for an admin to enable Funnel after the enable URL was
+   * surfaced (default 0: throw `funnel_not_enabled` with the URL at once).
+   */
+  enableWaitMs?: number;
+  /** Bound on one `tailscale funnel` run when no enable prompt is shown (default 60 s). */
+  commandTimeoutMs?: number;
+  /** Status poll interval while waiting for enablement (default 1 s). */
+  pollIntervalMs?: number;
+  /** Progress and `action` (`enable-funnel`) events. */
+  events?: EventSink;
+}
+
+/** ecto's Funnel route after {@link enableFunnel}. */
+export interface FunnelRoute extends EctoRoute {
+  /** False when the route and Funnel were already in place and nothing ran. */
+  changed: boolean;
+  /** One sentence: what was found or done. */
+  detail: string;
+}
+
+const STEP = "tailscale.funnel";
+
+/** The argv of ecto's funnel write: flags first, target last. */
+export function funnelArgs(port: number, target: string): string[] {
+  return ["funnel", "--bg", "--yes", `--https=${port}`, target];
+}
+
+/** The argv that removes ecto's `/` handler on `port` (and its Funnel flag). */
+export function serveOffArgs(port: number): string[] {
+  return ["serve", `--https=${port}`, "--set-path=/", "off"];
+}
+
+interface FunnelRun {
+  result: ExecResult;
+  promptUrl?: string;
+}
+
+/**
+ * Publishes `target` through Funnel on a free allowed port (or ecto's
+ * existing one) and confirms it by reading the config back.
+ *
+ * Never runs on a port that carries a handler ecto did not create. Throws
+ * `ActionRequiredError`: `funnel_not_enabled` / `https_not_enabled` with the
+ * enable URL, `funnel_ports_busy`, `funnel_port_busy`,
+ * `funnel_port_not_allowed`, `tailscale_shields_up`,
+ * `tailscale_access_denied` (operator fix), `tailscale_not_running`,
+ * `tailscale_needs_login`; `EctoError` `funnel_not_configured` when the CLI
+ * exits 0 without the route in place, `serve_config_race` after one retry.
+ */
+export async function enableFunnel(
+  cli: TailscaleCli,
+  options: EnableFunnelOptions,
+): Promise<FunnelRoute> {
+  const events = options.events ?? ignoreEvents;
+  const started = Date.now();
+  const enableDeadline = started + (options.enableWaitMs ?? 0);
+
+  let status = await getStatus(cli);
+  if (!status.connected) throw notConnectedError(status.backendState);
+  if (!status.dnsName) {
+    throw new EctoError("tailscale_no_dns_name", "Tailscale has no DNS name for this node yet.", {
+      fix: "tailscale status",
+    });
+  }
+  const host = status.dnsName;
+  let config = await getServeConfig(cli);
+  let choice = choosePort(config, status, options.target, options.preferredPort);
+  if (choice.existing && config.allowFunnel.has(hostPort(host, choice.port))) {
+    const route = findEctoRoutes(config, host, options.target).find((r) => r.port === choice.port)!;
+    return { ...route, changed: false, detail: `Funnel already serves ${route.url}` };
+  }
+
+  let etagRetried = false;
+  let enableRetried = false;
+  for (;;) {
+    // Re-check right before writing: never replace someone else's handler.
+    if (portHasForeignHandler(config, host, choice.port, options.target)) {
+      throw new ActionRequiredError(
+        "funnel_port_busy",
+        `Port ${choice.port} now carries another Serve or Funnel route; ecto will not replace it.`,
+        { fix: "tailscale funnel status" },
+      );
+    }
+    const run = await runFunnel(cli, choice.port, options, enableDeadline, events);
+    const { result } = run;
+    const prompt = parseEnablePrompt(result.stdout);
+    if (result.code === 0 && !result.killed) {
+      config = await getServeConfig(cli);
+      const route = findEctoRoutes(config, host, options.target).find((r) =>
+        r.port === choice.port
+      );
+      if (route?.funnel) {
+        return { ...route, changed: true, detail: `Funnel now serves ${route.url}` };
+      }
+      if (prompt) {
+        // "Don't wait" enablement: the CLI exited 0 having changed nothing.
+        if (!enableRetried && Date.now() < enableDeadline) {
+          status = await waitForFunnelCaps(cli, enableDeadline, options.pollIntervalMs ?? 1000);
+          if (status.funnelAllowed && status.httpsCapable) {
+            enableRetried = true;
+            choice = choosePort(config, status, options.target, options.preferredPort);
+            continue;
+          }
+        }
+        throw enablePromptError(prompt, result.stdout);
+      }
+      throw new EctoError(
+        "funnel_not_configured",
+        `tailscale funnel exited 0 but the Funnel route on port ${choice.port} is not in the serve config.`,
+        { fix: "tailscale funnel status", cause: result.stdout },
+      );
+    }
+    if (run.promptUrl || (prompt && result.killed)) {
+      throw enablePromptError(prompt ?? { feature: "funnel", message: "", url: run.promptUrl! });
+    }
+    if (!etagRetried && isEtagRace(result.stderr)) {
+      etagRetried = true;
+      config = await getServeConfig(cli);
+      choice = choosePort(config, status, options.target, options.preferredPort);
+      continue;
+    }
+    const known = classifyServeFailure(result.stderr, cli.platform, result.stdout);
+    if (known) throw known;
+    throw toolError("funnel", result);
+  }
+}
+
+async function runFunnel(
+  cli: TailscaleCli,
+  port: number,
+  options: EnableFunnelOptions,
+  enableDeadline: number,
+  events: EventSink,
+): Promise<FunnelRun> {
+  let promptUrl: string | undefined;
+  let waitTimer: ReturnType<typeof setTimeout> | undefined;
+  const child = spawn(cli.$, [cli.path, ...funnelArgs(port, options.target)], {
+    env: childEnv(cli),
+    onStdout: (text) => {
+      if (promptUrl) return;
+      const prompt = parseEnablePrompt(text);
+      if (!prompt?.url) return;
+      promptUrl = prompt.url;
+      events({
+        kind: "action",
+        step: STEP,
+        action: prompt.feature === "funnel" ? "enable-funnel" : "enable-https",
+        url: prompt.url,
+        message: prompt.feature === "funnel"
+          ? "Open this link (as a tailnet admin) to enable Funnel for this computer."
+          : "Open this link (as a tailnet admin) to enable HTTPS certificates.",
+      });
+      const left = Math.max(0, enableDeadline - Date.now());
+      if (left > 0) {
+        events({
+          kind: "progress",
+          step: STEP,
+          message: "Waiting for Funnel to be enabled in the admin console.",
+          limitMs: left,
+        });
+      }
+      // The CLI may block until Funnel is enabled: give it the enable budget.
+      waitTimer = setTimeout(() => child.kill(), left);
+    },
+  });
+  const backstop = setTimeout(() => {
+    if (!promptUrl) child.kill();
+  }, options.commandTimeoutMs ?? 60_000);
+  try {
+    const result = await child.done;
+    // Exited on its own after the prompt: it either finished after enablement or did nothing.
+    if (!result.killed) return { result };
+    return promptUrl ? { result, promptUrl } : { result };
+  } finally {
+    clearTimeout(backstop);
+    if (waitTimer !== undefined) clearTimeout(waitTimer);
+  }
+}
+
+async function waitForFunnelCaps(
+  cli: TailscaleCli,
+  deadline: number,
+  pollMs: number,
+): Promise<TailscaleStatus> {
+  let status = await getStatus(cli);
+  while (!(status.funnelAllowed && status.httpsCapable) && Date.now() < deadline) {
+    await delay(Math.min(pollMs, Math.max(0, deadline - Date.now())));
+    status = await getStatus(cli);
+  }
+  return status;
+}
+
+/** Options for {@link removeFunnel}. */
+export interface RemoveFunnelOptions {
+  /** ecto's edge address, exactly as stored, e.g. `http://127.0.0.1:18795`. */
+  target: string;
+  /** Only this port (default: every ecto route on this node). */
+  port?: number;
+  /** Progress events; a `warn` note when other routes changed meanwhile. */
+  events?: EventSink;
+}
+
+/** What {@link removeFunnel} did. */
+export interface RemoveFunnelResult {
+  /** ecto's routes that were removed. */
+  removed: EctoRoute[];
+  /** One sentence: what was found or done. */
+  detail: string;
+  /** True when every other route was left exactly as it was. */
+  othersUnchanged: boolean;
+}
+
+/**
+ * A copy of `config` without ecto's `/` handler on `route` (and, when it was
+ * the last mount, without that port's `TCP`, `Web` and `AllowFunnel`
+ * entries): what `serve --https=PORT --set-path=/ off` should leave.
+ */
+export function withoutRoute(config: ServeConfig, route: EctoRoute): ServeConfig {
+  const web = new Map([...config.web].map(([k, m]) => [k, new Map(m)]));
+  const tcp = new Map(config.tcp);
+  const allowFunnel = new Set(config.allowFunnel);
+  const mounts = web.get(route.hostPort);
+  mounts?.delete("/");
+  if (!mounts || mounts.size === 0) {
+    web.delete(route.hostPort);
+    tcp.delete(route.port);
+    allowFunnel.delete(route.hostPort);
+  }
+  return { ...config, tcp, web, allowFunnel };
+}
+
+/** A stable text form of the background part of a serve config (foreground sessions excluded). */
+export function describeBackground(config: ServeConfig): string {
+  const sortObj = <T>(entries: Iterable<[string | number, T]>) =>
+    [...entries].map(([k, v]) => [String(k), v] as const).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0
+    );
+  return JSON.stringify({
+    tcp: sortObj(config.tcp),
+    web: sortObj(config.web).map(([k, m]) => [k, sortObj(m)]),
+    allowFunnel: [...config.allowFunnel].sort(),
+    services: config.hasServices,
+  });
+}
+
+/**
+ * Removes ecto's own route(s) with `tailscale serve --https=PORT
+ * --set-path=/ off` (tolerating "handler does not exist"), then reads the
+ * config back: throws `funnel_remove_failed` if ecto's route is still there,
+ * and reports (`othersUnchanged`, a `warn` note) whether anything else moved.
+ */
+export async function removeFunnel(
+  cli: TailscaleCli,
+  options: RemoveFunnelOptions,
+): Promise<RemoveFunnelResult> {
+  const events = options.events ?? ignoreEvents;
+  const step = "tailscale.funnel";
+  const status = await getStatus(cli);
+  const host = status.dnsName;
+  const before = await getServeConfig(cli);
+  const routes = findEctoRoutes(before, host, options.target).filter((r) =>
+    options.port === undefined || r.port === options.port
+  );
+  if (routes.length === 0) {
+    return { removed: [], othersUnchanged: true, detail: "No ecto Funnel route to remove." };
+  }
+  let expected = before;
+  for (const route of routes) {
+    let result = await runOff(cli, route.port);
+    if (result.code !== 0 && isEtagRace(result.stderr)) result = await runOff(cli, route.port);
+    if (result.code !== 0 && !/handler does not exist/.test(result.stderr)) {
+      throw classifyServeFailure(result.stderr, cli.platform, result.stdout) ??
+        toolError("serve off", result);
+    }
+    expected = withoutRoute(expected, route);
+  }
+  const after = await getServeConfig(cli);
+  const left = findEctoRoutes(after, host, options.target).filter((r) =>
+    routes.some((g) => g.hostPort === r.hostPort)
+  );
+  if (left.length > 0) {
+    throw new EctoError(
+      "funnel_remove_failed",
+      `ecto's Funnel route on port ${left[0].port} is still in the serve config.`,
+      { fix: `tailscale serve --https=${left[0].port} --set-path=/ off` },
+    );
+  }
+  const othersUnchanged = describeBackground(expected) === describeBackground(after);
+  if (!othersUnchanged) {
+    events({
+      kind: "note",
+      step,
+      level: "warn",
+      message: "Other Serve/Funnel routes changed while ecto removed its own (another program?).",
+    });
+  }
+  return {
+    removed: routes,
+    othersUnchanged,
+    detail: `Removed the Funnel route ${routes.map((r) => r.url).join(", ")}.`,
+  };
+}
+
+function runOff(cli: TailscaleCli, port: number): Promise<ExecResult> {
+  return spawn(cli.$, [cli.path, ...serveOffArgs(port)], {
+    env: childEnv(cli),
+    timeoutMs: cli.commandTimeoutMs ?? 30_000,
+  }).done;
+}

@@ -1,0 +1,61 @@
+/**
+ * ecto as a library: the layers `ecto connect` is built from, for other Deno
+ * scripts. Put a local OpenClaw gateway's OpenAI-compatible API on the
+ * internet through Tailscale Funnel, behind ecto's edge (a loopback proxy that
+ * admits only ecto client keys and only the OpenAI endpoints).
+ *
+ * ```ts
+ * import { createShell, getStatus, locateTailscale, tailscaleCli } from "./mod.ts";
+ *
+ * const $ = createShell();
+ * const install = await locateTailscale({ $, env: (name) => Deno.env.get(name) });
+ * if (install) {
+ *   const status = await getStatus(tailscaleCli({ $, path: install.path }));
+ *   console.log(status.dnsName, status.funnelAllowed);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+// Shared contracts.
+export {
+  ActionRequiredError,
+  EctoError,
+  type EctoErrorOptions,
+  ExitCode,
+  exitCodeFor,
+  type ExitCodeValue,
+  MissingPrerequisiteError,
+  ToolError,
+  UsageError,
+} from "./lib/errors.ts";
+export type {
+  ActionEvent,
+  EctoEvent,
+  EventSink,
+  NoteEvent,
+  ProgressEvent,
+  StepEvent,
+} from "./lib/events.ts";
+export { ignoreEvents } from "./lib/events.ts";
+export { type EctoPaths, ectoPaths, type EnvLookup } from "./lib/paths.ts";
+export { createShell, type Shell } from "./lib/shell.ts";
+export type { Consent, ConsentRequest, EctoContext } from "./lib/context.ts";
+
+// The jobs.
+export { connect, type ConnectOptions, type ConnectResult } from "./lib/connect.ts";
+export { status, type StatusOptions, type StatusReport } from "./lib/status.ts";
+export { disconnect, type DisconnectOptions, type DisconnectResult } from "./lib/disconnect.ts";
+export * from "./lib/layers.ts";
+
+// The layers.
+export * from "./lib/tailscale.ts";
+export * from "./lib/openclaw.ts";
+export * from "./lib/edge/mod.ts";
+export * from "./lib/service.ts";
+export * from "./lib/proof.ts";
+export * from "./lib/credentials.ts";
+export * from "./lib/lock.ts";
+export { encodeQr, type QrCode, type QrEcc, type QrEncodeOptions, renderQr } from "./lib/qr.ts";
+export { parseJson5 } from "./lib/json5.ts";

@@ -1,0 +1,53 @@
+/**
+ * Spawns `cli.ts` for real, under exactly the permission set the binary is
+ * compiled with (`-P=ecto` from deno.json), the way the skill's scripts and
+ * users run it. Returns exit code, stdout and stderr.
+ */
+const root = new URL("../../", import.meta.url).pathname;
+
+/** The result of one ecto run. */
+export interface EctoRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall time in milliseconds. */
+  ms: number;
+}
+
+/** Runs `ecto ARGS` with `env` (merged over a minimal base) and no terminal. */
+export async function runEcto(
+  args: string[],
+  env: Record<string, string>,
+  opts: { timeoutMs?: number; stdin?: string } = {},
+): Promise<EctoRun> {
+  const started = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", `--config=${root}deno.json`, "-P=ecto", `${root}cli.ts`, ...args],
+    env: { NO_COLOR: "1", ...env },
+    clearEnv: true,
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+  }, opts.timeoutMs ?? 180_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+    ms: Math.round(performance.now() - started),
+  };
+}
+
+/** The path of the repository root (ends with `/`). */
+export const repoRoot: string = root;

@@ -1,0 +1,119 @@
+/**
+ * The sandbox ecto's demo and end-to-end tests run in: a throwaway HOME, the
+ * tailscale test double (logged in, Funnel allowed, with its TLS data plane)
+ * first on PATH, a real OpenClaw gateway with the stub LLM as its model, and
+ * the environment that points ecto at all of them. Disposing it stops every
+ * process it started.
+ */
+import { type DoubleOptions, TailscaleDouble } from "../tailscale_double/control.ts";
+import { ensureOpenClaw } from "../harness/openclaw_install.ts";
+import { type Gateway, startGateway } from "../harness/gateway.ts";
+import { startStubLlm, type StubLlm } from "../harness/stub_llm.ts";
+
+/** Options for a sandbox. */
+export interface SandboxOptions {
+  double?: DoubleOptions;
+  /** Start the gateway (default true). */
+  startGateway?: boolean;
+  /** Gateway token in config (default: one is generated; null: none). */
+  gatewayToken?: string | null;
+  onProgress?: (line: string) => void;
+}
+
+/** A running sandbox. */
+export interface Sandbox extends AsyncDisposable {
+  home: string;
+  tailscale: TailscaleDouble;
+  gateway: Gateway;
+  stub: StubLlm;
+  /** A free loopback port for the edge. */
+  edgePort: number;
+  /** The environment ecto runs with. */
+  env: Record<string, string>;
+}
+
+/** A free TCP port on loopback. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Starts a sandbox. */
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const progress = options.onProgress ?? (() => {});
+  const install = await ensureOpenClaw({ onProgress: progress });
+  const stub = await startStubLlm();
+  const tailscale = await TailscaleDouble.start(options.double ?? {});
+  let gateway: Gateway;
+  try {
+    progress("starting a real OpenClaw gateway (20-30 s on a cold start)");
+    gateway = await startGateway({
+      stubUrl: stub.url,
+      chatCompletions: false,
+      start: options.startGateway ?? true,
+      ...(options.gatewayToken === undefined ? {} : { token: options.gatewayToken }),
+    });
+  } catch (error) {
+    await tailscale[Symbol.asyncDispose]();
+    await stub.close();
+    throw error;
+  }
+  const edgePort = freePort();
+  const gatewayEnv = gateway.env();
+  const tsEnv = tailscale.env();
+  const env: Record<string, string> = {
+    ...passThroughEnv(),
+    ...gatewayEnv,
+    ...tsEnv,
+    PATH: `${tailscale.binDir}:${install.nodeBinDir}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+    HOME: gateway.home,
+    ECTO_STATE_DIR: `${gateway.home}/.ecto`,
+    ECTO_OPENCLAW: install.openclawBin,
+    ECTO_SUPERVISOR: "detached",
+    ECTO_EDGE_LISTEN: `127.0.0.1:${edgePort}`,
+    ECTO_OPENCLAW_LOG: `${gateway.home}/openclaw-gateway.log`,
+  };
+  return {
+    home: gateway.home,
+    tailscale,
+    gateway,
+    stub,
+    edgePort,
+    env,
+    async [Symbol.asyncDispose]() {
+      await stopEdgeIfRunning(env);
+      await gateway.stop().catch(() => {});
+      await tailscale[Symbol.asyncDispose]().catch(() => {});
+      await stub.close().catch(() => {});
+    },
+  };
+}
+
+/** Kills a detached edge left by a failed test (pidfile in the sandbox's state dir). */
+async function stopEdgeIfRunning(env: Record<string, string>): Promise<void> {
+  try {
+    const pid = Number((await Deno.readTextFile(`${env.ECTO_STATE_DIR}/edge.pid`)).trim().split(/\s/)[0]);
+    if (pid > 1) Deno.kill(pid, "SIGTERM");
+  } catch { /* none */ }
+}
+
+/**
+ * What a child Deno needs from this machine besides the sandbox: its module
+ * cache (HOME changes, so DENO_DIR must not follow it) and the machine's TLS
+ * and proxy settings for reaching the npm registry.
+ */
+function passThroughEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  const home = Deno.env.get("HOME");
+  const denoDir = Deno.env.get("DENO_DIR") ??
+    (home ? (Deno.build.os === "darwin" ? `${home}/Library/Caches/deno` : `${home}/.cache/deno`) : undefined);
+  if (denoDir) env.DENO_DIR = denoDir;
+  for (const [name, value] of Object.entries(Deno.env.toObject())) {
+    if (/^(SSL_CERT_FILE|SSL_CERT_DIR|DENO_CERT|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|NPM_CONFIG_REGISTRY)$/.test(name)) {
+      env[name] = value;
+    }
+  }
+  return env;
+}

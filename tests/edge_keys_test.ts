@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { KeyStoreError } from "../lib/edge/errors.ts";
+import { constantTimeEqual, hashKey, KeyStore, looksLikeKey } from "../lib/edge/keys.ts";
+import { FakeClock } from "./fixtures/edge/helpers.ts";
+
+async function tempStore(): Promise<AsyncDisposable & { dir: string; file: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "ecto-keys-" });
+  return {
+    dir,
+    file: `${dir}/state/keys.json`,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+Deno.test("`KeyStore.create()` returns the key once and stores only its SHA-256", async () => {
+  await using tmp = await tempStore();
+  await using store = await KeyStore.open(tmp.file);
+  const { id, key, record } = await store.create("laptop");
+  assert.match(key, /^ecto_[A-Za-z0-9_-]{43}$/);
+  assert.ok(looksLikeKey(key));
+  assert.match(id, /^k_[a-z0-9]{10}$/);
+  assert.equal(record.name, "laptop");
+  assert.equal(record.role, "client");
+  const text = await Deno.readTextFile(tmp.file);
+  assert.ok(!text.includes(key), "cleartext key not stored");
+  assert.ok(!text.includes(key.slice(5, 15)), "no part of the key stored");
+  const stored = JSON.parse(text);
+  assert.equal(stored.keys[0].sha256, createHash("sha256").update(key).digest("hex"));
+  assert.equal((await Deno.stat(tmp.file)).mode! & 0o777, 0o600);
+  assert.equal((await Deno.stat(`${tmp.dir}/state`)).mode! & 0o777, 0o700);
+  const other = await store.create("phone");
+  assert.notEqual(other.key, key);
+  assert.notEqual(other.id, id);
+});
+
+Deno.test("`KeyStore.verify()` accepts live keys only", async (t) => {
+  await using tmp = await tempStore();
+  await using store = await KeyStore.open(tmp.file);
+  const owner = await store.create("me", { role: "owner", limits: { maxConcurrent: 4 } });
+  const client = await store.create("n8n");
+
+  await t.step("good keys give their records", async () => {
+    assert.equal((await store.verify(owner.key))?.id, owner.id);
+    assert.deepEqual((await store.verify(owner.key))?.limits, { maxConcurrent: 4 });
+    assert.equal((await store.verify(client.key))?.role, "client");
+  });
+  await t.step("wrong, malformed and near-miss keys give undefined", async () => {
+    const nearMiss = client.key.slice(0, -1) + (client.key.endsWith("A") ? "B" : "A");
+    for (
+      const bad of [
+        "",
+        "ecto_",
+        "ecto_short",
+        nearMiss,
+        client.key + "x",
+        "Bearer x",
+        "x".repeat(5000),
+      ]
+    ) {
+      assert.equal(await store.verify(bad), undefined, bad.slice(0, 20));
+    }
+  });
+  await t.step("a revoked key gives undefined at once in the same process", async () => {
+    assert.equal((await store.revoke(client.id))?.id, client.id);
+    assert.equal(await store.verify(client.key), undefined);
+    assert.equal(await store.revoke(client.id), undefined);
+  });
+  await t.step("owner() and list()", async () => {
+    assert.equal((await store.owner())?.id, owner.id);
+    assert.deepEqual((await store.list()).map((k) => k.name), ["me"]);
+  });
+  await t.step("a second owner key is refused", async () => {
+    await assert.rejects(
+      store.create("again", { role: "owner" }),
+      (e: unknown) => e instanceof KeyStoreError && e.code === "owner_key_exists",
+    );
+  });
+  await t.step("names must be printable and short", async () => {
+    for (const name of ["", "  ", "a".repeat(65), "bad\nname"]) {
+      await assert.rejects(store.create(name), KeyStoreError);
+    }
+  });
+});
+
+Deno.test("`KeyStore` sees keys added and revoked by another process without a restart", async (t) => {
+  await using tmp = await tempStore();
+  const clock = new FakeClock();
+  await using edge = await KeyStore.open(tmp.file, { now: clock.now });
+  await using cli = await KeyStore.open(tmp.file);
+
+  const created = await cli.create("new");
+  await t.step(
+    "a key created elsewhere works on the very next request (checked on a miss)",
+    async () => {
+      assert.equal((await edge.verify(created.key))?.name, "new");
+    },
+  );
+  await t.step("a key revoked elsewhere stops working within the check interval", async () => {
+    await cli.revoke(created.id);
+    clock.advance(250);
+    assert.equal(await edge.verify(created.key), undefined);
+  });
+  await t.step("the file is stat'ed at most once per interval on the hit path", async () => {
+    const again = await cli.create("again");
+    assert.ok(await edge.verify(again.key));
+    const realStat = Deno.stat;
+    let stats = 0;
+    Deno.stat = ((path: string | URL) => {
+      stats++;
+      return realStat(path);
+    }) as typeof Deno.stat;
+    try {
+      for (let i = 0; i < 100; i++) assert.ok(await edge.verify(again.key));
+      assert.equal(stats, 0);
+      clock.advance(250);
+      for (let i = 0; i < 100; i++) assert.ok(await edge.verify(again.key));
+      assert.equal(stats, 1);
+    } finally {
+      Deno.stat = realStat;
+    }
+  });
+  await t.step("a deleted key file means no keys", async () => {
+    const k = await cli.create("gone");
+    assert.ok(await edge.verify(k.key));
+    await Deno.remove(tmp.file);
+    clock.advance(250);
+    assert.equal(await edge.verify(k.key), undefined);
+  });
+});
+
+Deno.test("`KeyStore` batches lastUsed and never undoes another process's revoke", async (t) => {
+  await using tmp = await tempStore();
+  const clock = new FakeClock();
+  await using edge = await KeyStore.open(tmp.file, { now: clock.now, flushIntervalMs: 60_000 });
+  const a = await edge.create("a");
+  const b = await edge.create("b");
+
+  await t.step("verifying does not write the file per request", async () => {
+    const before = await Deno.stat(tmp.file);
+    for (let i = 0; i < 50; i++) await edge.verify(a.key);
+    const after = await Deno.stat(tmp.file);
+    assert.equal(after.ino, before.ino);
+    assert.equal(after.mtime?.getTime(), before.mtime?.getTime());
+    const listed = await edge.list();
+    assert.equal(listed.find((k) => k.id === a.id)?.lastUsed, new Date(clock.t).toISOString());
+  });
+
+  await t.step("flush() writes lastUsed", async () => {
+    await edge.flush();
+    const stored = JSON.parse(await Deno.readTextFile(tmp.file));
+    assert.equal(
+      stored.keys.find((k: { id: string }) => k.id === a.id).lastUsed,
+      new Date(clock.t).toISOString(),
+    );
+  });
+
+  await t.step("a flush after a revoke elsewhere keeps the key revoked", async () => {
+    await edge.verify(b.key);
+    await using cli = await KeyStore.open(tmp.file);
+    await cli.revoke(b.id);
+    await edge.flush();
+    const stored = JSON.parse(await Deno.readTextFile(tmp.file));
+    assert.deepEqual(stored.keys.map((k: { id: string }) => k.id), [a.id]);
+  });
+
+  await t.step("the flush timer writes on its own", async () => {
+    await using quick = await KeyStore.open(tmp.file, { flushIntervalMs: 30 });
+    await quick.verify(a.key);
+    const before = JSON.parse(await Deno.readTextFile(tmp.file)).keys[0].lastUsed;
+    const end = Date.now() + 3000;
+    let now = before;
+    while (now === before && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 20));
+      now = JSON.parse(await Deno.readTextFile(tmp.file)).keys[0].lastUsed;
+    }
+    assert.notEqual(now, before);
+  });
+});
+
+Deno.test("`KeyStore.open()` refuses an invalid key file; a later bad edit keeps the last good keys", async () => {
+  await using tmp = await tempStore();
+  await Deno.mkdir(`${tmp.dir}/state`, { recursive: true });
+  await Deno.writeTextFile(tmp.file, "{ not json");
+  await assert.rejects(KeyStore.open(tmp.file), KeyStoreError);
+  await Deno.writeTextFile(tmp.file, JSON.stringify({ keys: [{ id: "x", role: "owner" }] }));
+  await assert.rejects(KeyStore.open(tmp.file), KeyStoreError);
+  await Deno.remove(tmp.file);
+
+  const clock = new FakeClock();
+  await using store = await KeyStore.open(tmp.file, { now: clock.now });
+  const { key } = await store.create("ok");
+  await Deno.writeTextFile(tmp.file, "{ broken");
+  clock.advance(250);
+  assert.ok(await store.verify(key), "old keys stay in force");
+  assert.ok(store.lastReloadError instanceof KeyStoreError);
+});
+
+Deno.test("`constantTimeEqual()` and `hashKey()`", () => {
+  assert.equal(constantTimeEqual("abc", "abc"), true);
+  assert.equal(constantTimeEqual("abc", "abd"), false);
+  assert.equal(constantTimeEqual("abc", "ab"), false);
+  assert.equal(hashKey("ecto_x"), createHash("sha256").update("ecto_x").digest("hex"));
+});

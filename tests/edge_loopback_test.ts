@@ -1,0 +1,501 @@
+/**
+ * The edge as a real loopback server in front of real upstream servers:
+ * raw request targets over TCP, SSE timing, client aborts, forged headers,
+ * keep-alive behaviour like the gateway's, shutdown, and `runEdge`.
+ */
+import assert from "node:assert/strict";
+import { startStubLlm } from "./harness/stub_llm.ts";
+import type { AuditRecord } from "../lib/edge/audit.ts";
+import { EdgeListenError } from "../lib/edge/errors.ts";
+import { createEdgeHandler, type EdgeHandlerOptions } from "../lib/edge/handler.ts";
+import { KeyStore } from "../lib/edge/keys.ts";
+import { type EdgeServer, serveEdge } from "../lib/edge/serve.ts";
+import { runEdge, saveEdgeConfig } from "../lib/edge/run.ts";
+import { staticTokenSource } from "../lib/edge/token_source.ts";
+import {
+  fakeKeys,
+  OWNER_KEY,
+  rawHttp,
+  sleep,
+  startKeepAliveUpstream,
+} from "./fixtures/edge/helpers.ts";
+
+const TOKEN = "gw-token-loopback-0123456789abcdef01234567";
+
+interface Seen {
+  method: string;
+  path: string;
+  headers: Headers;
+}
+
+/** A recording upstream on a free port. */
+function recordingUpstream(
+  handler: (request: Request, seen: Seen) => Response | Promise<Response> = () =>
+    Response.json({ object: "list", data: [{ id: "openclaw/default" }] }),
+) {
+  const seen: Seen[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const entry = {
+      method: request.method,
+      path: new URL(request.url).pathname + new URL(request.url).search,
+      headers: request.headers,
+    };
+    seen.push(entry);
+    return handler(request, entry);
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    seen,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+function edgeFor(upstream: string, overrides: Partial<EdgeHandlerOptions> = {}): EdgeServer {
+  const handler = createEdgeHandler({
+    upstream,
+    keys: fakeKeys(),
+    tokenSource: staticTokenSource(TOKEN),
+    ...overrides,
+  });
+  return serveEdge({ handler, port: 0, shutdownGraceMs: 2000 });
+}
+
+Deno.test("`serveEdge()` refuses raw request targets that a normalising client would hide", async () => {
+  await using upstream = recordingUpstream();
+  await using edge = edgeFor(upstream.url);
+  const auth = `Authorization: Bearer ${OWNER_KEY}\r\n`;
+  const send = (line: string, extra = "") =>
+    rawHttp(
+      edge.port,
+      `${line}\r\nHost: box.tail1234.ts.net\r\n${auth}${extra}Connection: close\r\n\r\n`,
+    );
+
+  const refused = [
+    "GET /v1/../tools/invoke HTTP/1.1",
+    "POST /v1/../tools/invoke HTTP/1.1",
+    "GET /v1/models/../../tools/invoke HTTP/1.1",
+    "GET /v1/%2e%2e/tools/invoke HTTP/1.1",
+    "GET /v1/models/%2e%2e%2f%2e%2e%2ftools%2finvoke HTTP/1.1",
+    "GET /v1%2fmodels HTTP/1.1",
+    "GET //v1/models HTTP/1.1",
+    "GET /v1/./models HTTP/1.1",
+    `GET http://127.0.0.1:${new URL(upstream.url).port}/tools/invoke HTTP/1.1`,
+    "GET http://evil.example/v1/models HTTP/1.1",
+    "GET / HTTP/1.1",
+    "GET /tools/invoke HTTP/1.1",
+    "OPTIONS * HTTP/1.1",
+  ];
+  for (const line of refused) {
+    const res = await send(line);
+    assert.ok(res.status === 404 || res.status === 400, `${line} → ${res.status}`);
+    if (res.status === 404) assert.equal(JSON.parse(res.body).error.code, "not_found");
+  }
+  const ws = await send(
+    "GET /v1/models HTTP/1.1",
+    "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+  );
+  assert.equal(ws.status, 404, "websocket upgrade");
+  const badHost = await rawHttp(
+    edge.port,
+    `GET /v1/models HTTP/1.1\r\nHost: evil/x?\r\n${auth}Connection: close\r\n\r\n`,
+  );
+  assert.equal(badHost.status, 404, "host with a path in it");
+  assert.equal(upstream.seen.length, 0, "nothing reached the upstream");
+
+  const ok = await send("GET /v1/models HTTP/1.1");
+  assert.equal(ok.status, 200);
+  assert.equal(upstream.seen.length, 1);
+  assert.equal(upstream.seen[0].path, "/v1/models");
+});
+
+Deno.test("`serveEdge()` streams SSE chunks as they are sent, spread out in time", async () => {
+  await using stub = await startStubLlm({ chunkDelayMs: 120, chunks: 4, reply: "abcdefgh" });
+  await using edge = edgeFor(`http://127.0.0.1:${stub.port}`);
+
+  const readTimes = async (url: string, authorization: string) => {
+    const start = performance.now();
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { authorization, "content-type": "application/json" },
+      body: JSON.stringify({ model: "stub-model", stream: true, messages: [] }),
+    });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
+    const times: number[] = [];
+    let text = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body!) {
+      times.push(performance.now() - start);
+      text += decoder.decode(chunk, { stream: true });
+    }
+    return { times, text };
+  };
+
+  const direct = await readTimes(`${stub.url}/chat/completions`, "Bearer stub-key");
+  const viaEdge = await readTimes(`${edge.url}/v1/chat/completions`, `Bearer ${OWNER_KEY}`);
+  const content = (text: string) =>
+    text.split("\n\n").filter((e) => e.startsWith("data: {")).map((e) =>
+      JSON.parse(e.slice(6)).choices[0]?.delta?.content ?? ""
+    ).join("");
+  assert.equal(content(viaEdge.text), "abcdefgh");
+  assert.equal(content(direct.text), "abcdefgh");
+  assert.ok(viaEdge.text.trim().endsWith("data: [DONE]"));
+  assert.ok(viaEdge.times.length >= 6, `chunks arrived separately (${viaEdge.times.length})`);
+  const gaps = viaEdge.times.slice(1).map((t, i) => t - viaEdge.times[i]);
+  // every content chunk is ~120 ms after the previous one: nothing was buffered
+  const spread = gaps.filter((g) => g >= 90);
+  assert.ok(spread.length >= 4, `gaps ${gaps.map((g) => g.toFixed(0)).join(",")}`);
+  const last = viaEdge.times.at(-1)! - direct.times.at(-1)!;
+  assert.ok(Math.abs(last) < 100, `edge adds little to the stream's end (${last.toFixed(1)} ms)`);
+});
+
+Deno.test("`serveEdge()` a client that goes away cancels the upstream request", async (t) => {
+  await t.step("mid-stream: the upstream's response stream is cancelled", async () => {
+    let cancelled = false;
+    await using upstream = recordingUpstream(() => {
+      let timer: ReturnType<typeof setInterval> | undefined;
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          timer = setInterval(() => c.enqueue(new TextEncoder().encode("data: tick\n\n")), 50);
+        },
+        cancel() {
+          cancelled = true;
+          clearInterval(timer);
+        },
+      });
+      return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    });
+    await using edge = edgeFor(upstream.url);
+    const client = new AbortController();
+    const res = await fetch(`${edge.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${OWNER_KEY}` },
+      body: "{}",
+      signal: client.signal,
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    client.abort();
+    await reader.read().catch(() => {});
+    const end = Date.now() + 3000;
+    while (!cancelled && Date.now() < end) await sleep(20);
+    assert.equal(cancelled, true, "upstream stream cancelled");
+  });
+
+  await t.step("before the upstream answered: the upstream request is aborted", async () => {
+    let aborted = false;
+    let arrived = false;
+    await using upstream = recordingUpstream(async (request) => {
+      arrived = true;
+      request.signal.addEventListener("abort", () => aborted = true);
+      await sleep(1500);
+      return new Response("late");
+    });
+    await using edge = edgeFor(upstream.url);
+    const body = "{}";
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: edge.port });
+    await conn.write(new TextEncoder().encode(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${OWNER_KEY}\r\n` +
+        `Content-Length: ${body.length}\r\n\r\n${body}`,
+    ));
+    const end = Date.now() + 3000;
+    while (!arrived && Date.now() < end) await sleep(10);
+    conn.close();
+    while (!aborted && Date.now() < end) await sleep(10);
+    assert.equal(aborted, true, "upstream saw its request aborted");
+    await sleep(1600); // let the upstream handler finish
+  });
+});
+
+Deno.test("`serveEdge()` forged x-openclaw-* and forwarding headers never reach the upstream", async () => {
+  await using upstream = recordingUpstream();
+  await using edge = edgeFor(upstream.url);
+  const res = await fetch(`${edge.url}/v1/models`, {
+    headers: {
+      authorization: `Bearer ${OWNER_KEY}`,
+      "x-openclaw-agent-id": "main",
+      "x-openclaw-session-key": "agent:main:main",
+      "x-openclaw-scopes": "operator.admin",
+      "x-forwarded-for": "203.0.113.5",
+      "x-forwarded-proto": "https",
+      "tailscale-funnel-request": "?1",
+      "forwarded": "for=203.0.113.5",
+      "x-real-ip": "203.0.113.5",
+      "cookie": "a=b",
+    },
+  });
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  const headers = upstream.seen[0].headers;
+  assert.equal(headers.get("authorization"), `Bearer ${TOKEN}`);
+  for (const [name] of headers) {
+    assert.ok(!/openclaw|forward|real-ip|tailscale|cookie/.test(name), `${name} reached upstream`);
+  }
+});
+
+Deno.test("`serveEdge()` survives the gateway's 5 s keep-alive close", async (t) => {
+  await t.step("an idle gap over 5 s between requests causes no error", async () => {
+    await using upstream = startKeepAliveUpstream({ idleCloseMs: 5000 });
+    await using edge = edgeFor(upstream.url);
+    const get = () =>
+      fetch(`${edge.url}/v1/models`, { headers: { authorization: `Bearer ${OWNER_KEY}` } });
+    const first = await get();
+    assert.equal(first.status, 200);
+    await first.body?.cancel();
+    await sleep(5200);
+    const second = await get();
+    assert.equal(second.status, 200);
+    await second.body?.cancel();
+    assert.equal(upstream.seen.length, 2);
+  });
+
+  await t.step(
+    "a request that races the upstream's close is retried on a fresh connection",
+    async () => {
+      // The upstream reads the 2nd request on each connection and hangs up without answering.
+      await using upstream = startKeepAliveUpstream({ idleCloseMs: 5000, dropNthOnConnection: 2 });
+      await using edge = edgeFor(upstream.url);
+      const get = () =>
+        fetch(`${edge.url}/v1/models`, { headers: { authorization: `Bearer ${OWNER_KEY}` } });
+      const first = await get();
+      await first.body?.cancel();
+      const second = await get();
+      assert.equal(second.status, 200, "retried, not a 502");
+      await second.body?.cancel();
+      assert.equal(upstream.seen.length, 3, "dropped once, then served on a new connection");
+      assert.equal(upstream.connections, 2);
+    },
+  );
+});
+
+Deno.test("`serveEdge()` gateway down gives a 502 in OpenAI's error shape", async () => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  await using edge = edgeFor(`http://127.0.0.1:${port}`);
+  const res = await fetch(`${edge.url}/v1/models`, {
+    headers: { authorization: `Bearer ${OWNER_KEY}` },
+  });
+  assert.equal(res.status, 502);
+  const body = await res.json();
+  assert.equal(body.error.code, "gateway_unavailable");
+  assert.equal(body.error.type, "api_error");
+  const health = await fetch(`${edge.url}/.well-known/ecto/health`);
+  assert.equal(health.status, 503);
+  assert.deepEqual(await health.json(), { ok: false, edge: "up", gateway: "down" });
+});
+
+Deno.test("`serveEdge()` only listens on loopback", async (t) => {
+  for (const hostname of ["0.0.0.0", "::", "192.168.1.10", "example.com", ""]) {
+    await t.step(`refuses ${JSON.stringify(hostname)}`, () => {
+      assert.throws(
+        () =>
+          serveEdge({
+            handler: createEdgeHandler({
+              upstream: "http://127.0.0.1:1",
+              keys: fakeKeys(),
+              tokenSource: staticTokenSource(TOKEN),
+              fetch: () => Promise.resolve(new Response()),
+            }),
+            hostname,
+            port: 0,
+          }),
+        EdgeListenError,
+      );
+    });
+  }
+});
+
+Deno.test("`serveEdge()` shutdown lets streams finish, then aborts after the bound", async (t) => {
+  const streamingUpstream = (chunks: number) =>
+    recordingUpstream(() => {
+      let n = 0;
+      let timer: ReturnType<typeof setInterval> | undefined;
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          timer = setInterval(() => {
+            if (n++ >= chunks) {
+              clearInterval(timer);
+              c.close();
+              return;
+            }
+            c.enqueue(new TextEncoder().encode(`data: ${n}\n\n`));
+          }, 100);
+        },
+        cancel() {
+          clearInterval(timer);
+        },
+      });
+      return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    });
+
+  await t.step("a stream shorter than the grace period completes", async () => {
+    await using upstream = streamingUpstream(5);
+    const edge = edgeFor(upstream.url);
+    const res = await fetch(`${edge.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${OWNER_KEY}` },
+      body: "{}",
+    });
+    const stopping = edge.shutdown(3000);
+    const text = await res.text();
+    await stopping;
+    assert.equal(text.match(/data: /g)?.length, 5);
+  });
+
+  await t.step("an endless stream is cut at the bound", async () => {
+    await using upstream = streamingUpstream(1_000_000);
+    const edge = edgeFor(upstream.url);
+    const res = await fetch(`${edge.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${OWNER_KEY}` },
+      body: "{}",
+    });
+    const started = Date.now();
+    const stopping = edge.shutdown(300);
+    await res.text().catch(() => "");
+    await stopping;
+    assert.ok(Date.now() - started < 3000, "stopped within the bound");
+  });
+});
+
+Deno.test("`runEdge()` serves with the key store, config token and audit log, and stops on abort", async () => {
+  await using dir = await tempDir();
+  const stateDir = `${dir.path}/state`;
+  const openclawConfigPath = `${dir.path}/openclaw.json`;
+  await Deno.writeTextFile(
+    openclawConfigPath,
+    `// OpenClaw config (JSON5)\n{ gateway: { auth: { mode: "token", token: "${TOKEN}", }, }, }\n`,
+  );
+  await using upstream = recordingUpstream();
+  const keysFile = `${stateDir}/keys.json`;
+  await using store = await KeyStore.open(keysFile);
+  const { key, id } = await store.create("laptop");
+
+  const stop = new AbortController();
+  let url = "";
+  const configPath = `${stateDir}/edge.json`;
+  await saveEdgeConfig(configPath, {
+    listen: "127.0.0.1:0",
+    upstream: upstream.url,
+    openclawConfigPath,
+    stateDir,
+  });
+  assert.equal((await Deno.stat(configPath)).mode! & 0o777, 0o600);
+  const running = runEdge(
+    { listen: "127.0.0.1:0", upstream: upstream.url, openclawConfigPath, stateDir },
+    {
+      signal: stop.signal,
+      handleSignals: false,
+      onListen: (server) => url = server.url,
+      env: (name) => (name === "HOME" ? dir.path : undefined),
+    },
+  );
+  try {
+    while (url === "") await sleep(5);
+    const ok = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+    assert.equal(upstream.seen[0].headers.get("authorization"), `Bearer ${TOKEN}`);
+
+    // a key created by another process works on the next request
+    await using other = await KeyStore.open(keysFile);
+    const second = await other.create("phone");
+    const viaNew = await fetch(`${url}/v1/models`, {
+      headers: { authorization: `Bearer ${second.key}` },
+    });
+    assert.equal(viaNew.status, 200);
+    await viaNew.body?.cancel();
+
+    // a key revoked by another process stops working (checked at most every 250 ms)
+    await other.revoke(id);
+    await sleep(300);
+    const revoked = await fetch(`${url}/v1/models`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    assert.equal(revoked.status, 401);
+    await revoked.body?.cancel();
+
+    // a rotated gateway token is picked up without a restart
+    await Deno.writeTextFile(
+      openclawConfigPath,
+      `{ gateway: { auth: { mode: "token", token: "rotated-token-000000000000000000000" } } }`,
+    );
+    await sleep(300);
+    const rotated = await fetch(`${url}/v1/models`, {
+      headers: { authorization: `Bearer ${second.key}` },
+    });
+    await rotated.body?.cancel();
+    assert.equal(
+      upstream.seen.at(-1)!.headers.get("authorization"),
+      "Bearer rotated-token-000000000000000000000",
+    );
+  } finally {
+    stop.abort();
+    await running;
+  }
+  const lines = (await Deno.readTextFile(`${stateDir}/audit.log`)).trim().split("\n");
+  const records = lines.map((l) => JSON.parse(l) as AuditRecord);
+  assert.deepEqual(records.map((r) => r.status), [200, 200, 401, 200]);
+  assert.equal(records[0].keyName, "laptop");
+  assert.equal((await Deno.stat(`${stateDir}/audit.log`)).mode! & 0o777, 0o600);
+  const auditText = lines.join("\n");
+  assert.ok(!auditText.includes(key) && !auditText.includes(TOKEN) && !auditText.includes("ecto_"));
+  // lastUsed was flushed on shutdown
+  const listed = await (await KeyStore.open(keysFile)).list();
+  assert.ok(listed.find((k) => k.name === "phone")?.lastUsed);
+});
+
+Deno.test("`runEdge()` in its own process stops cleanly on SIGTERM after open streams end", async () => {
+  await using dir = await tempDir();
+  const stateDir = `${dir.path}/state`;
+  const openclawConfigPath = `${dir.path}/openclaw.json`;
+  await Deno.writeTextFile(openclawConfigPath, `{ gateway: { auth: { token: "${TOKEN}" } } }`);
+  await using stub = await startStubLlm({ chunkDelayMs: 100, chunks: 5, reply: "0123456789" });
+  await using store = await KeyStore.open(`${stateDir}/keys.json`);
+  const { key } = await store.create("owner", { role: "owner" });
+  const configPath = `${stateDir}/edge.json`;
+  await saveEdgeConfig(configPath, {
+    listen: "127.0.0.1:0",
+    upstream: `http://127.0.0.1:${stub.port}`,
+    openclawConfigPath,
+    stateDir,
+  });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-P=test",
+      new URL("./fixtures/edge/run_edge.ts", import.meta.url).pathname,
+      configPath,
+    ],
+    env: { HOME: dir.path },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    out += value;
+  }
+  const url = out.trim().replace(/^listening /, "");
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}` },
+    body: JSON.stringify({ stream: true, messages: [] }),
+  });
+  assert.equal(res.status, 200);
+  child.kill("SIGTERM");
+  const text = await res.text();
+  assert.ok(text.trim().endsWith("data: [DONE]"), "the open stream finished");
+  const status = await child.status;
+  await lines.cancel();
+  const stderr = await new Response(child.stderr).text();
+  assert.equal(status.code, 0, stderr);
+});
+
+async function tempDir(): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix: "ecto-edge-" });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}

@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import {
+  createConfigTokenSource,
+  substituteEnv,
+  tokenFromConfig,
+} from "../lib/edge/token_source.ts";
+import { FakeClock } from "./fixtures/edge/helpers.ts";
+
+const noEnv = () => undefined;
+
+Deno.test("`createConfigTokenSource()` reads gateway.auth.token from OpenClaw's JSON5 config", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "ecto-token-" });
+  const path = `${dir}/openclaw.json`;
+  try {
+    await Deno.writeTextFile(
+      path,
+      `// written by hand\n{\n  gateway: {\n    auth: { mode: 'token', token: "tok-one-aaaaaaaaaaaaaaaaaaaa", },\n  },\n}\n`,
+    );
+    const clock = new FakeClock();
+    const source = createConfigTokenSource(path, { now: clock.now, env: noEnv });
+
+    await t.step("the token", async () => {
+      assert.equal(await source(), "tok-one-aaaaaaaaaaaaaaaaaaaa");
+    });
+    await t.step("a change is seen after the check interval, not before", async () => {
+      await Deno.writeTextFile(
+        path,
+        `{ gateway: { auth: { token: "tok-two-bbbbbbbbbbbbbbbbbbbbbbbb" } } }`,
+      );
+      assert.equal(await source(), "tok-one-aaaaaaaaaaaaaaaaaaaa");
+      clock.advance(250);
+      assert.equal(await source(), "tok-two-bbbbbbbbbbbbbbbbbbbbbbbb");
+    });
+    await t.step("a half-written (unparsable) file keeps the last good token", async () => {
+      await Deno.writeTextFile(path, `{ gateway: { auth: { token: "tok-thr`);
+      clock.advance(250);
+      assert.equal(await source(), "tok-two-bbbbbbbbbbbbbbbbbbbbbbbb");
+    });
+    await t.step("no token in the file: OPENCLAW_GATEWAY_TOKEN", async () => {
+      await Deno.writeTextFile(path, `{ gateway: { auth: { mode: "token" } } }`);
+      const withEnv = createConfigTokenSource(path, {
+        now: clock.now,
+        env: (n) => (n === "OPENCLAW_GATEWAY_TOKEN" ? "from-env-cccccccccccccccc" : undefined),
+      });
+      assert.equal(await withEnv(), "from-env-cccccccccccccccc");
+      clock.advance(250);
+      assert.equal(await source(), undefined);
+    });
+    await t.step("a missing file: the environment fallback", async () => {
+      const missing = createConfigTokenSource(`${dir}/nope.json`, {
+        env: (n) => (n === "OPENCLAW_GATEWAY_TOKEN" ? "env-only" : undefined),
+      });
+      assert.equal(await missing(), "env-only");
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("`tokenFromConfig()` resolves ${VAR} substitution and env secret refs", () => {
+  const env = (n: string) =>
+    ({ GW_TOKEN: "secret-from-env", EMPTY: "" } as Record<string, string>)[n];
+  assert.equal(tokenFromConfig({ gateway: { auth: { token: "plain" } } }, env), "plain");
+  assert.equal(
+    tokenFromConfig({ gateway: { auth: { token: "${GW_TOKEN}" } } }, env),
+    "secret-from-env",
+  );
+  assert.equal(tokenFromConfig({ gateway: { auth: { token: "${MISSING}" } } }, env), undefined);
+  assert.equal(
+    tokenFromConfig({ gateway: { auth: { token: { source: "env", id: "GW_TOKEN" } } } }, env),
+    "secret-from-env",
+  );
+  assert.equal(
+    tokenFromConfig({ gateway: { auth: { token: { source: "file", id: "x" } } } }, env),
+    undefined,
+  );
+  assert.equal(tokenFromConfig({ gateway: { auth: {} } }, env), undefined);
+  assert.equal(tokenFromConfig(null, env), undefined);
+  assert.equal(tokenFromConfig({ gateway: { auth: { token: "" } } }, env), undefined);
+  assert.equal(substituteEnv("a-$${GW_TOKEN}-b", env), "a-${GW_TOKEN}-b");
+  assert.equal(substituteEnv("x${GW_TOKEN}y", env), "xsecret-from-envy");
+  assert.equal(substituteEnv("${EMPTY}", env), undefined);
+});

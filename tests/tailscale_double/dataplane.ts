@@ -1,0 +1,162 @@
+/**
+ * The double's data plane ("tailscaled" + the Funnel relay), run as its own
+ * long-lived process by `control.ts`:
+ *
+ * - one raw TCP listener on 127.0.0.1 (ephemeral port, bound once) per funnel
+ *   port: the "internet" side. Like the relay it does not decrypt TLS; it
+ *   forwards the connection only while Funnel is on for that port (Web
+ *   handler + AllowFunnel + port in the funnel-ports cap + public DNS ready),
+ *   and otherwise closes it;
+ * - one internal TLS server (Deno.serve, certificate for the node's DNS name
+ *   from a throwaway CA) that terminates TLS and runs the reverse proxy.
+ *
+ * Writes the port mapping into the state (`publicPorts`), then prints
+ * `ready` on stdout. Exits on SIGTERM/SIGINT, or when its parent or the state
+ * directory goes away. Logs to `$TS_DOUBLE_DIR/dataplane.log`.
+ *
+ * @module
+ */
+
+import { createFunnelHandler, funnelAllows, type FunnelSource } from "./proxy_handler.ts";
+import { pidAlive, pruneDeadSessions, readState, sleep, updateState } from "./state.ts";
+import { ensureTlsMaterial } from "./tls_material.ts";
+
+/** Ports the data plane always listens for (plus any in the initial funnel-ports cap). */
+export const DEFAULT_PUBLIC_PORTS = [443, 8443, 10000];
+
+async function main(): Promise<void> {
+  const envDir = Deno.env.get("TS_DOUBLE_DIR");
+  if (!envDir) throw new Error("TS_DOUBLE_DIR is not set");
+  const dir: string = envDir;
+  const parentPid = Number(Deno.env.get("TS_DOUBLE_PARENT_PID") ?? "0");
+  const logFile = await Deno.open(`${dir}/dataplane.log`, { create: true, append: true });
+  const encoder = new TextEncoder();
+  const log = (line: string) => {
+    logFile.writeSync(encoder.encode(`${new Date().toISOString()} ${line}\n`));
+  };
+
+  const initial = await readState(dir);
+  const tls = await ensureTlsMaterial(dir, initial.options.dnsName);
+  const sources = new Map<number, FunnelSource>();
+  const handler = createFunnelHandler({ readState: () => readState(dir), log });
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: await Deno.readTextFile(tls.certFile),
+    key: await Deno.readTextFile(tls.keyFile),
+    onListen: () => {},
+    onError: (e) => {
+      log(`http: ${(e as Error).message}`);
+      return new Response(null, { status: 502 });
+    },
+  }, (request, info) => {
+    const source = sources.get(info.remoteAddr.port);
+    if (!source) return new Response("404 page not found\n", { status: 404 });
+    return handler(request, source);
+  });
+  const internalPort = server.addr.port;
+
+  const ports = [...new Set([...DEFAULT_PUBLIC_PORTS, ...initial.options.funnelPorts])];
+  const listeners = ports.map((port) => ({
+    port,
+    listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  }));
+  await updateState(dir, (state) => {
+    state.publicPorts = Object.fromEntries(
+      listeners.map(({ port, listener }) => [String(port), listener.addr.port]),
+    );
+  });
+
+  for (const { port, listener } of listeners) {
+    (async () => {
+      for await (const conn of listener) {
+        relay(conn, port).catch((e) => log(`relay: ${(e as Error).message}`));
+      }
+    })().catch(() => {});
+  }
+
+  async function relay(conn: Deno.TcpConn, port: number): Promise<void> {
+    const state = await readState(dir);
+    if (!funnelAllows(state, port)) {
+      log(`refused connection for port ${port} (funnel off or not reachable)`);
+      conn.close();
+      return;
+    }
+    let inner: Deno.TcpConn;
+    try {
+      inner = await Deno.connect({ hostname: "127.0.0.1", port: internalPort });
+    } catch {
+      conn.close();
+      return;
+    }
+    const key = inner.localAddr.port;
+    sources.set(key, { publicPort: port, clientIp: conn.remoteAddr.hostname });
+    await Promise.all([
+      pump(conn, inner).then(() => tryCall(() => inner.closeWrite())),
+      pump(inner, conn).then(() => tryCall(() => conn.closeWrite())),
+    ]);
+    sources.delete(key);
+    tryCall(() => conn.close());
+    tryCall(() => inner.close());
+  }
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    for (const { listener } of listeners) tryCall(() => listener.close());
+    server.shutdown().finally(() => {
+      logFile.close();
+      Deno.exit(0);
+    });
+    setTimeout(() => Deno.exit(0), 1000);
+  };
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+
+  await Deno.stdout.write(encoder.encode("ready\n"));
+
+  // The daemon notices foreground CLIs that died without cleaning up.
+  while (!stopping) {
+    await sleep(500);
+    try {
+      await Deno.stat(`${dir}/state.json`);
+    } catch {
+      stop();
+      break;
+    }
+    if (parentPid && !pidAlive(parentPid)) {
+      stop();
+      break;
+    }
+    const state = await readState(dir).catch(() => undefined);
+    if (state && Object.keys(state.foreground).length) {
+      const probe = structuredClone(state);
+      if (pruneDeadSessions(probe)) await updateState(dir, (s) => void pruneDeadSessions(s));
+    }
+  }
+}
+
+async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  try {
+    while (true) {
+      const n = await from.read(buf);
+      if (n === null) return;
+      let written = 0;
+      while (written < n) written += await to.write(buf.subarray(written, n));
+    }
+  } catch {
+    // connection reset: end this direction
+  }
+}
+
+function tryCall(fn: () => unknown): void {
+  try {
+    fn();
+  } catch {
+    // already closed
+  }
+}
+
+if (import.meta.main) await main();
