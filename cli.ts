@@ -75,7 +75,14 @@ function selfCommand(): string[] {
   if (base !== "deno" && base !== "deno.exe") return [exe];
   const config = new URL("./deno.json", import.meta.url);
   if (config.protocol !== "file:") return [exe, "run", "-A", import.meta.url];
-  return [exe, "run", "--quiet", `--config=${config.pathname}`, "-P=ecto", new URL(import.meta.url).pathname];
+  return [
+    exe,
+    "run",
+    "--quiet",
+    `--config=${config.pathname}`,
+    "-P=ecto",
+    new URL(import.meta.url).pathname,
+  ];
 }
 
 /** The ecto version, from deno.json (one version source). */
@@ -110,7 +117,9 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     const consent: Consent = async (request) => {
       if (yes) return true;
       if (!interactive) return false;
-      const answer = await deps.readLine(`${request.description}\n  ${request.command}\nProceed? [y/N]`);
+      const answer = await deps.readLine(
+        `${request.description}\n  ${request.command}\nProceed? [y/N]`,
+      );
       return /^y(es)?$/i.test((answer ?? "").trim());
     };
     const onEvent = (event: EctoEvent) => {
@@ -172,13 +181,24 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     )
     .option("-y, --yes", "consent to installing and starting Tailscale; never prompt")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
-    .option("--auth-key <key>", "Tailscale auth key for headless login (prefer TS_AUTHKEY or file:PATH)")
+    .option(
+      "--auth-key <key>",
+      "Tailscale auth key for headless login (prefer TS_AUTHKEY or file:PATH)",
+    )
     .option("--regenerate-token", "issue a new owner key and revoke the old one")
     .option("--restart", "re-apply the gateway settings and restart the edge; Tailscale untouched")
     .option("--funnel-port <port>", "publish on this Funnel port (443, 8443 or 10000)", parsePort)
     .option("--keep-bind", "leave gateway.bind as it is instead of forcing loopback")
-    .option("--proof-timeout <seconds>", "how long to wait for public DNS (default 60)", parseSeconds)
-    .option("--login-timeout <seconds>", "how long to wait for a browser login (default 300)", parseSeconds)
+    .option(
+      "--proof-timeout <seconds>",
+      "how long to wait for public DNS (default 60)",
+      parseSeconds,
+    )
+    .option(
+      "--login-timeout <seconds>",
+      "how long to wait for a browser login (default 300)",
+      parseSeconds,
+    )
     .option("-v, --verbose", "show the cause chain of errors")
     .action(async (opts) => {
       const json = opts.json ?? false;
@@ -203,7 +223,9 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
 
   program
     .command("status")
-    .description("Show every layer: Tailscale, Funnel route, edge, gateway, credentials, public check.")
+    .description(
+      "Show every layer: Tailscale, Funnel route, edge, gateway, credentials, public check.",
+    )
     .option("--json", "print one JSON document on stdout")
     .option("--no-public", "skip the public check")
     .option("-v, --verbose", "show the cause chain of errors")
@@ -242,7 +264,9 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
       }
     });
 
-  const edge = program.command("edge").description("The edge: ecto's loopback proxy in front of the gateway.");
+  const edge = program.command("edge").description(
+    "The edge: ecto's loopback proxy in front of the gateway.",
+  );
   edge
     .command("run")
     .description("Run the edge in the foreground (the supervisor runs this).")

@@ -58,6 +58,22 @@ export interface ConnectResult {
 }
 
 /** Runs connect with the real layers or the ones given. */
+/**
+ * A context whose step events become progress lines under the enclosing
+ * step, so a layer's own "done" does not read as a second step.
+ */
+function nested(ctx: EctoContext, parent: string): EctoContext {
+  return {
+    ...ctx,
+    events: (event) =>
+      ctx.events(
+        event.kind === "step"
+          ? { kind: "progress", step: parent, message: event.detail ?? event.step }
+          : event,
+      ),
+  };
+}
+
 export async function connect(
   ctx: EctoContext,
   options: ConnectOptions,
@@ -70,11 +86,11 @@ export async function connect(
   const step = async <T extends { changed?: boolean; detail: string }>(
     id: string,
     start: string,
-    run: () => Promise<T>,
+    run: (inner: EctoContext) => Promise<T>,
   ): Promise<T> => {
     ctx.events({ kind: "step", step: id, status: "start", detail: start });
     try {
-      const result = await run();
+      const result = await run(nested(ctx, id));
       if (result.changed) changed.push(id);
       ctx.events({
         kind: "step",
@@ -97,23 +113,23 @@ export async function connect(
   // Tailscale: installed, running, logged in, allowed to Funnel. --restart leaves it alone
   // except for reading where we are published.
   const ts = options.restart
-    ? await step("tailscale.check", "Reading Tailscale state", () => l.tailscale.current(ctx))
+    ? await step("tailscale.check", "Reading Tailscale state", (c) => l.tailscale.current(c))
     : await (async () => {
       const installed = await step(
         "tailscale.install",
         "Looking for Tailscale",
-        () => l.tailscale.ensureInstalled(ctx),
+        (c) => l.tailscale.ensureInstalled(c),
       );
       await step(
         "tailscale.daemon",
         "Checking the Tailscale daemon",
-        () => l.tailscale.ensureRunning(ctx, installed),
+        (c) => l.tailscale.ensureRunning(c, installed),
       );
       const login = await step(
         "tailscale.login",
         "Checking the Tailscale login",
-        () =>
-          l.tailscale.ensureLoggedIn(ctx, installed, {
+        (c) =>
+          l.tailscale.ensureLoggedIn(c, installed, {
             authKey: options.authKey,
             timeoutMs: options.loginTimeoutMs,
           }),
@@ -121,7 +137,7 @@ export async function connect(
       await step(
         "tailscale.funnel",
         "Checking Funnel prerequisites",
-        () => l.tailscale.checkFunnelReady(ctx, login),
+        (c) => l.tailscale.checkFunnelReady(c, login),
       );
       return login;
     })();
@@ -129,21 +145,21 @@ export async function connect(
   const owner = await step(
     "keys.owner",
     "Checking the owner key",
-    () => l.keys.ensureOwner(ctx, { regenerate: options.regenerateToken }),
+    (c) => l.keys.ensureOwner(c, { regenerate: options.regenerateToken }),
   );
 
   const gateway = await step(
     "openclaw.configure",
     "Configuring the OpenClaw gateway",
-    () => l.openclaw.configure(ctx, { keepBind: options.keepBind, restart: options.restart }),
+    (c) => l.openclaw.configure(c, { keepBind: options.keepBind, restart: options.restart }),
   );
   await updateConnectionRecord(ctx.paths, { gatewayPort: gateway.port });
 
   const edge = await step(
     "edge.run",
     "Starting the edge",
-    () =>
-      l.edge.ensureRunning(ctx, {
+    (c) =>
+      l.edge.ensureRunning(c, {
         gatewayUrl: gateway.url,
         configPath: gateway.configPath,
         restart: options.restart,
@@ -154,8 +170,8 @@ export async function connect(
   const route = await step(
     "funnel.route",
     "Publishing the edge through Funnel",
-    () =>
-      l.tailscale.publish(ctx, ts, {
+    (c) =>
+      l.tailscale.publish(c, ts, {
         target: edge.target,
         ...(options.funnelPort === undefined ? {} : { port: options.funnelPort }),
       }),
@@ -203,7 +219,12 @@ export async function connect(
     tailnetAddresses: ts.tailscaleIps,
   });
   const proven = proof.path !== "none" && proof.unauthenticated.ok && proof.authenticated.ok;
-  ctx.events({ kind: "step", step: "proof", status: proven ? "done" : "fail", detail: proof.detail });
+  ctx.events({
+    kind: "step",
+    step: "proof",
+    status: proven ? "done" : "fail",
+    detail: proof.detail,
+  });
   if (!proven) {
     throw new EctoError("proof_failed", proof.detail, {
       fix: "Run `ecto status` to see which layer is broken, then `ecto connect` again.",

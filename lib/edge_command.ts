@@ -19,14 +19,20 @@ export interface EdgeRunFlags {
 }
 
 /** Resolves the edge's settings from the file and flags. */
-export async function resolveEdgeConfig(ctx: EctoContext, flags: EdgeRunFlags): Promise<EdgeConfig> {
+export async function resolveEdgeConfig(
+  ctx: EctoContext,
+  flags: EdgeRunFlags,
+): Promise<EdgeConfig> {
   const file = flags.configFile ?? ctx.paths.edgeConfigFile;
   const exists = await Deno.stat(file).then(() => true, () => false);
   // Only a missing default file falls back; a named file must exist.
   let config = exists || flags.configFile !== undefined ? await loadEdgeConfig(file) : undefined;
   if (!config) {
     const location = resolveOpenClawLocation(ctx.env);
-    const settings = inspectGatewaySettings((await readOpenClawConfig(location.configPath)).config, ctx.env);
+    const settings = inspectGatewaySettings(
+      (await readOpenClawConfig(location.configPath)).config,
+      ctx.env,
+    );
     config = {
       listen: ctx.env("ECTO_EDGE_LISTEN") ?? DEFAULT_EDGE_LISTEN,
       upstream: settings.url,

@@ -18,6 +18,7 @@ export class Json5SyntaxError extends SyntaxError {
   readonly column: number;
   /** What went wrong, without the position. */
   readonly reason: string;
+  /** Builds the error; the message ends with `at line L, column C`. */
   constructor(reason: string, line: number, column: number) {
     super(`${reason} at line ${line}, column ${column}`);
     this.name = "Json5SyntaxError";

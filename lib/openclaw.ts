@@ -16,6 +16,11 @@
  *
  * @module
  */
+export type { EnvLookup } from "./paths.ts";
+export type { Shell } from "./shell.ts";
+export type { EctoEvent, EventSink } from "./events.ts";
+export { ActionRequiredError, EctoError } from "./errors.ts";
+export type { ActionEvent, NoteEvent, ProgressEvent, StepEvent } from "./events.ts";
 export {
   type CredentialState,
   credentialUnavailableError,

@@ -94,7 +94,12 @@ export function renderConnectHuman(result: ConnectResult, style: Style): string 
     "",
   ];
   if (style.terminal) {
-    lines.push("Scan with the Ecto app (base URL + key):", "", renderQr(encodeQr(mobilePayload(result), { ecc: "L" })), "");
+    lines.push(
+      "Scan with the Ecto app (base URL + key):",
+      "",
+      renderQr(encodeQr(mobilePayload(result), { ecc: "L" })),
+      "",
+    );
   }
   lines.push(
     dim(
@@ -135,10 +140,13 @@ export function renderStatusHuman(report: StatusReport, style: Style): string {
   return lines.join("\n") + "\n";
 }
 
-/** What disconnect did. */
+/** What disconnect did (the steps themselves were shown as events). */
 export function renderDisconnectHuman(result: DisconnectResult, style: Style): string {
-  const lines = result.actions.map((a) => `${green(style, "✓")} ${a}`);
-  if (result.actions.length === 0) lines.push("Nothing to do: ecto was not connected.");
+  const lines = [
+    result.actions.length > 0
+      ? bold(style, "Disconnected.")
+      : "Nothing to do: ecto's route and edge were already gone.",
+  ];
   if (!result.purged) {
     lines.push(
       dim(

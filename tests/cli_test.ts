@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { runEcto } from "./e2e/run_ecto.ts";
 
-const base = { HOME: Deno.env.get("HOME") ?? "/tmp", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+const base = {
+  HOME: Deno.env.get("HOME") ?? "/tmp",
+  PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+};
 
 Deno.test("`ecto --version` prints the version from deno.json and exits 0", async () => {
   const run = await runEcto(["--version"], base);
@@ -21,7 +24,16 @@ Deno.test("`ecto --help` lists every command and the exit codes", async () => {
 Deno.test("`ecto connect --help` documents the seed's flags", async () => {
   const run = await runEcto(["connect", "--help"], base);
   assert.equal(run.code, 0, run.stderr);
-  for (const flag of ["--regenerate-token", "--restart", "--json", "--yes", "--auth-key", "--funnel-port"]) {
+  for (
+    const flag of [
+      "--regenerate-token",
+      "--restart",
+      "--json",
+      "--yes",
+      "--auth-key",
+      "--funnel-port",
+    ]
+  ) {
     assert.ok(run.stdout.includes(flag), `missing ${flag}`);
   }
 });

@@ -16,7 +16,14 @@ const say = (text: string) => console.log(`\n\x1b[1m== ${text}\x1b[0m`);
 async function ecto(args: string[], env: Record<string, string>): Promise<number> {
   console.log(`$ ecto ${args.join(" ")}`);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${repoRoot}deno.json`, "-P=ecto", `${repoRoot}cli.ts`, ...args],
+    args: [
+      "run",
+      "--quiet",
+      `--config=${repoRoot}deno.json`,
+      "-P=ecto",
+      `${repoRoot}cli.ts`,
+      ...args,
+    ],
     env,
     clearEnv: true,
     stdin: "null",
@@ -38,7 +45,9 @@ say("Connect");
 const connectCode = await ecto(["connect"], sandbox.env);
 if (connectCode !== 0) Deno.exit(connectCode);
 
-const creds = JSON.parse(await Deno.readTextFile(`${sandbox.home}/.openclaw/ecto-credentials.json`));
+const creds = JSON.parse(
+  await Deno.readTextFile(`${sandbox.home}/.openclaw/ecto-credentials.json`),
+);
 const port = new URL(creds.url).port === "" ? 443 : Number(new URL(creds.url).port);
 
 say(`A real chat completion over HTTPS through Funnel (the double's data plane, port ${port})`);

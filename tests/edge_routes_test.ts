@@ -93,7 +93,7 @@ Deno.test("`forwardRequestHeaders()` and `forwardResponseHeaders()` filter and c
   assert.equal(count, 9);
   assert.ok(bytes > 100);
   const response = forwardResponseHeaders(
-    new Headers({
+    Object.entries({
       "content-type": "text/event-stream",
       "keep-alive": "timeout=5",
       "connection": "keep-alive",

@@ -99,7 +99,8 @@ function fakeShell(
         if (r.stdout) await ctx.stdout.writeText(r.stdout);
         return { code: r.code ?? 0 };
       }).registerCommand("ps", async (ctx) => {
-        const r = handlers.ps?.(ctx.args) ?? { code: 1, stdout: "" };
+        if (!handlers.ps) return await ctx.error(127, "ps: not faked");
+        const r = handlers.ps(ctx.args);
         if (r.stdout) await ctx.stdout.writeText(r.stdout);
         return { code: r.code ?? 0 };
       }),
@@ -754,7 +755,7 @@ Deno.test("`ensureGatewayRunning()` starts a stopped gateway detached and report
   );
 });
 
-Deno.test("`restartGateway()` signals a foreground gateway, and refuses to SIGKILL one ecto did not start", async (t) => {
+Deno.test("`restartGateway()` says so when it cannot find the gateway process", async (t) => {
   await t.step("no pid found → clear error", async () => {
     const status = await Deno.readTextFile(`${FIXTURES}gateway-status.json`);
     const { $ } = fakeShell({
@@ -771,6 +772,72 @@ Deno.test("`restartGateway()` signals a foreground gateway, and refuses to SIGKI
       /cannot find the OpenClaw gateway process/,
     );
   });
+});
+
+Deno.test("`restartGateway()` full: SIGTERM, wait, start detached — never SIGKILL a foreign gateway", async (t) => {
+  const status = await Deno.readTextFile(`${FIXTURES}gateway-status.json`);
+  const withPid = (pid: number) => status.replace(/"pid": \d+/, `"pid": ${pid}`);
+  const realPs = (args: string[]) => {
+    const out = new Deno.Command("ps", { args, stdout: "piped", stderr: "null" }).outputSync();
+    return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+  };
+  await t.step("a process that stops on SIGTERM is replaced by a fresh detached one", async () => {
+    const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+    try {
+      const { $, calls } = fakeShell({
+        openclaw: () => ({ stdout: withPid(child.pid) }),
+        ps: realPs,
+      });
+      const clock = fakeClock();
+      let startedFresh = false;
+      const { fetch } = fakeFetch((path) => {
+        startedFresh ||= calls.some((c) => c.args[0] === "sh");
+        return path === "/readyz" && startedFresh ? 200 : null;
+      });
+      const result = await restartGateway(
+        { $, fetch, env: envOf({ HOME: "/nonexistent-home" }), ...clock },
+        { cli: { bin: "openclaw", source: "given" }, url: "http://127.0.0.1:1", kind: "full" },
+      );
+      assert.equal(result.method, "stop-start");
+      assert.equal(result.pid, 4242);
+      assert.equal((await child.status).signal, "SIGTERM");
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await child.status;
+    }
+  });
+  await t.step(
+    "a foreign gateway that ignores SIGTERM is left alone with a clear error",
+    async () => {
+      const child = new Deno.Command("sh", {
+        args: ["-c", "trap '' TERM; sleep 30 & wait; sleep 30"],
+      })
+        .spawn();
+      try {
+        await new Promise((r) => setTimeout(r, 200)); // let the trap be installed
+        const { $ } = fakeShell({ openclaw: () => ({ stdout: withPid(child.pid) }), ps: realPs });
+        const { fetch } = fakeFetch(() => 200);
+        await assert.rejects(
+          restartGateway({ $, fetch, env: envOf({ HOME: "/nonexistent-home" }), ...fakeClock() }, {
+            cli: { bin: "openclaw", source: "given" },
+            url: "http://127.0.0.1:1",
+            kind: "full",
+          }),
+          (error: unknown) => {
+            assert.ok(error instanceof EctoError);
+            assert.equal(error.code, "openclaw_gateway_stop_timeout");
+            assert.match(error.message, /will not force-kill/);
+            return true;
+          },
+        );
+      } finally {
+        child.kill("SIGKILL");
+        await child.status;
+      }
+    },
+  );
 });
 
 async function bytesAndMtime(path: string): Promise<[string, number | undefined]> {

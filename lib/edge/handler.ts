@@ -49,12 +49,16 @@ import {
   type Route,
 } from "./routes.ts";
 import type { TokenSource } from "./token_source.ts";
+import {
+  createHttp1Upstream,
+  type FetchLike,
+  fetchUpstream,
+  type UpstreamClient,
+  type UpstreamResponse,
+} from "./upstream.ts";
 
-/** The `fetch` the handler calls the gateway with (Deno's, with a dedicated HTTP client). */
-export type EdgeFetch = (
-  input: string,
-  init: RequestInit & { client?: Deno.HttpClient },
-) => Promise<Response>;
+/** A `fetch` to call the gateway with instead of the built-in HTTP/1.1 client (tests inject one). */
+export type EdgeFetch = FetchLike;
 
 /** Options of {@link createEdgeHandler}. */
 export interface EdgeHandlerOptions {
@@ -64,8 +68,14 @@ export interface EdgeHandlerOptions {
   keys: KeyVerifier;
   /** The gateway token (re-read when OpenClaw's config changes). */
   tokenSource: TokenSource;
-  /** Default: the global `fetch` with a dedicated `Deno.HttpClient` (idle pool timeout 2.5 s). */
+  /**
+   * Call the gateway through this `fetch` instead of the built-in HTTP/1.1 client
+   * (tests inject a fake). Without it: the HTTP/1.1 client for `http://` upstreams,
+   * Deno's `fetch` with a dedicated `Deno.HttpClient` for `https://`.
+   */
   fetch?: EdgeFetch;
+  /** Use this gateway client (overrides `fetch`). */
+  upstreamClient?: UpstreamClient;
   /** Clock in epoch ms (limits, deadlines, durations, audit times). Default `Date.now`. */
   now?: () => number;
   /** Audit record per request. Default: dropped. */
@@ -87,7 +97,7 @@ export interface EdgeHandlerOptions {
   healthTimeoutMs?: number;
   /** How long a health answer is reused, ms. Default 1500. */
   healthCacheMs?: number;
-  /** Pool idle timeout of the default HTTP client, ms; must stay under the gateway's 5 s. Default 2500. */
+  /** Pool idle timeout of the gateway client, ms; must stay under the gateway's 5 s. Default 2500. */
   poolIdleTimeoutMs?: number;
   /** How often deadlines (body read, upstream read) are checked, ms. Default 1000. */
   sweepIntervalMs?: number;
@@ -131,21 +141,11 @@ class ClientGone extends Error {
   }
 }
 
-const STALE_CONNECTION =
-  /connection (closed|reset)|closed before message completed|broken pipe|incomplete ?message|connection error|channel closed|unexpected eof|econnreset|sendrequest/i;
-
-/** Whether a fetch failure looks like a pooled connection the gateway had already closed. */
-export function isStaleConnectionError(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; depth++) {
-    if (STALE_CONNECTION.test(e.message)) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
 const EMPTY: Uint8Array<ArrayBuffer> = new Uint8Array(0);
 /** Responses of known length up to this size are read whole instead of relayed chunk by chunk. */
 const BUFFER_LIMIT = 1024 * 1024;
+
+export { isStaleConnectionError } from "./upstream.ts";
 
 /** Creates the edge's request handler; see the module documentation. */
 export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
@@ -165,17 +165,13 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
   const healthCacheMs = options.healthCacheMs ?? 1500;
   const sweepIntervalMs = options.sweepIntervalMs ?? 1000;
 
-  let httpClient: Deno.HttpClient | undefined;
-  let fetchFn: EdgeFetch;
-  if (options.fetch) fetchFn = options.fetch;
-  else {
-    httpClient = Deno.createHttpClient({
-      poolIdleTimeout: options.poolIdleTimeoutMs ?? 2500,
-      http2: false,
-    });
-    const client = httpClient;
-    fetchFn = (input, init) => fetch(input, { ...init, client });
-  }
+  const poolIdleTimeoutMs = options.poolIdleTimeoutMs ?? 2500;
+  const upstreamClient: UpstreamClient = options.upstreamClient ??
+    (options.fetch
+      ? fetchUpstream(upstream, options.fetch, { bufferLimit: BUFFER_LIMIT })
+      : upstream.startsWith("http://")
+      ? createHttp1Upstream(upstream, { poolIdleTimeoutMs, bufferLimit: BUFFER_LIMIT })
+      : fetchUpstream(upstream, undefined, { bufferLimit: BUFFER_LIMIT, poolIdleTimeoutMs }));
 
   const failedAuth = new FailedAuthLimiter(options.failedAuth);
   const keyLimiter = new KeyLimiter();
@@ -242,12 +238,13 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
   let healthValue: Promise<GatewayState> | undefined;
   const probeGateway = async (): Promise<GatewayState> => {
     try {
-      const res = await fetchFn(`${upstream}/readyz`, {
+      const res = await upstreamClient.request({
         method: "GET",
+        path: "/readyz",
+        headers: [],
         signal: AbortSignal.timeout(healthTimeoutMs),
-        redirect: "manual",
       });
-      await res.body?.cancel();
+      if (res.body instanceof ReadableStream) await res.body.cancel().catch(() => {});
       if (res.status === 200) return "ready";
       if (res.status === 503) return "not_ready";
       return "error";
@@ -361,21 +358,6 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
   };
 
   // --- upstream -----------------------------------------------------------
-  const callUpstream = async (
-    url: string,
-    init: RequestInit,
-    signal: AbortSignal,
-  ): Promise<Response> => {
-    try {
-      return await fetchFn(url, init);
-    } catch (error) {
-      // The gateway closes idle keep-alive connections after 5 s; a request that raced
-      // that close never reached it, so one retry on a fresh connection is safe.
-      if (signal.aborted || !isStaleConnectionError(error)) throw error;
-      return await fetchFn(url, init);
-    }
-  };
-
   const proxy = async (
     request: Request,
     route: Route,
@@ -484,24 +466,25 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       return errorResponse(502, "gateway_unavailable", "The OpenClaw gateway is not reachable.");
     };
 
-    let response: Response;
+    let response: UpstreamResponse;
     try {
-      response = await callUpstream(`${upstream}${route.upstreamPath}`, {
+      response = await upstreamClient.request({
         method,
+        path: route.upstreamPath,
         headers: forwardHeaders,
         ...(body !== undefined ? { body } : {}),
         signal: ac.signal,
-        redirect: "manual",
-      }, ac.signal);
+      });
     } catch (error) {
-      clientSignal?.removeEventListener("abort", onClientGone);
       return failed(error);
+    } finally {
+      clientSignal?.removeEventListener("abort", onClientGone);
     }
+    const upstreamBody = response.body;
 
     if (response.status === 401) {
       // Our token was refused: the client's key was fine, so this is a gateway-side problem.
-      clientSignal?.removeEventListener("abort", onClientGone);
-      await response.body?.cancel().catch(() => {});
+      if (upstreamBody instanceof ReadableStream) await upstreamBody.cancel().catch(() => {});
       finish(502, 0, false, "gateway_auth_failed");
       return errorResponse(
         502,
@@ -511,32 +494,22 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     }
 
     const headers = forwardResponseHeaders(response.headers);
-    const contentType = response.headers.get("content-type") ?? "";
-    const streamed = contentType.startsWith("text/event-stream");
-    const upstreamBody = response.body;
+    let streamed = false;
+    for (const [name, value] of response.headers) {
+      if (name === "content-type") {
+        streamed = value.startsWith("text/event-stream");
+        break;
+      }
+    }
     if (upstreamBody === null) {
-      clientSignal?.removeEventListener("abort", onClientGone);
       finish(response.status, 0, streamed);
       return new Response(null, { status: response.status, headers });
     }
-
-    // A small body of known length (model lists, non-stream completions, errors) is read
-    // whole: much cheaper than relaying it chunk by chunk through JavaScript, and the
-    // client cannot use half a JSON document anyway.
-    const declaredLength = streamed ? null : response.headers.get("content-length");
-    if (declaredLength !== null && Number(declaredLength) <= BUFFER_LIMIT) {
-      let whole: Uint8Array<ArrayBuffer>;
-      try {
-        whole = new Uint8Array(await response.arrayBuffer());
-      } catch (error) {
-        return failed(error);
-      } finally {
-        clientSignal?.removeEventListener("abort", onClientGone);
-      }
-      finish(response.status, whole.byteLength, false);
-      return new Response(whole, { status: response.status, headers });
+    if (!(upstreamBody instanceof ReadableStream)) {
+      // Read whole by the client (small, known length): no chunk-by-chunk relaying.
+      finish(response.status, upstreamBody.byteLength, false);
+      return new Response(upstreamBody, { status: response.status, headers });
     }
-    clientSignal?.removeEventListener("abort", onClientGone);
 
     const reader = upstreamBody.getReader();
     let bytes = 0;
@@ -745,8 +718,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       sweeper = undefined;
       flights.clear();
       await healthValue?.catch(() => {});
-      httpClient?.close();
-      httpClient = undefined;
+      upstreamClient.close();
     },
   });
   return edge;

@@ -218,10 +218,11 @@ export function forwardRequestHeaders(source: Headers): ForwardedHeaders {
   return { headers: out, count, bytes };
 }
 
-/** The upstream response headers fit to return to the client. */
-export function forwardResponseHeaders(source: Headers): HeaderPairs {
+/** The upstream response headers (lower-case names) fit to return to the client. */
+export function forwardResponseHeaders(source: HeaderPairs): HeaderPairs {
   const out: HeaderPairs = [];
-  const connection = source.get("connection");
+  let connection: string | null = null;
+  for (const [name, value] of source) if (name === "connection") connection = value;
   const named = connection === null ? undefined : new Set(
     connection.toLowerCase().split(",").map((s) => s.trim()).filter((s) => s !== ""),
   );

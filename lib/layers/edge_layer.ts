@@ -11,9 +11,9 @@ import { HEALTH_PATH } from "../edge/routes.ts";
 import { type EdgeConfig, loadEdgeConfig, saveEdgeConfig } from "../edge/run.ts";
 import type { EdgeLayer, EdgeRunning, LayerStatus, StepResult } from "../layers.ts";
 import {
+  type EdgeServiceSpec,
   edgeServiceSpec,
   edgeServiceStatus,
-  type EdgeServiceSpec,
   installEdgeService,
   removeEdgeService,
   type ServiceDeps,
@@ -32,7 +32,17 @@ function spec(ctx: EctoContext): EdgeServiceSpec {
   const env: Record<string, string> = {};
   // Locations only: the edge reads its secrets from files. DENO_DIR matters when ecto runs
   // from source (`deno run`) with another HOME than the one its module cache is in.
-  for (const name of ["HOME", "PATH", "DENO_DIR", "ECTO_STATE_DIR", "OPENCLAW_STATE_DIR", "OPENCLAW_CONFIG_PATH", "OPENCLAW_HOME"]) {
+  for (
+    const name of [
+      "HOME",
+      "PATH",
+      "DENO_DIR",
+      "ECTO_STATE_DIR",
+      "OPENCLAW_STATE_DIR",
+      "OPENCLAW_CONFIG_PATH",
+      "OPENCLAW_HOME",
+    ]
+  ) {
     const value = ctx.env(name);
     if (value !== undefined) env[name] = value;
   }
@@ -118,7 +128,9 @@ export function edgeLayer(): EdgeLayer {
       const changed = result.stopped || result.removed;
       return {
         changed,
-        detail: changed ? `Stopped and removed the edge (${result.supervisor}).` : "The edge was not running.",
+        detail: changed
+          ? `Stopped and removed the edge (${result.supervisor}).`
+          : "The edge was not running.",
       };
     },
 
@@ -135,7 +147,12 @@ export function edgeLayer(): EdgeLayer {
         gateway: h.gateway,
       };
       if (h.ok) {
-        return { name: "edge", ok: true, summary: `up on ${listen} (gateway ${h.gateway ?? "?"})`, details };
+        return {
+          name: "edge",
+          ok: true,
+          summary: `up on ${listen} (gateway ${h.gateway ?? "?"})`,
+          details,
+        };
       }
       return {
         name: "edge",

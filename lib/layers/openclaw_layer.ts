@@ -26,7 +26,14 @@ import {
 } from "../openclaw.ts";
 
 function gatewayDeps(ctx: EctoContext): GatewayDeps {
-  return { $: ctx.$, fetch: ctx.fetch, env: ctx.env, events: ctx.events, now: ctx.now, sleep: ctx.sleep };
+  return {
+    $: ctx.$,
+    fetch: ctx.fetch,
+    env: ctx.env,
+    events: ctx.events,
+    now: ctx.now,
+    sleep: ctx.sleep,
+  };
 }
 
 /** Where a gateway ecto starts writes its output (the seed's path; tests override it). */
@@ -79,7 +86,9 @@ export function openclawLayer(): OpenClawLayer {
         parts.push(
           `Applied ${plan.changes.length} setting(s) in one patch` +
             (applied.cliMs === undefined ? "" : ` (CLI ${(applied.cliMs / 1000).toFixed(1)} s`) +
-            (applied.liveMs === undefined ? (applied.cliMs === undefined ? "" : ")") : `, live ${(applied.liveMs / 1000).toFixed(1)} s later)`) +
+            (applied.liveMs === undefined
+              ? (applied.cliMs === undefined ? "" : ")")
+              : `, live ${(applied.liveMs / 1000).toFixed(1)} s later)`) +
             (restarted ? "; the gateway restarted" : "; no restart") + ".",
         );
       }
@@ -91,7 +100,11 @@ export function openclawLayer(): OpenClawLayer {
       });
       if (!running.alreadyRunning) {
         changed = true;
-        parts.push(`Started the gateway (${running.startedBy}, ready in ${(running.readyMs / 1000).toFixed(1)} s).`);
+        parts.push(
+          `Started the gateway (${running.startedBy}, ready in ${
+            (running.readyMs / 1000).toFixed(1)
+          } s).`,
+        );
       }
       const probe = await probeGatewayApi(ctx.fetch, plan.url, plan.credential.value);
       if (probe.state !== "ok") {
@@ -103,7 +116,9 @@ export function openclawLayer(): OpenClawLayer {
       }
       const model = chooseModel(await listModels(ctx, plan.url, plan.credential.value));
       if (parts.length === 0) {
-        parts.push(`The gateway on ${plan.url} is already configured (endpoint on, token auth, ${plan.after.bind}).`);
+        parts.push(
+          `The gateway on ${plan.url} is already configured (endpoint on, token auth, ${plan.after.bind}).`,
+        );
       }
       return {
         port: plan.after.port,
@@ -126,7 +141,10 @@ export function openclawLayer(): OpenClawLayer {
         logPath: gatewayLog(ctx),
       });
       return result.restored
-        ? { changed: true, detail: `Restored the gateway settings ecto changed (${result.keys.join(", ")}).` }
+        ? {
+          changed: true,
+          detail: `Restored the gateway settings ecto changed (${result.keys.join(", ")}).`,
+        }
         : { detail: "ecto changed no gateway settings." };
     },
 
@@ -135,7 +153,10 @@ export function openclawLayer(): OpenClawLayer {
       let settings;
       try {
         const file = await readOpenClawConfig(location.configPath);
-        settings = inspectGatewaySettings(file.config, await openClawEnvLookup(ctx.env, location.stateDir));
+        settings = inspectGatewaySettings(
+          file.config,
+          await openClawEnvLookup(ctx.env, location.stateDir),
+        );
       } catch (error) {
         const e = error instanceof EctoError ? error : undefined;
         return {
@@ -157,15 +178,29 @@ export function openclawLayer(): OpenClawLayer {
         ready: health.ready,
       };
       const problem = !health.live
-        ? { message: `The gateway does not answer on ${settings.url}.`, fix: "ecto connect --restart (starts it)" }
+        ? {
+          message: `The gateway does not answer on ${settings.url}.`,
+          fix: "ecto connect --restart (starts it)",
+        }
         : !health.ready
-        ? { message: "The gateway answers but is not ready yet.", fix: "Wait a few seconds, or check its log." }
+        ? {
+          message: "The gateway answers but is not ready yet.",
+          fix: "Wait a few seconds, or check its log.",
+        }
         : !settings.chatCompletions
-        ? { message: "The gateway's chat completions endpoint is off.", fix: "ecto connect --restart" }
+        ? {
+          message: "The gateway's chat completions endpoint is off.",
+          fix: "ecto connect --restart",
+        }
         : undefined;
       return problem
         ? { name: "gateway", ok: false, summary: problem.message, details, problem }
-        : { name: "gateway", ok: true, summary: `ready on ${settings.url} (bind ${settings.bind}, endpoint on)`, details };
+        : {
+          name: "gateway",
+          ok: true,
+          summary: `ready on ${settings.url} (bind ${settings.bind}, endpoint on)`,
+          details,
+        };
     },
   };
 }

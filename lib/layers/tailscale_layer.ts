@@ -67,9 +67,13 @@ export function tailscaleLayer(): TailscaleLayer {
 
   const nodeOf = (status: TailscaleStatus, detail: string, changed: boolean): TailscaleNode => {
     if (!status.dnsName) {
-      throw new EctoError("tailscale_no_dns_name", "Tailscale is connected but has no DNS name yet.", {
-        fix: "Wait a few seconds and run ecto connect again.",
-      });
+      throw new EctoError(
+        "tailscale_no_dns_name",
+        "Tailscale is connected but has no DNS name yet.",
+        {
+          fix: "Wait a few seconds and run ecto connect again.",
+        },
+      );
     }
     return {
       dnsName: status.dnsName,
@@ -104,7 +108,9 @@ export function tailscaleLayer(): TailscaleLayer {
         variant: install.variant,
         version,
         changed,
-        detail: `${changed ? "Installed" : "Found"} Tailscale ${version} (${install.variant}) at ${install.path}.`,
+        detail: `${
+          changed ? "Installed" : "Found"
+        } Tailscale ${version} (${install.variant}) at ${install.path}.`,
       };
     },
 
@@ -122,7 +128,10 @@ export function tailscaleLayer(): TailscaleLayer {
           interactive: ctx.interactive,
           events: ctx.events,
         });
-        return { changed: true, detail: `Started the Tailscale daemon (${install.startHint.command}).` };
+        return {
+          changed: true,
+          detail: `Started the Tailscale daemon (${install.startHint.command}).`,
+        };
       }
     },
 
@@ -184,7 +193,9 @@ export function tailscaleLayer(): TailscaleLayer {
             message: "Tailscale is not running, so ecto's route could not be removed; " +
               "run ecto disconnect again once it runs.",
           });
-          return { detail: "Tailscale is not running: the route was left for the next disconnect." };
+          return {
+            detail: "Tailscale is not running: the route was left for the next disconnect.",
+          };
         }
         throw error;
       }
@@ -201,10 +212,14 @@ async function checkPrerequisites(
   status: TailscaleStatus,
 ): Promise<StepResult> {
   if (!status.magicDnsEnabled) {
-    throw new ActionRequiredError("magicdns_disabled", "MagicDNS is off for your tailnet; Funnel needs it.", {
-      url: ADMIN_DNS_URL,
-      fix: `Turn on MagicDNS at ${ADMIN_DNS_URL}, then run ecto connect again.`,
-    });
+    throw new ActionRequiredError(
+      "magicdns_disabled",
+      "MagicDNS is off for your tailnet; Funnel needs it.",
+      {
+        url: ADMIN_DNS_URL,
+        fix: `Turn on MagicDNS at ${ADMIN_DNS_URL}, then run ecto connect again.`,
+      },
+    );
   }
   if (!status.httpsCapable) {
     throw new ActionRequiredError(
@@ -219,7 +234,10 @@ async function checkPrerequisites(
   if (!status.funnelAllowed) {
     // Ask the CLI's own enable flow for the node's enable URL. When Funnel is not allowed it
     // prints the URL and changes nothing; enableFunnel turns that into exit 3 with the URL.
-    await enableFunnel(cli(ctx, await located(ctx)), { target: edgeTarget(ctx), events: ctx.events });
+    await enableFunnel(cli(ctx, await located(ctx)), {
+      target: edgeTarget(ctx),
+      events: ctx.events,
+    });
     return { changed: true, detail: "Funnel was just enabled for this node." };
   }
   const ports = allowedFunnelPorts(status);
@@ -229,7 +247,8 @@ async function checkPrerequisites(
       "Your tailnet policy does not allow Funnel on port 443, and the Tailscale CLI checks 443 for every Funnel.",
       {
         url: ADMIN_POLICY_URL,
-        fix: `Add 443 to the funnel-ports node attribute in ${ADMIN_POLICY_URL}, then run ecto connect again.`,
+        fix:
+          `Add 443 to the funnel-ports node attribute in ${ADMIN_POLICY_URL}, then run ecto connect again.`,
       },
     );
   }
@@ -242,7 +261,12 @@ async function report(
   locate: (ctx: EctoContext) => Promise<TailscaleInstall | undefined>,
   cli: (ctx: EctoContext, install: TailscaleInstall) => TailscaleCli,
 ): Promise<TailscaleReport> {
-  const funnelUnknown = (summary: string): LayerStatus => ({ name: "funnel", ok: null, summary, details: {} });
+  const funnelUnknown = (summary: string): LayerStatus => ({
+    name: "funnel",
+    ok: null,
+    summary,
+    details: {},
+  });
   const install = await locate(ctx).catch(() => undefined);
   if (!install) {
     return {
@@ -287,7 +311,12 @@ async function report(
     funnelPorts: allowedFunnelPorts(status).join(", "),
   };
   const tailscale: LayerStatus = status.connected
-    ? { name: "tailscale", ok: true, summary: `${status.backendState} as ${status.dnsName}`, details }
+    ? {
+      name: "tailscale",
+      ok: true,
+      summary: `${status.backendState} as ${status.dnsName}`,
+      details,
+    }
     : {
       name: "tailscale",
       ok: false,
@@ -295,7 +324,9 @@ async function report(
       details,
       problem: { message: status.meaning, fix: "ecto connect" },
     };
-  if (!status.connected || !status.dnsName) return { tailscale, funnel: funnelUnknown("not checked") };
+  if (!status.connected || !status.dnsName) {
+    return { tailscale, funnel: funnelUnknown("not checked") };
+  }
 
   const config = await getServeConfig(handle);
   const target = record.funnelTarget ?? edgeTarget(ctx);
@@ -334,7 +365,10 @@ async function report(
       summary: `${url} → ${target} (ours${funnelOn ? ", Funnel on" : ", Funnel OFF"})`,
       details: { port: route.port, ...funnelDetails },
       ...(funnelOn ? {} : {
-        problem: { message: "ecto's route is there but Funnel is off for its port.", fix: "ecto connect" },
+        problem: {
+          message: "ecto's route is there but Funnel is off for its port.",
+          fix: "ecto connect",
+        },
       }),
     },
   };

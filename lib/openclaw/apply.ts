@@ -51,9 +51,13 @@ import {
 
 /** Everything ecto knows about the local OpenClaw before changing it. */
 export interface OpenClawState {
+  /** The `openclaw` CLI. */
   cli: OpenClawCli;
+  /** Where the config and state live. */
   location: OpenClawLocation;
+  /** The config as read. */
   file: OpenClawConfigFile;
+  /** What the config says about the gateway. */
   settings: GatewaySettings;
   /** The process environment plus `<stateDir>/.env`, as OpenClaw resolves variables. */
   env: EnvLookup;
@@ -78,6 +82,7 @@ export async function loadOpenClaw(
 
 /** Options of {@link applyOpenClawPlan} and {@link undoOpenClaw}. */
 export interface ApplyOptions {
+  /** The `openclaw` CLI. */
   cli: OpenClawCli;
   /** Bound for a hot change to show up (default 30 s). */
   liveTimeoutMs?: number;
@@ -103,6 +108,7 @@ export interface ApplyResult {
   cliMessage?: string;
   /** From the CLI's exit until the probe saw the change (includes any restart). */
   liveMs?: number;
+  /** The restart ecto did, if any. */
   restart?: RestartResult;
   /** Whether the gateway was running; when not, the change applies when it starts. */
   gatewayRunning: boolean;
@@ -355,10 +361,15 @@ export interface UndoResult {
   restored: boolean;
   /** The keys written back. */
   keys: string[];
+  /** `openclaw config patch` wall time. */
   cliMs?: number;
+  /** From the CLI's exit until the gateway showed the change. */
   liveMs?: number;
+  /** The restart ecto did, if any. */
   restart?: RestartResult;
+  /** Whether the gateway was running. */
   gatewayRunning?: boolean;
+  /** The last API probe. */
   probe?: GatewayApiProbe;
 }
 

@@ -23,6 +23,7 @@ export const OPENCLAW_INSTALL_COMMAND = "npm install -g openclaw@latest --allow-
 export interface OpenClawCli {
   /** Absolute path (or, in tests, a name registered on the injected `$`). */
   bin: string;
+  /** How it was found (`given`: passed in by the caller). */
   source: "ECTO_OPENCLAW" | "PATH" | "given";
 }
 
@@ -114,8 +115,11 @@ export function openClawCommandEnv(env: EnvLookup): Record<string, string | unde
 
 /** The result of one `openclaw` run. */
 export interface OpenClawRun {
+  /** Exit code. */
   code: number;
+  /** Standard output (secrets redacted). */
   stdout: string;
+  /** Standard error (secrets redacted). */
   stderr: string;
   /** Wall-clock duration. */
   ms: number;
@@ -129,6 +133,7 @@ export interface RunOpenClawOptions {
   timeoutMs?: number;
   /** Strings to blank out of stdout/stderr (the secret sent on stdin). */
   redact?: string[];
+  /** Clock for the duration (tests). */
   now?: () => number;
 }
 
@@ -259,7 +264,16 @@ export async function assertConfigWritable(configPath: string): Promise<void> {
     if (error instanceof EctoError) throw error;
     if (!(error instanceof Deno.errors.NotFound)) throw fail("is not writable", error);
   }
-  // The directory must take a temp file + rename.
+  // The directory must take a temp file + rename (OpenClaw creates a missing one).
+  try {
+    if (!(await Deno.stat(dir)).isDirectory) {
+      throw fail(`cannot be created: ${dir} is not a directory`);
+    }
+  } catch (error) {
+    if (error instanceof EctoError) throw error;
+    if (error instanceof Deno.errors.NotFound) return;
+    throw fail("cannot be checked", error);
+  }
   const probe = `${dir}/.ecto-write-test-${crypto.randomUUID().slice(0, 8)}`;
   try {
     const file = await Deno.open(probe, { write: true, createNew: true, mode: 0o600 });

@@ -66,6 +66,7 @@ export function resolveOpenClawLocation(env: EnvLookup): OpenClawLocation {
 
 /** A config file as read from disk. */
 export interface OpenClawConfigFile {
+  /** The file. */
   path: string;
   /** `false`: no file; OpenClaw then runs on built-in defaults. */
   exists: boolean;
@@ -206,7 +207,9 @@ export async function openClawEnvLookup(env: EnvLookup, stateDir: string): Promi
 
 /** A credential ecto can send as `Authorization: Bearer <value>`. Never log `value`. */
 export interface GatewayCredential {
+  /** Which credential it is. */
   kind: "token" | "password";
+  /** The secret itself. */
   value: string;
   /** Where it comes from: the config file, or an environment variable. */
   source: "config" | "env";
@@ -235,6 +238,7 @@ export type CredentialState =
 export interface GatewaySettings {
   /** `gateway.mode` (`local` | `remote`); the gateway refuses to start unless `local`. */
   mode: string | undefined;
+  /** The port the gateway listens on. */
   port: number;
   /** `OPENCLAW_GATEWAY_PORT` > `gateway.port` > 18789. */
   portSource: "env" | "config" | "default";
@@ -248,7 +252,9 @@ export interface GatewaySettings {
   authMode: string | undefined;
   /** The mode in force: the configured one, else inferred from which credential exists. */
   effectiveAuthMode: "token" | "password" | "none" | "trusted-proxy" | "ambiguous";
+  /** `gateway.auth.token` (or `OPENCLAW_GATEWAY_TOKEN`). */
   token: CredentialState;
+  /** `gateway.auth.password` (or `OPENCLAW_GATEWAY_PASSWORD`). */
   password: CredentialState;
   /** The credential ecto can use as the bearer, when there is one it can read. */
   credential: GatewayCredential | undefined;

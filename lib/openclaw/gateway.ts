@@ -28,12 +28,17 @@ export const LIVE_TIMEOUT_MS = 30_000;
 
 /** What ecto needs around the gateway: the injected shell, fetch, env, clock, events. */
 export interface GatewayDeps {
+  /** The injected dax `$`. */
   $: Shell;
+  /** The injected `fetch`. */
   fetch: Fetch;
   /** The environment the gateway runs with (HOME, OPENCLAW_*). */
   env: EnvLookup;
+  /** Where progress goes. */
   events?: EventSink;
+  /** Clock, ms (tests move it). */
   now?: () => number;
+  /** Sleep (tests make it move the clock). */
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -159,6 +164,7 @@ export class GatewayNotReadyError extends EctoError {
   readonly logPath: string;
   /** Its last lines (secrets redacted). */
   readonly logTail: string;
+  /** `limitMs` is the bound that passed; `logTail` the last lines of `logPath`. */
   constructor(url: string, limitMs: number, logPath: string, logTail: string) {
     super(
       "openclaw_gateway_not_ready",
@@ -258,6 +264,7 @@ export async function waitForGatewayReady(
 
 /** An installed OpenClaw gateway service. */
 export interface GatewayService {
+  /** The service manager. */
   kind: "launchd" | "systemd";
   /** The plist or unit file. */
   path: string;
@@ -341,6 +348,7 @@ export interface EnsureRunningResult {
 
 /** Options of {@link ensureGatewayRunning}. */
 export interface EnsureRunningOptions {
+  /** The `openclaw` CLI. */
   cli: OpenClawCli;
   /** `http://127.0.0.1:PORT`. */
   url: string;
@@ -436,8 +444,11 @@ export async function ensureGatewayRunning(
 
 /** A process listening on the gateway port, from `openclaw gateway status --json`. */
 export interface GatewayListener {
+  /** Process id. */
   pid: number;
+  /** Listening address, e.g. `127.0.0.1:18789`. */
   address: string;
+  /** Its command line (`openclaw-gateway`). */
   commandLine: string;
 }
 
@@ -479,7 +490,9 @@ export async function processAlive($: Shell, pid: number): Promise<boolean> {
 
 /** Options of {@link restartGateway}. */
 export interface RestartOptions {
+  /** The `openclaw` CLI. */
   cli: OpenClawCli;
+  /** The gateway, `http://127.0.0.1:PORT`. */
   url: string;
   /**
    * `restart`: the gateway reloads in-process (service: `openclaw gateway restart`;
@@ -489,6 +502,7 @@ export interface RestartOptions {
    * then `openclaw gateway run` detached).
    */
   kind: "restart" | "full";
+  /** Bound of the wait for readiness (default 120 s). */
   limitMs?: number;
   /** The gateway's pid when known (e.g. ecto started it); else found via `gateway status`. */
   pid?: number;
@@ -496,11 +510,13 @@ export interface RestartOptions {
   startedByEcto?: boolean;
   /** Log for a gateway ecto starts (default `/tmp/openclaw-gateway.log`). */
   logPath?: string;
+  /** Secrets to redact from log tails in errors. */
   secrets?: string[];
 }
 
 /** Result of {@link restartGateway}. */
 export interface RestartResult {
+  /** How it was restarted. */
   method: "service" | "signal" | "stop-start";
   /** pid of the new process after a foreground full restart. */
   pid?: number;

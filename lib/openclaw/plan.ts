@@ -55,16 +55,21 @@ export interface SnapshotEntry {
 
 /** ecto's own record of the pre-ecto values of every OpenClaw key it changed. */
 export interface OpenClawSnapshot {
+  /** Format version. */
   version: 1;
   /** The config file these values belong to. */
   configPath: string;
+  /** When ecto first changed the config (ISO time). */
   createdAt: string;
+  /** When ecto last added to the snapshot (ISO time). */
   updatedAt: string;
+  /** One entry per key ecto changed. */
   entries: SnapshotEntry[];
 }
 
 /** One change of the plan, for display. Secret values are replaced by a description. */
 export interface PlannedChange {
+  /** Config path as keys. */
   path: string[];
   /** Old value, `undefined` when absent, `"<redacted>"` for a secret. */
   from: unknown;
@@ -93,6 +98,7 @@ export interface PlanOptions {
  * log or print it as a whole; use {@link describePlan}.
  */
 export interface OpenClawPlan {
+  /** The config file the plan is for. */
   configPath: string;
   /** The settings before the change. */
   before: GatewaySettings;
@@ -100,9 +106,11 @@ export interface OpenClawPlan {
   after: GatewaySettings;
   /** The `openclaw config patch` document; `{}` when nothing needs to change. */
   patch: Record<string, unknown>;
+  /** The changes, for display (no secrets). */
   changes: PlannedChange[];
   /** Pre-change values of every key the patch touches. */
   snapshot: SnapshotEntry[];
+  /** What it takes for the change to be live. */
   restart: RestartKind;
   /** Why a restart is needed (one sentence), when it is. */
   restartReason: string | undefined;

@@ -94,7 +94,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 /** Kills a detached edge left by a failed test (pidfile in the sandbox's state dir). */
 async function stopEdgeIfRunning(env: Record<string, string>): Promise<void> {
   try {
-    const pid = Number((await Deno.readTextFile(`${env.ECTO_STATE_DIR}/edge.pid`)).trim().split(/\s/)[0]);
+    const pid = Number(
+      (await Deno.readTextFile(`${env.ECTO_STATE_DIR}/edge.pid`)).trim().split(/\s/)[0],
+    );
     if (pid > 1) Deno.kill(pid, "SIGTERM");
   } catch { /* none */ }
 }
@@ -108,10 +110,15 @@ function passThroughEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   const home = Deno.env.get("HOME");
   const denoDir = Deno.env.get("DENO_DIR") ??
-    (home ? (Deno.build.os === "darwin" ? `${home}/Library/Caches/deno` : `${home}/.cache/deno`) : undefined);
+    (home
+      ? (Deno.build.os === "darwin" ? `${home}/Library/Caches/deno` : `${home}/.cache/deno`)
+      : undefined);
   if (denoDir) env.DENO_DIR = denoDir;
   for (const [name, value] of Object.entries(Deno.env.toObject())) {
-    if (/^(SSL_CERT_FILE|SSL_CERT_DIR|DENO_CERT|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|NPM_CONFIG_REGISTRY)$/.test(name)) {
+    if (
+      /^(SSL_CERT_FILE|SSL_CERT_DIR|DENO_CERT|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|NPM_CONFIG_REGISTRY)$/
+        .test(name)
+    ) {
       env[name] = value;
     }
   }

@@ -1,0 +1,280 @@
+/**
+ * The whole job, end to end: `cli.ts` spawned for real under the permission
+ * set the binary ships with, the tailscale test double first on PATH, a real
+ * OpenClaw gateway with the stub LLM. One gateway is shared by the steps (a
+ * cold start costs 20–30 s), so the steps run in the order a user meets them.
+ */
+import assert from "node:assert/strict";
+import { funnelRequest } from "./tailscale_double/https_client.ts";
+import { type EctoRun, repoRoot, runEcto } from "./e2e/run_ecto.ts";
+import { type Sandbox, startSandbox } from "./e2e/sandbox.ts";
+
+const timings: Record<string, number> = {};
+
+function json(run: EctoRun): Record<string, unknown> {
+  try {
+    return JSON.parse(run.stdout);
+  } catch {
+    throw new Error(`stdout is not one JSON document (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+  }
+}
+
+async function publicRequest(
+  sb: Sandbox,
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+) {
+  return await funnelRequest({
+    localPort: sb.tailscale.publicPorts[port]!,
+    hostname: sb.tailscale.dnsName,
+    host: port === 443 ? sb.tailscale.dnsName : `${sb.tailscale.dnsName}:${port}`,
+    caPem: await Deno.readTextFile(sb.tailscale.caFile),
+    method: body === undefined ? "GET" : "POST",
+    path,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
+}
+
+/** The process's state and command line from `ps` (a zombie counts as gone). */
+async function processInfo(pid: number): Promise<{ alive: boolean; command: string }> {
+  const out = await new Deno.Command("ps", { args: ["-ww", "-o", "stat=,command=", "-p", String(pid)] })
+    .output();
+  const line = new TextDecoder().decode(out.stdout).trim();
+  return { alive: out.code === 0 && line !== "" && !line.startsWith("Z"), command: line };
+}
+
+async function edgePid(sb: Sandbox): Promise<number | undefined> {
+  const run = await runEcto(["status", "--json", "--no-public"], sb.env);
+  const edge = (json(run).layers as Array<{ name: string; details: { pid?: number } }>)
+    .find((l) => l.name === "edge");
+  return edge?.details.pid;
+}
+
+const FOREIGN = {
+  TCP: { "443": { HTTPS: true } },
+  Web: {
+    "build-box.tail1234.ts.net:443": { Handlers: { "/": { Proxy: "http://127.0.0.1:3000" } } },
+  },
+};
+
+Deno.test({
+  name: "`ecto connect` takes a machine from nothing to a proven public URL, and back",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await using sb = await startSandbox({
+      double: { backendState: "NeedsLogin", funnelAttr: false },
+    });
+    const configBefore = await Deno.readTextFile(sb.gateway.configPath);
+    // The skill's scripts fall back to `deno run` when no ecto binary is around.
+    const env = { ...sb.env, PATH: `${sb.env.PATH}:${Deno.execPath().replace(/\/[^/]+$/, "")}` };
+    let token = "";
+    let url = "";
+
+    await t.step("status before connect exits 1 with the first broken layer and its fix", async () => {
+      const run = await runEcto(["status", "--json", "--no-public"], env);
+      timings.statusBroken = run.ms;
+      assert.equal(run.code, 1, run.stderr);
+      const report = json(run);
+      assert.equal(report.ok, false);
+      const first = report.firstProblem as { layer: string; fix?: string };
+      assert.equal(first.layer, "tailscale");
+      assert.ok(first.fix, "a fix is given");
+    });
+
+    await t.step("login needed: exit 3 with the login URL, nothing configured", async () => {
+      const run = await runEcto(["connect", "--json"], env);
+      assert.equal(run.code, 3, run.stderr);
+      const error = json(run).error as { code: string; url?: string; message: string };
+      assert.match(error.url ?? "", /^https:\/\/login\.tailscale\.com\/a\//);
+      // The URL was also an event on stderr, as a JSON line, the moment it was printed.
+      assert.ok(
+        run.stderr.split("\n").some((l) => l.includes('"event":"action"') && l.includes(error.url!)),
+      );
+      assert.deepEqual(await sb.tailscale.serveConfig(), {});
+      assert.equal(await Deno.readTextFile(sb.gateway.configPath), configBefore);
+    });
+
+    await t.step("Funnel not allowed: exit 3 with the enable URL, nothing half-configured", async () => {
+      await sb.tailscale.approveLogin();
+      const run = await runEcto(["connect", "--json"], env);
+      assert.equal(run.code, 3, run.stderr);
+      const error = json(run).error as { code: string; url?: string };
+      assert.equal(error.code, "funnel_not_enabled");
+      assert.match(error.url ?? "", /^https:\/\/login\.tailscale\.com\/f\/funnel\?node=/);
+      assert.deepEqual(await sb.tailscale.serveConfig(), {});
+      assert.equal(await Deno.readTextFile(sb.gateway.configPath), configBefore);
+      await assert.rejects(Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
+    });
+
+    await t.step("443 carries a foreign route: 8443 is used, the foreign route untouched", async () => {
+      await sb.tailscale.enableFunnel();
+      await sb.tailscale.setServeConfig(FOREIGN);
+      const run = await runEcto(["connect", "--json"], env);
+      timings.connectFromNothing = run.ms;
+      assert.equal(run.code, 0, run.stderr);
+      const result = json(run);
+      assert.equal(result.ok, true);
+      assert.equal(result.funnelPort, 8443);
+      assert.equal(result.url, "https://build-box.tail1234.ts.net:8443");
+      assert.equal(result.endpoint, "https://build-box.tail1234.ts.net:8443/v1/chat/completions");
+      assert.equal(result.model, "openclaw/default");
+      assert.equal((result.proof as { path: string }).path, "public");
+      token = result.token as string;
+      url = result.url as string;
+      assert.match(token, /^ecto_/);
+      assert.ok(!run.stderr.includes(token), "the key never reaches the progress stream");
+
+      const config = await sb.tailscale.serveConfig();
+      assert.deepEqual(config.Web?.["build-box.tail1234.ts.net:443"], FOREIGN.Web["build-box.tail1234.ts.net:443"]);
+      assert.equal(config.AllowFunnel?.["build-box.tail1234.ts.net:443"], undefined);
+      assert.equal(config.AllowFunnel?.["build-box.tail1234.ts.net:8443"], true);
+
+      const creds = JSON.parse(await Deno.readTextFile(`${sb.home}/.openclaw/ecto-credentials.json`));
+      assert.deepEqual(Object.keys(creds), ["token", "url", "port", "created", "endpoint", "model"]);
+      assert.equal(creds.token, token);
+      assert.equal(creds.url, url);
+      assert.equal(creds.port, sb.gateway.port);
+      const mode = (await Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`)).mode! & 0o777;
+      assert.equal(mode, 0o600);
+      const stateMode = (await Deno.stat(sb.env.ECTO_STATE_DIR!)).mode! & 0o777;
+      assert.equal(stateMode, 0o700);
+    });
+
+    await t.step("a real chat completion over HTTPS through Funnel reaches the stub LLM", async () => {
+      const response = await publicRequest(sb, 8443, "/v1/chat/completions", {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        "x-openclaw-session-key": "agent:main:main",
+      }, JSON.stringify({ model: "openclaw/default", messages: [{ role: "user", content: "Hello!" }] }));
+      assert.equal(response.status, 200, response.body);
+      assert.equal(JSON.parse(response.body).choices[0].message.content, sb.stub.reply);
+      const seen = sb.stub.requests.at(-1)!;
+      assert.equal(seen.headers.get("x-openclaw-session-key"), null);
+      const unauth = await publicRequest(sb, 8443, "/v1/models");
+      assert.equal(unauth.status, 401);
+      const tools = await publicRequest(sb, 8443, "/tools/invoke", { authorization: `Bearer ${token}` }, "{}");
+      assert.equal(tools.status, 404);
+    });
+
+    await t.step("the edge holds no secret in its argv", async () => {
+      const pid = await edgePid(sb);
+      assert.ok(pid, "the edge has a pid");
+      const { alive, command: argv } = await processInfo(pid!);
+      assert.ok(alive);
+      assert.match(argv, /edge run/);
+      assert.ok(!argv.includes(token));
+      assert.ok(!argv.includes(sb.gateway.token!));
+    });
+
+    await t.step("connecting again changes nothing, proves again, prints the same summary", async () => {
+      const run = await runEcto(["connect", "--json"], env);
+      timings.repeatConnect = run.ms;
+      assert.equal(run.code, 0, run.stderr);
+      const result = json(run);
+      assert.deepEqual(result.changed, []);
+      assert.equal(result.token, token);
+      assert.equal(result.url, url);
+      assert.equal((result.proof as { path: string }).path, "public");
+    });
+
+    await t.step("status holds on every layer and shows at most 8 characters of the key", async () => {
+      const run = await runEcto(["status", "--json"], env);
+      timings.status = run.ms;
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      const report = json(run);
+      assert.equal(report.ok, true);
+      const names = (report.layers as Array<{ name: string; ok: boolean }>).map((l) => l.name);
+      assert.deepEqual(names, ["tailscale", "funnel", "edge", "gateway", "credentials", "public"]);
+      assert.ok(!run.stdout.includes(token));
+      assert.match(run.stdout, /ecto_.{0,3}…/);
+      const human = await runEcto(["status"], env);
+      assert.equal(human.code, 0);
+      assert.match(human.stdout, /All layers hold/);
+      assert.ok(!human.stdout.includes(token));
+    });
+
+    await t.step("--restart restarts the edge without touching Tailscale", async () => {
+      const before = await edgePid(sb);
+      const configBefore = JSON.stringify(await sb.tailscale.serveConfig());
+      const run = await runEcto(["connect", "--restart", "--json"], env);
+      assert.equal(run.code, 0, run.stderr);
+      const after = await edgePid(sb);
+      assert.notEqual(after, before);
+      assert.equal(JSON.stringify(await sb.tailscale.serveConfig()), configBefore);
+    });
+
+    await t.step("--regenerate-token: the old key gets 401, the new one 200", async () => {
+      const run = await runEcto(["connect", "--regenerate-token", "--json"], env);
+      assert.equal(run.code, 0, run.stderr);
+      const fresh = json(run).token as string;
+      assert.notEqual(fresh, token);
+      const old = await publicRequest(sb, 8443, "/v1/models", { authorization: `Bearer ${token}` });
+      assert.equal(old.status, 401);
+      const ok = await publicRequest(sb, 8443, "/v1/models", { authorization: `Bearer ${fresh}` });
+      assert.equal(ok.status, 200);
+      token = fresh;
+    });
+
+    await t.step("the skill's scripts run with no terminal and --json", async () => {
+      for (const script of ["status.sh", "connect.sh"]) {
+        const out = await new Deno.Command("bash", {
+          args: [`${repoRoot}scripts/${script}`, "--json"],
+          env,
+          clearEnv: true,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stdout = new TextDecoder().decode(out.stdout);
+        assert.equal(out.code, 0, `${script}: ${new TextDecoder().decode(out.stderr)}`);
+        assert.equal(JSON.parse(stdout).ok, true);
+      }
+    });
+
+    await t.step("disconnect removes our route and the edge, leaves the foreign route", async () => {
+      const pid = await edgePid(sb);
+      const run = await runEcto(["disconnect", "--json"], env);
+      assert.equal(run.code, 0, run.stderr);
+      const config = await sb.tailscale.serveConfig();
+      assert.deepEqual(config, FOREIGN);
+      assert.ok(pid && !(await processInfo(pid)).alive, "the edge process is gone");
+      const status = await runEcto(["status", "--json", "--no-public"], env);
+      assert.equal(status.code, 1);
+      assert.equal((json(status).firstProblem as { layer: string }).layer, "funnel");
+      // Keys and gateway settings stay for a quick reconnect.
+      assert.ok(await Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
+    });
+
+    await t.step("disconnect again is safe", async () => {
+      const run = await runEcto(["disconnect", "--json"], env);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(json(run).actions, []);
+      assert.deepEqual(await sb.tailscale.serveConfig(), FOREIGN);
+    });
+
+    await t.step("--purge restores the gateway settings and deletes keys and credentials", async () => {
+      const run = await runEcto(["disconnect", "--purge", "--json"], env);
+      assert.equal(run.code, 0, run.stderr);
+      const models = await fetch(`${sb.gateway.url}/v1/models`, {
+        headers: { authorization: `Bearer ${sb.gateway.token}` },
+      });
+      await models.body?.cancel();
+      assert.equal(models.status, 404, "chat completions are off again");
+      await assert.rejects(Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
+      await assert.rejects(Deno.stat(`${sb.env.ECTO_STATE_DIR}/keys.json`));
+    });
+  },
+});
+
+Deno.test({
+  name: "e2e timings (connect from nothing, repeat connect, status)",
+  ignore: Deno.env.get("ECTO_PRINT_TIMINGS") === undefined,
+  fn() {
+    // deno-lint-ignore no-console -- opt-in report for the closing note
+    console.log(JSON.stringify(timings));
+  },
+});
