@@ -408,7 +408,9 @@ async function main(): Promise<void> {
   const results = new Map<Name, TargetResult>();
   const want = (name: Name) => !ONLY || ONLY.includes(name) || name === "direct";
   try {
-    const log = (text: string) => write(Deno.stderr, `bench: ${text}\n`);
+    const t0 = Date.now();
+    const log = (text: string) =>
+      write(Deno.stderr, `bench: [${((Date.now() - t0) / 1000).toFixed(1)} s] ${text}\n`);
     const machineLine = await machine();
     const quietWait = Number(Deno.env.get("BENCH_QUIET_WAIT") ?? 300) * 1000;
     const busyBefore = await waitForQuiet(
@@ -516,7 +518,9 @@ async function main(): Promise<void> {
       await sleep(2000);
       const rssNow = await t.rss();
       results.get(t.name)!.streams = { open: held.open, failed: held.failed, rssKiB: rssNow };
+      log(`${held.open} open, ${held.failed} failed; closing them`);
       await held.close();
+      log(`closed`);
       await sleep(1500);
     }
 
@@ -545,6 +549,7 @@ async function main(): Promise<void> {
     );
     write(Deno.stdout, text);
   } finally {
+    write(Deno.stderr, "bench: stopping every process it started\n");
     await stopAll();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

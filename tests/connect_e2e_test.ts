@@ -15,7 +15,9 @@ function json(run: EctoRun): Record<string, unknown> {
   try {
     return JSON.parse(run.stdout);
   } catch {
-    throw new Error(`stdout is not one JSON document (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+    throw new Error(
+      `stdout is not one JSON document (exit ${run.code}):\n${run.stdout}\n${run.stderr}`,
+    );
   }
 }
 
@@ -40,7 +42,9 @@ async function publicRequest(
 
 /** The process's state and command line from `ps` (a zombie counts as gone). */
 async function processInfo(pid: number): Promise<{ alive: boolean; command: string }> {
-  const out = await new Deno.Command("ps", { args: ["-ww", "-o", "stat=,command=", "-p", String(pid)] })
+  const out = await new Deno.Command("ps", {
+    args: ["-ww", "-o", "stat=,command=", "-p", String(pid)],
+  })
     .output();
   const line = new TextDecoder().decode(out.stdout).trim();
   return { alive: out.code === 0 && line !== "" && !line.startsWith("Z"), command: line };
@@ -74,16 +78,19 @@ Deno.test({
     let token = "";
     let url = "";
 
-    await t.step("status before connect exits 1 with the first broken layer and its fix", async () => {
-      const run = await runEcto(["status", "--json", "--no-public"], env);
-      timings.statusBroken = run.ms;
-      assert.equal(run.code, 1, run.stderr);
-      const report = json(run);
-      assert.equal(report.ok, false);
-      const first = report.firstProblem as { layer: string; fix?: string };
-      assert.equal(first.layer, "tailscale");
-      assert.ok(first.fix, "a fix is given");
-    });
+    await t.step(
+      "status before connect exits 1 with the first broken layer and its fix",
+      async () => {
+        const run = await runEcto(["status", "--json", "--no-public"], env);
+        timings.statusBroken = run.ms;
+        assert.equal(run.code, 1, run.stderr);
+        const report = json(run);
+        assert.equal(report.ok, false);
+        const first = report.firstProblem as { layer: string; fix?: string };
+        assert.equal(first.layer, "tailscale");
+        assert.ok(first.fix, "a fix is given");
+      },
+    );
 
     await t.step("login needed: exit 3 with the login URL, nothing configured", async () => {
       const run = await runEcto(["connect", "--json"], env);
@@ -92,73 +99,107 @@ Deno.test({
       assert.match(error.url ?? "", /^https:\/\/login\.tailscale\.com\/a\//);
       // The URL was also an event on stderr, as a JSON line, the moment it was printed.
       assert.ok(
-        run.stderr.split("\n").some((l) => l.includes('"event":"action"') && l.includes(error.url!)),
+        run.stderr.split("\n").some((l) =>
+          l.includes('"event":"action"') && l.includes(error.url!)
+        ),
       );
       assert.deepEqual(await sb.tailscale.serveConfig(), {});
       assert.equal(await Deno.readTextFile(sb.gateway.configPath), configBefore);
     });
 
-    await t.step("Funnel not allowed: exit 3 with the enable URL, nothing half-configured", async () => {
-      await sb.tailscale.approveLogin();
-      const run = await runEcto(["connect", "--json"], env);
-      assert.equal(run.code, 3, run.stderr);
-      const error = json(run).error as { code: string; url?: string };
-      assert.equal(error.code, "funnel_not_enabled");
-      assert.match(error.url ?? "", /^https:\/\/login\.tailscale\.com\/f\/funnel\?node=/);
-      assert.deepEqual(await sb.tailscale.serveConfig(), {});
-      assert.equal(await Deno.readTextFile(sb.gateway.configPath), configBefore);
-      await assert.rejects(Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
-    });
+    await t.step(
+      "Funnel not allowed: exit 3 with the enable URL, nothing half-configured",
+      async () => {
+        await sb.tailscale.approveLogin();
+        const run = await runEcto(["connect", "--json"], env);
+        assert.equal(run.code, 3, run.stderr);
+        const error = json(run).error as { code: string; url?: string };
+        assert.equal(error.code, "funnel_not_enabled");
+        assert.match(error.url ?? "", /^https:\/\/login\.tailscale\.com\/f\/funnel\?node=/);
+        assert.deepEqual(await sb.tailscale.serveConfig(), {});
+        assert.equal(await Deno.readTextFile(sb.gateway.configPath), configBefore);
+        await assert.rejects(Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
+      },
+    );
 
-    await t.step("443 carries a foreign route: 8443 is used, the foreign route untouched", async () => {
-      await sb.tailscale.enableFunnel();
-      await sb.tailscale.setServeConfig(FOREIGN);
-      const run = await runEcto(["connect", "--json"], env);
-      timings.connectFromNothing = run.ms;
-      assert.equal(run.code, 0, run.stderr);
-      const result = json(run);
-      assert.equal(result.ok, true);
-      assert.equal(result.funnelPort, 8443);
-      assert.equal(result.url, "https://build-box.tail1234.ts.net:8443");
-      assert.equal(result.endpoint, "https://build-box.tail1234.ts.net:8443/v1/chat/completions");
-      assert.equal(result.model, "openclaw/default");
-      assert.equal((result.proof as { path: string }).path, "public");
-      token = result.token as string;
-      url = result.url as string;
-      assert.match(token, /^ecto_/);
-      assert.ok(!run.stderr.includes(token), "the key never reaches the progress stream");
+    await t.step(
+      "443 carries a foreign route: 8443 is used, the foreign route untouched",
+      async () => {
+        await sb.tailscale.enableFunnel();
+        await sb.tailscale.setServeConfig(FOREIGN);
+        const run = await runEcto(["connect", "--json"], env);
+        timings.connectFromNothing = run.ms;
+        assert.equal(run.code, 0, run.stderr);
+        const result = json(run);
+        assert.equal(result.ok, true);
+        assert.equal(result.funnelPort, 8443);
+        assert.equal(result.url, "https://build-box.tail1234.ts.net:8443");
+        assert.equal(result.endpoint, "https://build-box.tail1234.ts.net:8443/v1/chat/completions");
+        assert.equal(result.model, "openclaw/default");
+        assert.equal((result.proof as { path: string }).path, "public");
+        token = result.token as string;
+        url = result.url as string;
+        assert.match(token, /^ecto_/);
+        assert.ok(!run.stderr.includes(token), "the key never reaches the progress stream");
 
-      const config = await sb.tailscale.serveConfig();
-      assert.deepEqual(config.Web?.["build-box.tail1234.ts.net:443"], FOREIGN.Web["build-box.tail1234.ts.net:443"]);
-      assert.equal(config.AllowFunnel?.["build-box.tail1234.ts.net:443"], undefined);
-      assert.equal(config.AllowFunnel?.["build-box.tail1234.ts.net:8443"], true);
+        const config = await sb.tailscale.serveConfig();
+        assert.deepEqual(
+          config.Web?.["build-box.tail1234.ts.net:443"],
+          FOREIGN.Web["build-box.tail1234.ts.net:443"],
+        );
+        assert.equal(config.AllowFunnel?.["build-box.tail1234.ts.net:443"], undefined);
+        assert.equal(config.AllowFunnel?.["build-box.tail1234.ts.net:8443"], true);
 
-      const creds = JSON.parse(await Deno.readTextFile(`${sb.home}/.openclaw/ecto-credentials.json`));
-      assert.deepEqual(Object.keys(creds), ["token", "url", "port", "created", "endpoint", "model"]);
-      assert.equal(creds.token, token);
-      assert.equal(creds.url, url);
-      assert.equal(creds.port, sb.gateway.port);
-      const mode = (await Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`)).mode! & 0o777;
-      assert.equal(mode, 0o600);
-      const stateMode = (await Deno.stat(sb.env.ECTO_STATE_DIR!)).mode! & 0o777;
-      assert.equal(stateMode, 0o700);
-    });
+        const creds = JSON.parse(
+          await Deno.readTextFile(`${sb.home}/.openclaw/ecto-credentials.json`),
+        );
+        assert.deepEqual(Object.keys(creds), [
+          "token",
+          "url",
+          "port",
+          "created",
+          "endpoint",
+          "model",
+        ]);
+        assert.equal(creds.token, token);
+        assert.equal(creds.url, url);
+        assert.equal(creds.port, sb.gateway.port);
+        const mode = (await Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`)).mode! & 0o777;
+        assert.equal(mode, 0o600);
+        const stateMode = (await Deno.stat(sb.env.ECTO_STATE_DIR!)).mode! & 0o777;
+        assert.equal(stateMode, 0o700);
+      },
+    );
 
-    await t.step("a real chat completion over HTTPS through Funnel reaches the stub LLM", async () => {
-      const response = await publicRequest(sb, 8443, "/v1/chat/completions", {
-        authorization: `Bearer ${token}`,
-        "content-type": "application/json",
-        "x-openclaw-session-key": "agent:main:main",
-      }, JSON.stringify({ model: "openclaw/default", messages: [{ role: "user", content: "Hello!" }] }));
-      assert.equal(response.status, 200, response.body);
-      assert.equal(JSON.parse(response.body).choices[0].message.content, sb.stub.reply);
-      const seen = sb.stub.requests.at(-1)!;
-      assert.equal(seen.headers.get("x-openclaw-session-key"), null);
-      const unauth = await publicRequest(sb, 8443, "/v1/models");
-      assert.equal(unauth.status, 401);
-      const tools = await publicRequest(sb, 8443, "/tools/invoke", { authorization: `Bearer ${token}` }, "{}");
-      assert.equal(tools.status, 404);
-    });
+    await t.step(
+      "a real chat completion over HTTPS through Funnel reaches the stub LLM",
+      async () => {
+        const response = await publicRequest(
+          sb,
+          8443,
+          "/v1/chat/completions",
+          {
+            authorization: `Bearer ${token}`,
+            "content-type": "application/json",
+            "x-openclaw-session-key": "agent:main:main",
+          },
+          JSON.stringify({
+            model: "openclaw/default",
+            messages: [{ role: "user", content: "Hello!" }],
+          }),
+        );
+        assert.equal(response.status, 200, response.body);
+        assert.equal(JSON.parse(response.body).choices[0].message.content, sb.stub.reply);
+        const seen = sb.stub.requests.at(-1)!;
+        assert.equal(seen.headers.get("x-openclaw-session-key"), null);
+        const unauth = await publicRequest(sb, 8443, "/v1/models");
+        assert.equal(unauth.status, 401);
+        const tools = await publicRequest(sb, 8443, "/tools/invoke", {
+          authorization: `Bearer ${token}`,
+        }, "{}");
+        assert.equal(tools.status, 404);
+      },
+    );
 
     await t.step("the edge holds no secret in its argv", async () => {
       const pid = await edgePid(sb);
@@ -170,32 +211,45 @@ Deno.test({
       assert.ok(!argv.includes(sb.gateway.token!));
     });
 
-    await t.step("connecting again changes nothing, proves again, prints the same summary", async () => {
-      const run = await runEcto(["connect", "--json"], env);
-      timings.repeatConnect = run.ms;
-      assert.equal(run.code, 0, run.stderr);
-      const result = json(run);
-      assert.deepEqual(result.changed, []);
-      assert.equal(result.token, token);
-      assert.equal(result.url, url);
-      assert.equal((result.proof as { path: string }).path, "public");
-    });
+    await t.step(
+      "connecting again changes nothing, proves again, prints the same summary",
+      async () => {
+        const run = await runEcto(["connect", "--json"], env);
+        timings.repeatConnect = run.ms;
+        assert.equal(run.code, 0, run.stderr);
+        const result = json(run);
+        assert.deepEqual(result.changed, []);
+        assert.equal(result.token, token);
+        assert.equal(result.url, url);
+        assert.equal((result.proof as { path: string }).path, "public");
+      },
+    );
 
-    await t.step("status holds on every layer and shows at most 8 characters of the key", async () => {
-      const run = await runEcto(["status", "--json"], env);
-      timings.status = run.ms;
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      const report = json(run);
-      assert.equal(report.ok, true);
-      const names = (report.layers as Array<{ name: string; ok: boolean }>).map((l) => l.name);
-      assert.deepEqual(names, ["tailscale", "funnel", "edge", "gateway", "credentials", "public"]);
-      assert.ok(!run.stdout.includes(token));
-      assert.match(run.stdout, /ecto_.{0,3}…/);
-      const human = await runEcto(["status"], env);
-      assert.equal(human.code, 0);
-      assert.match(human.stdout, /All layers hold/);
-      assert.ok(!human.stdout.includes(token));
-    });
+    await t.step(
+      "status holds on every layer and shows at most 8 characters of the key",
+      async () => {
+        const run = await runEcto(["status", "--json"], env);
+        timings.status = run.ms;
+        assert.equal(run.code, 0, run.stdout + run.stderr);
+        const report = json(run);
+        assert.equal(report.ok, true);
+        const names = (report.layers as Array<{ name: string; ok: boolean }>).map((l) => l.name);
+        assert.deepEqual(names, [
+          "tailscale",
+          "funnel",
+          "edge",
+          "gateway",
+          "credentials",
+          "public",
+        ]);
+        assert.ok(!run.stdout.includes(token));
+        assert.match(run.stdout, /ecto_.{0,3}…/);
+        const human = await runEcto(["status"], env);
+        assert.equal(human.code, 0);
+        assert.match(human.stdout, /All layers hold/);
+        assert.ok(!human.stdout.includes(token));
+      },
+    );
 
     await t.step("--restart restarts the edge without touching Tailscale", async () => {
       const before = await edgePid(sb);
@@ -235,19 +289,22 @@ Deno.test({
       }
     });
 
-    await t.step("disconnect removes our route and the edge, leaves the foreign route", async () => {
-      const pid = await edgePid(sb);
-      const run = await runEcto(["disconnect", "--json"], env);
-      assert.equal(run.code, 0, run.stderr);
-      const config = await sb.tailscale.serveConfig();
-      assert.deepEqual(config, FOREIGN);
-      assert.ok(pid && !(await processInfo(pid)).alive, "the edge process is gone");
-      const status = await runEcto(["status", "--json", "--no-public"], env);
-      assert.equal(status.code, 1);
-      assert.equal((json(status).firstProblem as { layer: string }).layer, "funnel");
-      // Keys and gateway settings stay for a quick reconnect.
-      assert.ok(await Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
-    });
+    await t.step(
+      "disconnect removes our route and the edge, leaves the foreign route",
+      async () => {
+        const pid = await edgePid(sb);
+        const run = await runEcto(["disconnect", "--json"], env);
+        assert.equal(run.code, 0, run.stderr);
+        const config = await sb.tailscale.serveConfig();
+        assert.deepEqual(config, FOREIGN);
+        assert.ok(pid && !(await processInfo(pid)).alive, "the edge process is gone");
+        const status = await runEcto(["status", "--json", "--no-public"], env);
+        assert.equal(status.code, 1);
+        assert.equal((json(status).firstProblem as { layer: string }).layer, "funnel");
+        // Keys and gateway settings stay for a quick reconnect.
+        assert.ok(await Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
+      },
+    );
 
     await t.step("disconnect again is safe", async () => {
       const run = await runEcto(["disconnect", "--json"], env);
@@ -256,17 +313,20 @@ Deno.test({
       assert.deepEqual(await sb.tailscale.serveConfig(), FOREIGN);
     });
 
-    await t.step("--purge restores the gateway settings and deletes keys and credentials", async () => {
-      const run = await runEcto(["disconnect", "--purge", "--json"], env);
-      assert.equal(run.code, 0, run.stderr);
-      const models = await fetch(`${sb.gateway.url}/v1/models`, {
-        headers: { authorization: `Bearer ${sb.gateway.token}` },
-      });
-      await models.body?.cancel();
-      assert.equal(models.status, 404, "chat completions are off again");
-      await assert.rejects(Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
-      await assert.rejects(Deno.stat(`${sb.env.ECTO_STATE_DIR}/keys.json`));
-    });
+    await t.step(
+      "--purge restores the gateway settings and deletes keys and credentials",
+      async () => {
+        const run = await runEcto(["disconnect", "--purge", "--json"], env);
+        assert.equal(run.code, 0, run.stderr);
+        const models = await fetch(`${sb.gateway.url}/v1/models`, {
+          headers: { authorization: `Bearer ${sb.gateway.token}` },
+        });
+        await models.body?.cancel();
+        assert.equal(models.status, 404, "chat completions are off again");
+        await assert.rejects(Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
+        await assert.rejects(Deno.stat(`${sb.env.ECTO_STATE_DIR}/keys.json`));
+      },
+    );
   },
 });
 

@@ -1,0 +1,289 @@
+/**
+ * connect, status and disconnect as orchestration: fake layers, a real state
+ * dir. What each run asks of the layers, in which order, and what it returns.
+ */
+import assert from "node:assert/strict";
+import { build$ } from "dax";
+import { connect, type ConnectOptions } from "../lib/connect.ts";
+import type { EctoContext } from "../lib/context.ts";
+import { disconnect } from "../lib/disconnect.ts";
+import { ActionRequiredError } from "../lib/errors.ts";
+import type { EctoEvent } from "../lib/events.ts";
+import type { Layers, ProofOutcome } from "../lib/layers.ts";
+import { ectoPaths } from "../lib/paths.ts";
+import { status } from "../lib/status.ts";
+
+const OPTIONS: ConnectOptions = {
+  regenerateToken: false,
+  restart: false,
+  keepBind: false,
+  proofTimeoutMs: 1_000,
+  loginTimeoutMs: 1_000,
+};
+
+function proof(path: ProofOutcome["path"]): ProofOutcome {
+  const ok = path !== "none";
+  return {
+    path,
+    url: "https://node.example.ts.net",
+    publicDns: { source: "connect-to", addresses: ["127.0.0.1"] },
+    checkedVia: ok ? path as "public" | "tailnet" : null,
+    unauthenticated: { status: ok ? 401 : null, ok },
+    authenticated: { status: ok ? 200 : null, ok, models: ok ? ["openclaw/default"] : [] },
+    attempts: 1,
+    durationMs: 5,
+    detail: `proven over ${path}`,
+  };
+}
+
+/** Fake layers that record calls; `state` decides what they answer. */
+function fakeLayers(state: { loggedIn: boolean; proofPath: ProofOutcome["path"]; route?: number }) {
+  const calls: string[] = [];
+  let key = "ecto_first";
+  const layers: Layers = {
+    tailscale: {
+      ensureInstalled: () => (calls.push("ts.install"),
+        Promise.resolve({
+          path: "/bin/tailscale",
+          variant: "linux",
+          version: "1.90.8",
+          detail: "found",
+        })),
+      ensureRunning: () => (calls.push("ts.running"), Promise.resolve({ detail: "running" })),
+      ensureLoggedIn: () => {
+        calls.push("ts.login");
+        if (!state.loggedIn) {
+          return Promise.reject(
+            new ActionRequiredError("tailscale_login_required", "Log in.", {
+              url: "https://login/a/1",
+            }),
+          );
+        }
+        return Promise.resolve({
+          dnsName: "node.example.ts.net",
+          tailscaleIps: ["100.64.0.1"],
+          funnelPorts: [443, 8443, 10000],
+          detail: "logged in",
+        });
+      },
+      checkFunnelReady: () => (calls.push("ts.funnel"), Promise.resolve({ detail: "ok" })),
+      current: () => (calls.push("ts.current"),
+        Promise.resolve({
+          dnsName: "node.example.ts.net",
+          tailscaleIps: [],
+          funnelPorts: [443],
+          detail: "",
+        })),
+      publish: (_c, _n, o) => {
+        calls.push(`ts.publish ${o.target}`);
+        const changed = state.route === undefined;
+        state.route = o.port ?? 443;
+        return Promise.resolve({ port: state.route, changed, detail: "published" });
+      },
+      unpublish: () => {
+        calls.push("ts.unpublish");
+        const changed = state.route !== undefined;
+        state.route = undefined;
+        return Promise.resolve({ changed, detail: changed ? "removed" : "no route" });
+      },
+      report: () =>
+        Promise.resolve({
+          tailscale: { name: "tailscale", ok: true, summary: "Running", details: {} },
+          funnel: state.route === undefined
+            ? {
+              name: "funnel",
+              ok: false,
+              summary: "no route",
+              details: {},
+              problem: { message: "no route", fix: "ecto connect" },
+            }
+            : { name: "funnel", ok: true, summary: "ours", details: {} },
+          node: {
+            dnsName: "node.example.ts.net",
+            tailscaleIps: [],
+            funnelPorts: [443],
+            detail: "",
+          },
+          ...(state.route === undefined
+            ? {}
+            : { route: { port: state.route, url: "https://node.example.ts.net" } }),
+        }),
+    },
+    openclaw: {
+      configure: () => (calls.push("oc.configure"),
+        Promise.resolve({
+          port: 18789,
+          url: "http://127.0.0.1:18789",
+          configPath: "/x/openclaw.json",
+          model: "openclaw/default",
+          restarted: false,
+          detail: "configured",
+        })),
+      undo: () => (calls.push("oc.undo"), Promise.resolve({ changed: true, detail: "restored" })),
+      report: () => Promise.resolve({ name: "gateway", ok: true, summary: "ready", details: {} }),
+    },
+    edge: {
+      ensureRunning: () => (calls.push("edge.run"),
+        Promise.resolve({
+          listen: "127.0.0.1:18795",
+          target: "http://127.0.0.1:18795",
+          supervisor: "detached",
+          detail: "edge up",
+        })),
+      remove:
+        () => (calls.push("edge.remove"),
+          Promise.resolve({ changed: true, detail: "edge removed" })),
+      report: () => Promise.resolve({ name: "edge", ok: true, summary: "up", details: {} }),
+    },
+    keys: {
+      ensureOwner: (_c, o) => {
+        calls.push(`keys.owner${o.regenerate ? " regenerate" : ""}`);
+        if (o.regenerate) key = "ecto_second";
+        return Promise.resolve({ id: "k1", key, detail: "owner" });
+      },
+      purge: () => (calls.push("keys.purge"), Promise.resolve({ changed: true, detail: "purged" })),
+    },
+    proof: () => (calls.push("proof"), Promise.resolve(proof(state.proofPath))),
+  };
+  return { layers, calls };
+}
+
+async function context(): Promise<EctoContext & { events_: EctoEvent[]; home: string }> {
+  const home = await Deno.makeTempDir({ prefix: "ecto-connect-test-" });
+  const env = (name: string) => ({ HOME: home } as Record<string, string>)[name];
+  const events_: EctoEvent[] = [];
+  return {
+    $: build$({}),
+    env,
+    envAll: () => ({ HOME: home }),
+    fetch: () => Promise.reject(new Error("no network in this test")),
+    now: () => Date.parse("2026-11-24T00:00:00Z"),
+    sleep: () => Promise.resolve(),
+    events: (e) => events_.push(e),
+    consent: () => Promise.resolve(false),
+    paths: ectoPaths(env),
+    selfCommand: ["/usr/bin/ecto"],
+    os: "linux",
+    interactive: false,
+    events_,
+    home,
+  };
+}
+
+Deno.test("`connect()` runs the layers in order and writes seed-format credentials", async () => {
+  const ctx = await context();
+  const { layers, calls } = fakeLayers({ loggedIn: true, proofPath: "public" });
+  const result = await connect(ctx, OPTIONS, layers);
+  assert.deepEqual(calls, [
+    "ts.install",
+    "ts.running",
+    "ts.login",
+    "ts.funnel",
+    "keys.owner",
+    "oc.configure",
+    "edge.run",
+    "ts.publish http://127.0.0.1:18795",
+    "proof",
+  ]);
+  assert.equal(result.url, "https://node.example.ts.net");
+  assert.equal(result.endpoint, "https://node.example.ts.net/v1/chat/completions");
+  assert.equal(result.token, "ecto_first");
+  const creds = JSON.parse(await Deno.readTextFile(ctx.paths.credentialsFile));
+  assert.deepEqual(creds, {
+    token: "ecto_first",
+    url: "https://node.example.ts.net",
+    port: 18789,
+    created: "2026-11-24T00:00:00.000Z",
+    endpoint: "https://node.example.ts.net/v1/chat/completions",
+    model: "openclaw/default",
+  });
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect()` twice: the second run reports no change and the same summary", async () => {
+  const ctx = await context();
+  const { layers } = fakeLayers({ loggedIn: true, proofPath: "public" });
+  const first = await connect(ctx, OPTIONS, layers);
+  const second = await connect(ctx, OPTIONS, layers);
+  assert.ok(first.changed.includes("funnel.route"));
+  assert.deepEqual(second.changed, []);
+  assert.equal(second.url, first.url);
+  assert.equal(second.token, first.token);
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect()` stops at a needed login before touching the gateway, the edge or Funnel", async () => {
+  const ctx = await context();
+  const { layers, calls } = fakeLayers({ loggedIn: false, proofPath: "public" });
+  await assert.rejects(connect(ctx, OPTIONS, layers), ActionRequiredError);
+  assert.deepEqual(calls, ["ts.install", "ts.running", "ts.login"]);
+  await assert.rejects(Deno.stat(ctx.paths.credentialsFile));
+  // The lock was released: the next run can go.
+  const { layers: again } = fakeLayers({ loggedIn: true, proofPath: "public" });
+  await connect(ctx, OPTIONS, again);
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect()` says when only the tailnet path was proven, and fails when nothing was", async (t) => {
+  await t.step("tailnet only", async () => {
+    const ctx = await context();
+    const { layers } = fakeLayers({ loggedIn: true, proofPath: "tailnet" });
+    const result = await connect(ctx, OPTIONS, layers);
+    assert.equal(result.proof.path, "tailnet");
+    await Deno.remove(ctx.home, { recursive: true });
+  });
+  await t.step("nothing proven", async () => {
+    const ctx = await context();
+    const { layers } = fakeLayers({ loggedIn: true, proofPath: "none" });
+    await assert.rejects(connect(ctx, OPTIONS, layers), /proven over none/);
+    await Deno.remove(ctx.home, { recursive: true });
+  });
+});
+
+Deno.test("`connect({ restart })` leaves Tailscale alone and restarts the edge", async () => {
+  const ctx = await context();
+  const { layers, calls } = fakeLayers({ loggedIn: true, proofPath: "public", route: 443 });
+  await connect(ctx, { ...OPTIONS, restart: true }, layers);
+  assert.ok(!calls.includes("ts.install") && !calls.includes("ts.login"));
+  assert.equal(calls[0], "ts.current");
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`disconnect()` removes route then edge; `--purge` also restores and deletes", async (t) => {
+  const ctx = await context();
+  const state = { loggedIn: true, proofPath: "public" as const };
+  const { layers, calls } = fakeLayers(state);
+  await connect(ctx, OPTIONS, layers);
+  calls.length = 0;
+  await t.step("plain disconnect keeps keys and gateway settings", async () => {
+    const result = await disconnect(ctx, { purge: false }, layers);
+    assert.deepEqual(calls, ["ts.unpublish", "edge.remove"]);
+    assert.deepEqual(result.actions, ["removed", "edge removed"]);
+    assert.ok(await Deno.stat(ctx.paths.credentialsFile));
+  });
+  await t.step("purge restores the gateway and deletes keys and credentials", async () => {
+    calls.length = 0;
+    const result = await disconnect(ctx, { purge: true }, layers);
+    assert.deepEqual(calls, ["ts.unpublish", "edge.remove", "oc.undo", "keys.purge"]);
+    assert.ok(result.purged);
+    await assert.rejects(Deno.stat(ctx.paths.credentialsFile));
+  });
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`status()` puts the first broken layer and its fix on top", async () => {
+  const ctx = await context();
+  const { layers } = fakeLayers({ loggedIn: true, proofPath: "public" });
+  const before = await status(ctx, { publicCheck: true }, layers);
+  assert.equal(before.ok, false);
+  assert.equal(before.firstProblem?.layer, "funnel");
+  assert.equal(before.firstProblem?.fix, "ecto connect");
+  await connect(ctx, OPTIONS, layers);
+  const after = await status(ctx, { publicCheck: true }, layers);
+  assert.equal(after.ok, true, JSON.stringify(after.firstProblem));
+  const credentials = after.layers.find((l) => l.name === "credentials")!;
+  const preview = /^key (\S+),/.exec(credentials.summary)![1]!;
+  assert.ok([...preview].length <= 8, preview);
+  assert.ok(!credentials.summary.includes("ecto_first"));
+  await Deno.remove(ctx.home, { recursive: true });
+});
