@@ -27,11 +27,11 @@
 import { auditPath, type AuditRecord, type AuditSink, ignoreAudit } from "./audit.ts";
 import type { KeyRecord, KeyRole, KeyVerifier } from "./keys.ts";
 import {
-  clientAddress,
   DEFAULT_KEY_LIMITS,
   DEFAULT_REQUEST_LIMITS,
   FailedAuthLimiter,
   type FailedAuthOptions,
+  forwardedClient,
   KeyLimiter,
   type KeyLimits,
   limiterKey,
@@ -109,6 +109,8 @@ export interface EdgeHandler {
   (request: Request, info: Deno.ServeHandlerInfo): Promise<Response>;
   /** Proxied requests in flight, open streams included. */
   readonly inFlight: number;
+  /** Requests handled so far (any outcome). */
+  readonly handled: number;
   /** From now on, answer new proxied requests with 503 (health and in-flight streams continue). */
   beginShutdown(): void;
   /** Aborts every in-flight gateway request (their client responses end with an error). */
@@ -177,6 +179,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
   const keyLimiter = new KeyLimiter();
   let closing = false;
   let inFlight = 0;
+  let handled = 0;
   let idleWaiters: Array<() => void> = [];
   const aborters = new Set<AbortController>();
 
@@ -552,11 +555,13 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
 
   // --- the handler --------------------------------------------------------
   const handle = async (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
+    handled++;
     const start = now();
     const method = request.method;
     const headers = request.headers;
-    const peer = (info.remoteAddr as Deno.NetAddr).hostname ?? "unknown";
-    const client = clientAddress(headers.get("x-forwarded-for"), peer);
+    // Funnel always sends X-Forwarded-For; the peer (always loopback) is the fallback.
+    const client = forwardedClient(headers.get("x-forwarded-for")) ??
+      ((info.remoteAddr as Deno.NetAddr).hostname ?? "unknown");
     const target = rawTarget(request.url, headers.get("host"));
     const route = target === undefined || headers.has("upgrade")
       ? undefined
@@ -700,6 +705,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
 
   const edge = handle as EdgeHandler;
   Object.defineProperty(edge, "inFlight", { get: () => inFlight });
+  Object.defineProperty(edge, "handled", { get: () => handled });
   Object.assign(edge, {
     beginShutdown(): void {
       closing = true;

@@ -267,12 +267,15 @@ const ADDRESS_RE = /^[0-9A-Fa-f:.]{2,45}$/;
  * peer address is.
  */
 export function clientAddress(forwardedFor: string | null, peer: string): string {
-  if (forwardedFor !== null) {
-    const comma = forwardedFor.lastIndexOf(",");
-    const value = (comma === -1 ? forwardedFor : forwardedFor.slice(comma + 1)).trim();
-    if (ADDRESS_RE.test(value)) return value;
-  }
-  return peer;
+  return forwardedClient(forwardedFor) ?? peer;
+}
+
+/** The address in `X-Forwarded-For` (its last entry) when it parses as an IP address. */
+export function forwardedClient(forwardedFor: string | null): string | undefined {
+  if (forwardedFor === null) return undefined;
+  const comma = forwardedFor.lastIndexOf(",");
+  const value = (comma === -1 ? forwardedFor : forwardedFor.slice(comma + 1)).trim();
+  return ADDRESS_RE.test(value) ? value : undefined;
 }
 
 /**

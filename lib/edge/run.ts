@@ -12,6 +12,7 @@
 import { readJsonIfExists, writeJsonAtomic } from "../atomic_file.ts";
 import { type EventSink, ignoreEvents } from "../events.ts";
 import { ectoPaths, type EnvLookup } from "../paths.ts";
+import { startIdleReclaimer } from "./_reclaim.ts";
 import { AuditLog } from "./audit.ts";
 import { EdgeConfigError } from "./errors.ts";
 import { createEdgeHandler, type EdgeFetch } from "./handler.ts";
@@ -188,6 +189,7 @@ export async function runEdge(config: EdgeConfig, options: RunEdgeOptions = {}):
         : {}),
     });
     server = s;
+    removers.push(startIdleReclaimer(handler));
     events({
       kind: "step",
       step: "edge.listen",

@@ -13,9 +13,15 @@
  * {@link sharedGateway} starts one per test module (lazily) and stops it when
  * the module unloads.
  *
- * Measured here (2 cores shared): cold start to `/readyz` 200 about 20 s; the
- * first chat completion after a start 7–12 s, later ones ~1 s; SIGTERM to exit
- * ~3 s.
+ * Measured here (2 cores shared): cold start to `/readyz` 200 in 14–20 s on a
+ * quiet host, 40–62 s while other test suites run; the first chat completion
+ * after a start 10–27 s, later ones ~1 s; SIGTERM to exit ~3 s. The stopped
+ * gateway can linger as a zombie until the container's init reaps it.
+ *
+ * Minimal working config (found by experiment): `gateway.mode: "local"` and a
+ * custom provider with `baseUrl`, `apiKey` (without one every chat fails
+ * "No API key found for provider") and `models: [{ id, name }]`, selected by
+ * `agents.defaults.model.primary: "stub/stub-model"`.
  *
  * @module
  */
@@ -294,6 +300,23 @@ function stopPidSync(pid: number, timeoutMs = STOP_TIMEOUT_MS): void {
   for (const child of children) if (pidAlive(child)) trySignal(child, "SIGKILL");
 }
 
+/**
+ * Removes a directory tree, retrying: a gateway's last writes (state, caches)
+ * can race with the removal right after it exits.
+ */
+export async function removeTree(path: string): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      await Deno.remove(path, { recursive: true });
+      return;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      if (attempt >= 9) throw error;
+      await sleep(300);
+    }
+  }
+}
+
 /** Every gateway pid this module started and has not stopped, stopped on unload. */
 const live = new Set<number>();
 let unloadHooked = false;
@@ -385,7 +408,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<Gateway> 
       }
       if (stopped) return;
       stopped = true;
-      if (ownsHome) await Deno.remove(home, { recursive: true }).catch(() => {});
+      if (ownsHome) await removeTree(home);
     },
     [Symbol.asyncDispose]: () => gateway.stop(),
   };
@@ -393,7 +416,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<Gateway> 
     try {
       await gateway.start();
     } catch (error) {
-      if (ownsHome) await Deno.remove(home, { recursive: true }).catch(() => {});
+      if (ownsHome) await removeTree(home).catch(() => {});
       throw error;
     }
   }
