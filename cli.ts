@@ -15,12 +15,14 @@ import { status } from "./lib/status.ts";
 import { runEdgeCommand } from "./lib/edge_command.ts";
 import { EctoError, ExitCode, exitCodeFor, UsageError } from "./lib/errors.ts";
 import type { EctoEvent } from "./lib/events.ts";
+import { addKey, listKeys, revokeKey } from "./lib/keys_admin.ts";
 import { ectoPaths } from "./lib/paths.ts";
 import {
   renderConnectHuman,
   renderDisconnectHuman,
   renderErrorHuman,
   renderEventHuman,
+  renderKeysHuman,
   renderStatusHuman,
   type Style,
 } from "./lib/render.ts";
@@ -96,6 +98,12 @@ function parsePort(value: string): number {
     throw new InvalidArgumentError(`Funnel only serves ports ${FUNNEL_PORTS.join(", ")}.`);
   }
   return port;
+}
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("Expected a whole number.");
+  return n;
 }
 
 function parseSeconds(value: string): number {
@@ -284,6 +292,75 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
         }, (line) => deps.stderr(line + "\n"));
       } catch (error) {
         fail(error, false, opts.verbose ?? false);
+      }
+    });
+
+  const keys = program
+    .command("keys")
+    .description("Client keys: one per person or app, each revocable on its own.");
+  keys
+    .command("list")
+    .description("List the keys (ids, names, roles, last use; never a secret).")
+    .option("--json", "print one JSON document on stdout")
+    .action(async (opts) => {
+      const json = opts.json ?? false;
+      try {
+        const records = await listKeys(ectoPaths(deps.env));
+        if (json) deps.stdout(JSON.stringify({ ok: true, keys: records }, null, 2) + "\n");
+        else deps.stdout(renderKeysHuman(records, style));
+      } catch (error) {
+        fail(error, json, false);
+      }
+    });
+  keys
+    .command("add")
+    .description("Add a key for a person or app; it is printed once and stored only as a hash.")
+    .argument("<name>", 'a label, e.g. "alice-laptop"')
+    .option("--rpm <n>", "requests per minute (default 120)", parseCount)
+    .option("--concurrency <n>", "requests at once (default 16)", parseCount)
+    .option("--json", "print one JSON document on stdout")
+    .action(async (name, opts) => {
+      const json = opts.json ?? false;
+      try {
+        const limits = {
+          ...(opts.rpm === undefined ? {} : { requestsPerMinute: opts.rpm }),
+          ...(opts.concurrency === undefined ? {} : { maxConcurrent: opts.concurrency }),
+        };
+        const created = await addKey(
+          ectoPaths(deps.env),
+          name,
+          Object.keys(limits).length ? limits : undefined,
+        );
+        if (json) {
+          deps.stdout(
+            JSON.stringify(
+              { ok: true, id: created.id, name: created.record.name, key: created.key },
+              null,
+              2,
+            ) + "\n",
+          );
+        } else {
+          deps.stdout(
+            `Key ${created.id} for ${created.record.name} (shown once):\n\n  ${created.key}\n`,
+          );
+        }
+      } catch (error) {
+        fail(error, json, false);
+      }
+    });
+  keys
+    .command("revoke")
+    .description("Revoke a key by id; it gets 401 from its next request on.")
+    .argument("<id>", "the key's id from `ecto keys list`")
+    .option("--json", "print one JSON document on stdout")
+    .action(async (id, opts) => {
+      const json = opts.json ?? false;
+      try {
+        const record = await revokeKey(ectoPaths(deps.env), id);
+        if (json) deps.stdout(JSON.stringify({ ok: true, revoked: record.id }, null, 2) + "\n");
+        else deps.stdout(`Revoked ${record.id} (${record.name}).\n`);
+      } catch (error) {
+        fail(error, json, false);
       }
     });
 

@@ -6,6 +6,7 @@
  */
 import { EctoError } from "./errors.ts";
 import type { EctoEvent } from "./events.ts";
+import type { KeyRecord } from "./edge/keys.ts";
 import type { ConnectResult } from "./connect.ts";
 import type { DisconnectResult } from "./disconnect.ts";
 import type { StatusReport } from "./status.ts";
@@ -170,4 +171,16 @@ export function renderEventLine(event: EctoEvent): string {
     case "note":
       return `[${event.step}] ${event.level}: ${event.message}`;
   }
+}
+
+/** The key list: id, role, name, created, last used. */
+export function renderKeysHuman(keys: readonly KeyRecord[], style: Style): string {
+  if (keys.length === 0) return "No keys yet: `ecto connect` creates the owner key.\n";
+  const rows = keys.map((k) =>
+    `${k.id.padEnd(14)} ${k.role.padEnd(6)} ${k.name.padEnd(20)} created ${
+      k.created.slice(0, 10)
+    }` +
+    `  last used ${k.lastUsed?.slice(0, 16).replace("T", " ") ?? "never"}`
+  );
+  return [bold(style, `${"id".padEnd(14)} ${"role".padEnd(6)} name`), ...rows].join("\n") + "\n";
 }

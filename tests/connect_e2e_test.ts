@@ -74,7 +74,10 @@ Deno.test({
     });
     const configBefore = await Deno.readTextFile(sb.gateway.configPath);
     // The skill's scripts fall back to `deno run` when no ecto binary is around.
-    const env = { ...sb.env, PATH: `${sb.env.PATH}:${Deno.execPath().replace(/\/[^/]+$/, "")}` };
+    const env: Record<string, string> = {
+      ...sb.env,
+      PATH: `${sb.env.PATH}:${Deno.execPath().replace(/\/[^/]+$/, "")}`,
+    };
     let token = "";
     let url = "";
 
@@ -273,6 +276,24 @@ Deno.test({
       token = fresh;
     });
 
+    await t.step("a friend's key works until it is revoked", async () => {
+      const add = await runEcto(["keys", "add", "friend", "--json"], env);
+      assert.equal(add.code, 0, add.stderr);
+      const friend = json(add) as { id: string; key: string };
+      const ok = await publicRequest(sb, 8443, "/v1/models", {
+        authorization: `Bearer ${friend.key}`,
+      });
+      assert.equal(ok.status, 200);
+      const list = await runEcto(["keys", "list", "--json"], env);
+      assert.ok(!list.stdout.includes(friend.key), "the list never shows a secret");
+      const revoke = await runEcto(["keys", "revoke", friend.id, "--json"], env);
+      assert.equal(revoke.code, 0, revoke.stderr);
+      const gone = await publicRequest(sb, 8443, "/v1/models", {
+        authorization: `Bearer ${friend.key}`,
+      });
+      assert.equal(gone.status, 401);
+    });
+
     await t.step("the skill's scripts run with no terminal and --json", async () => {
       for (const script of ["status.sh", "connect.sh"]) {
         const out = await new Deno.Command("bash", {
@@ -325,6 +346,45 @@ Deno.test({
         assert.equal(models.status, 404, "chat completions are off again");
         await assert.rejects(Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
         await assert.rejects(Deno.stat(`${sb.env.ECTO_STATE_DIR}/keys.json`));
+      },
+    );
+
+    await t.step(
+      "Ctrl-C during connect leaves nothing half written; re-running finishes",
+      async () => {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--quiet",
+            `--config=${repoRoot}deno.json`,
+            "-P=ecto",
+            `${repoRoot}cli.ts`,
+            "connect",
+            "--json",
+          ],
+          env,
+          clearEnv: true,
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        // Interrupt once ecto has snapshotted the gateway settings, i.e. inside the patch.
+        const snapshot = `${env.ECTO_STATE_DIR}/openclaw-snapshot.json`;
+        for (let i = 0; i < 600; i++) {
+          if (await Deno.stat(snapshot).then(() => true, () => false)) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        child.kill("SIGINT");
+        await child.status;
+        for (const entry of Deno.readDirSync(env.ECTO_STATE_DIR!)) {
+          assert.ok(!entry.name.endsWith(".tmp"), `half-written ${entry.name}`);
+        }
+        const run = await runEcto(["connect", "--json"], env);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal((json(run).proof as { path: string }).path, "public");
+        const purge = await runEcto(["disconnect", "--purge", "--json"], env);
+        assert.equal(purge.code, 0, purge.stderr);
+        assert.deepEqual(await sb.tailscale.serveConfig(), FOREIGN);
       },
     );
   },
