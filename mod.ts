@@ -48,6 +48,7 @@ export { connect, type ConnectOptions, type ConnectResult } from "./lib/connect.
 export { status, type StatusOptions, type StatusReport } from "./lib/status.ts";
 export { disconnect, type DisconnectOptions, type DisconnectResult } from "./lib/disconnect.ts";
 export * from "./lib/layers.ts";
+export type { ConnectionRecord } from "./lib/connection_record.ts";
 
 // The layers.
 export * from "./lib/tailscale.ts";
@@ -57,5 +58,12 @@ export * from "./lib/service.ts";
 export * from "./lib/proof.ts";
 export * from "./lib/credentials.ts";
 export * from "./lib/lock.ts";
-export { encodeQr, type QrCode, type QrEcc, type QrEncodeOptions, renderQr } from "./lib/qr.ts";
+export {
+  encodeQr,
+  type QrCode,
+  type QrEcc,
+  type QrEncodeOptions,
+  type QrRenderOptions,
+  renderQr,
+} from "./lib/qr.ts";
 export { parseJson5 } from "./lib/json5.ts";

@@ -38,6 +38,7 @@ export interface ConnectOptions {
 
 /** The summary connect prints (and `--json` returns). */
 export interface ConnectResult {
+  /** Always true: connect throws instead of returning a failure. */
   ok: true;
   /** Base URL: `https://HOST` or `https://HOST:8443`. */
   url: string;
@@ -57,7 +58,6 @@ export interface ConnectResult {
   changed: string[];
 }
 
-/** Runs connect with the real layers or the ones given. */
 /**
  * A context whose step events become progress lines under the enclosing
  * step, so a layer's own "done" does not read as a second step.
@@ -74,6 +74,7 @@ function nested(ctx: EctoContext, parent: string): EctoContext {
   };
 }
 
+/** Runs connect with the real layers or the ones given. */
 export async function connect(
   ctx: EctoContext,
   options: ConnectOptions,

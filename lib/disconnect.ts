@@ -21,6 +21,7 @@ export interface DisconnectOptions {
 
 /** What disconnect did. */
 export interface DisconnectResult {
+  /** Always true: disconnect throws instead of returning a failure. */
   ok: true;
   /** One sentence per thing removed or restored. */
   actions: string[];

@@ -39,6 +39,7 @@ export class EctoError extends Error {
   /** Exit code for this kind of failure. */
   readonly exitCode: ExitCodeValue = ExitCode.failed;
 
+  /** Makes an error with a stable `code`, the one-sentence `message`, an optional fix and cause. */
   constructor(code: string, message: string, options: EctoErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "EctoError";
@@ -49,7 +50,9 @@ export class EctoError extends Error {
 
 /** Bad command-line input (exit 2). */
 export class UsageError extends EctoError {
+  /** Always `ExitCode.usage` (2). */
   override readonly exitCode: ExitCodeValue = ExitCode.usage;
+  /** Makes a usage error (code `usage`) with the one-sentence `message`. */
   constructor(message: string, options: EctoErrorOptions = {}) {
     super("usage", message, options);
     this.name = "UsageError";
@@ -61,9 +64,11 @@ export class UsageError extends EctoError {
  * URL, enable Funnel in the admin console, grant sudo, or give consent.
  */
 export class ActionRequiredError extends EctoError {
+  /** Always `ExitCode.actionRequired` (3). */
   override readonly exitCode: ExitCodeValue = ExitCode.actionRequired;
   /** A URL the user has to visit, when the action is a web page. */
   readonly url?: string;
+  /** Makes the error; `options.url` is the page the user must open, when there is one. */
   constructor(code: string, message: string, options: EctoErrorOptions & { url?: string } = {}) {
     super(code, message, options);
     this.name = "ActionRequiredError";
@@ -73,7 +78,9 @@ export class ActionRequiredError extends EctoError {
 
 /** A prerequisite is missing and ecto will not install it without consent (exit 4). */
 export class MissingPrerequisiteError extends EctoError {
+  /** Always `ExitCode.missingPrerequisite` (4). */
   override readonly exitCode: ExitCodeValue = ExitCode.missingPrerequisite;
+  /** Makes the error with a stable `code` and the one-sentence `message`. */
   constructor(code: string, message: string, options: EctoErrorOptions = {}) {
     super(code, message, options);
     this.name = "MissingPrerequisiteError";
@@ -91,6 +98,10 @@ export class ToolError extends EctoError {
   readonly toolExitCode: number;
   /** The last lines of its stderr. */
   readonly stderrTail: string;
+  /**
+   * Makes the error (code `<tool>_failed`); keeps only the last 8 non-empty
+   * lines of `stderr`.
+   */
   constructor(
     tool: string,
     toolExitCode: number,

@@ -20,9 +20,11 @@ export interface StatusOptions {
 
 /** The status report. */
 export interface StatusReport {
+  /** True when no layer is broken. */
   ok: boolean;
   /** The first broken layer, with its fix. */
   firstProblem?: { layer: string; message: string; fix?: string | undefined } | undefined;
+  /** Every layer's line, in order: tailscale, funnel, edge, gateway, credentials, public. */
   layers: LayerStatus[];
 }
 

@@ -134,10 +134,5 @@ export {
   MAC_DOWNLOAD_URL,
   startTailscaleDaemon,
 } from "./tailscale/install.ts";
-export type {
-  Consent,
-  ConsentAction,
-  PrivilegedOptions,
-  StartDaemonOptions,
-} from "./tailscale/install.ts";
+export type { ConsentAction, PrivilegedOptions, StartDaemonOptions } from "./tailscale/install.ts";
 export type { ExecOptions, ExecResult } from "./tailscale/_exec.ts";

@@ -7,24 +7,15 @@
  */
 import { ActionRequiredError, EctoError, MissingPrerequisiteError, ToolError } from "../errors.ts";
 import { type EventSink, ignoreEvents } from "../events.ts";
+import type { Consent, ConsentRequest } from "../context.ts";
 import type { Shell } from "../shell.ts";
 import { delay, exec, type ExecResult } from "./_exec.ts";
 import type { StartHint } from "./diagnose.ts";
 import type { TailscaleInstall } from "./locate.ts";
 import { getStatus, type TailscaleCli } from "./runner.ts";
 
-/** A command ecto asks permission to run. */
-export interface ConsentAction {
-  /** Stable id: `tailscale.install` or `tailscale.start`. */
-  id: string;
-  /** What it does, in one sentence. */
-  description: string;
-  /** The exact command line. */
-  command: string;
-}
-
-/** Asks the user; resolves `true` to go ahead. */
-export type Consent = (action: ConsentAction) => Promise<boolean>;
+/** A command ecto asks permission to run (one shape for every layer, see `lib/context.ts`). */
+export type ConsentAction = ConsentRequest;
 
 /** The official Linux install route. */
 export const LINUX_INSTALL_COMMAND = "curl -fsSL https://tailscale.com/install.sh | sh";
