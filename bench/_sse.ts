@@ -81,7 +81,7 @@ export async function timeStream(
   return { ttfbMs: (arrivals[0] ?? NaN) - started, transitMs, gapsMs, done };
 }
 
-/** Many streams held open; `close()` aborts them all. */
+/** Many streams held open; `close()` closes them all. */
 export interface OpenStreams {
   /** How many answered 200 and delivered their first event. */
   open: number;
@@ -90,69 +90,103 @@ export interface OpenStreams {
   close(): Promise<void>;
 }
 
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
+
+/**
+ * Opens one stream on a raw connection (fetch's abort does not reliably
+ * release a thousand pending body reads; closing a socket does). Resolves
+ * with the connection once the status is 200 and the first event arrived.
+ */
+async function openRawStream(
+  port: number,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ conn: Deno.Conn; drained: Promise<void> }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const head = [
+      `POST /v1/chat/completions HTTP/1.1`,
+      `host: 127.0.0.1:${port}`,
+      `content-type: application/json`,
+      `accept: text/event-stream`,
+      `content-length: ${new TextEncoder().encode(body).length}`,
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      ``,
+      ``,
+    ].join("\r\n");
+    await writeAll(conn, new TextEncoder().encode(head + body));
+    const buf = new Uint8Array(8192);
+    const decoder = new TextDecoder();
+    let text = "";
+    while (true) {
+      const n = await conn.read(buf);
+      if (n === null) throw new Error("closed before the first event");
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+      const end = text.indexOf("\r\n\r\n");
+      if (end < 0) continue;
+      if (!/^HTTP\/1\.[01] 200 /.test(text)) throw new Error(text.split("\r\n")[0]);
+      if (text.indexOf("data:", end) >= 0) break;
+    }
+    // Keep reading (and dropping) until the socket is closed.
+    const drained = (async () => {
+      try {
+        while ((await conn.read(buf)) !== null) {
+          // drop
+        }
+      } catch {
+        // closed by close()
+      }
+    })();
+    return { conn, drained };
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+}
+
 /**
  * Opens `count` long, mostly idle streams (one event, then one every
- * `spacing` ms) and resolves once each has delivered its first event or
- * failed, or after `timeoutMs`.
+ * `spacing` ms) on raw loopback connections, `concurrency` at a time, and
+ * resolves once each has delivered its first event or failed.
  */
 export async function holdStreams(
   baseUrl: string,
   headers: Record<string, string>,
   count: number,
   spacing = 10_000,
-  timeoutMs = 60_000,
+  concurrency = 100,
 ): Promise<OpenStreams> {
-  const controller = new AbortController();
-  let open = 0;
+  const port = Number(new URL(baseUrl).port);
+  const body = chatBody(1_000_000, spacing);
+  const held: { conn: Deno.Conn; drained: Promise<void> }[] = [];
   let failed = 0;
-  const readers: Promise<void>[] = [];
-  const firsts: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
-    let first!: () => void;
-    firsts.push(new Promise<void>((r) => first = r));
-    readers.push((async () => {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
       try {
-        const res = await fetch(`${baseUrl}/v1/chat/completions`, {
-          method: "POST",
-          headers: { ...headers, "content-type": "application/json" },
-          body: chatBody(1_000_000, spacing),
-          signal: controller.signal,
-        });
-        if (res.status !== 200 || !res.body) {
-          failed++;
-          first();
-          await res.body?.cancel();
-          return;
-        }
-        let counted = false;
-        for await (const _ of res.body) {
-          if (!counted) {
-            counted = true;
-            open++;
-            first();
-          }
-        }
+        held.push(await openRawStream(port, headers, body));
       } catch {
-        if (!controller.signal.aborted) failed++;
-      } finally {
-        first();
+        failed++;
       }
-    })());
-  }
-  await Promise.race([
-    Promise.all(firsts),
-    new Promise((r) => setTimeout(r, timeoutMs)),
-  ]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   return {
-    get open() {
-      return open;
-    },
-    get failed() {
-      return failed;
-    },
+    open: held.length,
+    failed,
     async close() {
-      controller.abort();
-      await Promise.allSettled(readers);
+      for (const h of held) {
+        try {
+          h.conn.close();
+        } catch {
+          // already closed
+        }
+      }
+      await Promise.all(held.map((h) => h.drained));
     },
   };
 }

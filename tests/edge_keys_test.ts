@@ -196,9 +196,26 @@ Deno.test("`KeyStore.open()` refuses an invalid key file; a later bad edit keeps
   assert.ok(store.lastReloadError instanceof KeyStoreError);
 });
 
-Deno.test("`constantTimeEqual()` and `hashKey()`", () => {
+Deno.test("`constantTimeEqual()` and `hashKey()` (plain-TS SHA-256 agrees with node:crypto)", () => {
   assert.equal(constantTimeEqual("abc", "abc"), true);
   assert.equal(constantTimeEqual("abc", "abd"), false);
   assert.equal(constantTimeEqual("abc", "ab"), false);
-  assert.equal(hashKey("ecto_x"), createHash("sha256").update("ecto_x").digest("hex"));
+  const inputs = [
+    "",
+    "abc",
+    "ecto_x",
+    "a".repeat(55),
+    "a".repeat(56),
+    "a".repeat(64),
+    "é🔑",
+    "x".repeat(1000),
+  ];
+  for (let i = 0; i < 20; i++) inputs.push("ecto_" + crypto.randomUUID().repeat(i % 4 + 1));
+  for (const input of inputs) {
+    assert.equal(
+      hashKey(input),
+      createHash("sha256").update(input).digest("hex"),
+      input.slice(0, 20),
+    );
+  }
 });

@@ -118,3 +118,15 @@ Deno.test("`limiterKey()` groups IPv6 clients by /64", () => {
   assert.equal(limiterKey("::1"), "0:0:0:0::/64");
   assert.equal(limiterKey("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
 });
+
+Deno.test("`startIdleReclaimer()` can collect garbage when idle and stops cleanly", async () => {
+  const { fullGc, startIdleReclaimer } = await import("../lib/edge/_reclaim.ts");
+  const gc = await fullGc();
+  assert.equal(typeof gc, "function");
+  gc!();
+  const counter = { handled: 0 };
+  const stop = startIdleReclaimer(counter, { idleMs: 10, intervalMs: 5, heapThreshold: 0 });
+  counter.handled++;
+  await new Promise((r) => setTimeout(r, 50));
+  stop();
+});

@@ -8,8 +8,6 @@
  *
  * @module
  */
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 
 /** What the reclaimer watches: a counter that moves with every request. */
 export interface RequestCounter {
@@ -19,9 +17,13 @@ export interface RequestCounter {
 let gcFn: (() => void) | null | undefined;
 
 /** V8's `gc()` (exposed on first use), or `null` when it cannot be had. */
-export function fullGc(): (() => void) | null {
+export async function fullGc(): Promise<(() => void) | null> {
   if (gcFn !== undefined) return gcFn;
+  const global = (globalThis as { gc?: unknown }).gc;
+  if (typeof global === "function") return gcFn = global as () => void;
   try {
+    const { setFlagsFromString } = await import("node:v8");
+    const { runInNewContext } = await import("node:vm");
     setFlagsFromString("--expose-gc");
     const fn = runInNewContext("gc");
     gcFn = typeof fn === "function" ? fn as () => void : null;
@@ -33,11 +35,11 @@ export function fullGc(): (() => void) | null {
 
 /** Options of {@link startIdleReclaimer}. */
 export interface ReclaimerOptions {
-  /** Quiet time before collecting, ms. Default 2000. */
+  /** Quiet time before collecting, ms. Default 1000. */
   idleMs?: number;
   /** Collect only when the V8 heap is larger than this, bytes. Default 24 MiB. */
   heapThreshold?: number;
-  /** How often to look, ms. Default 1000. */
+  /** How often to look, ms. Default 500. */
   intervalMs?: number;
 }
 
@@ -46,9 +48,7 @@ export function startIdleReclaimer(
   counter: RequestCounter,
   options: ReclaimerOptions = {},
 ): () => void {
-  const gc = fullGc();
-  if (gc === null) return () => {};
-  const idleMs = options.idleMs ?? 2000;
+  const idleMs = options.idleMs ?? 1000;
   const threshold = options.heapThreshold ?? 24 * 1024 * 1024;
   let last = counter.handled;
   let quietSince = performance.now();
@@ -61,8 +61,9 @@ export function startIdleReclaimer(
     }
     if (t - quietSince < idleMs) return;
     quietSince = Infinity; // once per quiet spell
-    if (Deno.memoryUsage().heapTotal > threshold) gc();
-  }, options.intervalMs ?? 1000);
+    if (Deno.memoryUsage().heapTotal <= threshold) return;
+    void fullGc().then((gc) => gc?.());
+  }, options.intervalMs ?? 500);
   Deno.unrefTimer(timer);
   return () => clearInterval(timer);
 }

@@ -24,8 +24,8 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { ensurePrivateDir, writeJsonAtomic } from "../atomic_file.ts";
+import { sha256Hex } from "./_sha256.ts";
 import { KeyStoreError } from "./errors.ts";
 import type { KeyLimits } from "./limits.ts";
 
@@ -110,7 +110,7 @@ export function looksLikeKey(value: string): boolean {
 
 /** Lowercase hex SHA-256 of a key string. */
 export function hashKey(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
+  return sha256Hex(key);
 }
 
 /** Compares two equal-length strings without an early exit. */

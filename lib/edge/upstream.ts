@@ -93,7 +93,8 @@ const LF = 10;
 
 class Connection {
   readonly conn: Deno.TcpConn;
-  buf: Uint8Array<ArrayBuffer> = new Uint8Array(16 * 1024);
+  /** Small to start (a gateway response head is ~400 bytes; 1,000 open streams hold 1,000 of these). */
+  buf: Uint8Array<ArrayBuffer> = new Uint8Array(4096);
   start = 0;
   end = 0;
   reused = false;
