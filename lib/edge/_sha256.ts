@@ -79,21 +79,43 @@ const encoder = new TextEncoder();
 const W = new Uint32Array(64);
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
+/** Reused for short inputs (keys): no allocation per hash. */
+const SCRATCH = new Uint8Array(256);
+
 /** Lowercase hex SHA-256 of the UTF-8 bytes of `text`. */
 export function sha256Hex(text: string): string {
-  const data = encoder.encode(text);
-  const bitLength = data.length * 8;
-  const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
-  padded.set(data);
-  padded[data.length] = 0x80;
-  const view = new DataView(padded.buffer);
-  view.setUint32(padded.length - 8, Math.floor(bitLength / 0x100000000));
-  view.setUint32(padded.length - 4, bitLength >>> 0);
+  let length: number;
+  let padded: Uint8Array;
+  if (text.length * 3 + 9 <= SCRATCH.length) {
+    length = encoder.encodeInto(text, SCRATCH).written;
+    const total = ((length + 9 + 63) >> 6) << 6;
+    padded = SCRATCH.subarray(0, total);
+    padded.fill(0, length);
+  } else {
+    const data = encoder.encode(text);
+    length = data.length;
+    padded = new Uint8Array(((length + 9 + 63) >> 6) << 6);
+    padded.set(data);
+  }
+  padded[length] = 0x80;
+  const bitsHigh = Math.floor(length / 0x20000000);
+  const bitsLow = (length * 8) >>> 0;
+  const n = padded.length;
+  padded[n - 8] = bitsHigh >>> 24;
+  padded[n - 7] = bitsHigh >>> 16;
+  padded[n - 6] = bitsHigh >>> 8;
+  padded[n - 5] = bitsHigh;
+  padded[n - 4] = bitsLow >>> 24;
+  padded[n - 3] = bitsLow >>> 16;
+  padded[n - 2] = bitsLow >>> 8;
+  padded[n - 1] = bitsLow;
 
   let h0 = 0x6a09e667, h1 = 0xbb67ae85, h2 = 0x3c6ef372, h3 = 0xa54ff53a;
   let h4 = 0x510e527f, h5 = 0x9b05688c, h6 = 0x1f83d9ab, h7 = 0x5be0cd19;
   for (let off = 0; off < padded.length; off += 64) {
-    for (let i = 0; i < 16; i++) W[i] = view.getUint32(off + i * 4);
+    for (let i = 0, j = off; i < 16; i++, j += 4) {
+      W[i] = (padded[j] << 24) | (padded[j + 1] << 16) | (padded[j + 2] << 8) | padded[j + 3];
+    }
     for (let i = 16; i < 64; i++) {
       const a = W[i - 15], b = W[i - 2];
       const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
