@@ -423,6 +423,31 @@ Deno.test("`createEdgeHandler()` responses stream through untouched", async (t) 
     assert.equal(audit[0].status, 200);
   });
 
+  await t.step(
+    "a small body of known length is passed whole, hop-by-hop headers dropped",
+    async () => {
+      const payload = JSON.stringify({ object: "list", data: [{ id: "openclaw/default" }] });
+      const { handler, audit } = setup({}, () =>
+        new Response(payload, {
+          headers: {
+            "content-type": "application/json; charset=utf-8",
+            "content-length": String(payload.length),
+            "keep-alive": "timeout=5",
+            "connection": "keep-alive",
+            "referrer-policy": "no-referrer",
+          },
+        }));
+      const res = await handler(req("/v1/models", { key: OWNER_KEY }), info());
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), payload);
+      assert.equal(res.headers.get("keep-alive"), null);
+      assert.equal(res.headers.get("connection"), null);
+      assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+      assert.equal(audit[0].bytes, payload.length);
+      assert.equal(audit[0].streamed, false);
+    },
+  );
+
   await t.step("upstream statuses and bodies pass through (400 from the gateway)", async () => {
     const { handler } = setup(
       {},

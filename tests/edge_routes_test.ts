@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { EdgeConfigError, EdgeListenError } from "../lib/edge/errors.ts";
-import { isStaleConnectionError } from "../lib/edge/handler.ts";
+import { isStaleConnectionError } from "../lib/edge/upstream.ts";
 import {
   forwardRequestHeaders,
   forwardResponseHeaders,
@@ -172,4 +172,25 @@ Deno.test("`saveEdgeConfig()` / `loadEdgeConfig()` round-trip and validate", asy
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("`validateEdgeConfig()` refuses a plain-http upstream off this machine", () => {
+  const base = {
+    listen: "127.0.0.1:18795",
+    openclawConfigPath: "/x/openclaw.json",
+    stateDir: "/x/.ecto",
+  };
+  for (
+    const upstream of ["http://127.0.0.1:18789", "http://localhost:18789", "http://[::1]:18789"]
+  ) {
+    assert.equal(validateEdgeConfig({ ...base, upstream }).upstream, upstream);
+  }
+  assert.throws(
+    () => validateEdgeConfig({ ...base, upstream: "http://192.168.1.5:18789" }),
+    EdgeConfigError,
+  );
+  assert.equal(
+    validateEdgeConfig({ ...base, upstream: "https://gw.example:443" }).upstream,
+    "https://gw.example:443",
+  );
 });

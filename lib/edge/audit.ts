@@ -28,9 +28,11 @@ export interface AuditRecord {
   keyName?: string;
   /** Client address (Funnel's `X-Forwarded-For`, else the TCP peer). */
   client: string;
+  /** Request method (at most 16 characters). */
   method: string;
   /** Path without query string (truncated, anything key-shaped redacted). */
   path: string;
+  /** Status sent to the client (499: the client went away first). */
   status: number;
   /** Request body bytes forwarded. */
   bytesIn: number;

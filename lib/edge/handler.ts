@@ -147,8 +147,6 @@ const EMPTY: Uint8Array<ArrayBuffer> = new Uint8Array(0);
 /** Responses of known length up to this size are read whole instead of relayed chunk by chunk. */
 const BUFFER_LIMIT = 1024 * 1024;
 
-export { isStaleConnectionError } from "./upstream.ts";
-
 /** Creates the edge's request handler; see the module documentation. */
 export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
   const upstream = new URL(options.upstream).href.replace(/\/+$/, "");

@@ -38,6 +38,7 @@ export interface KeyRecord {
   readonly id: string;
   /** A human label ("laptop", "n8n"). */
   readonly name: string;
+  /** `owner` or `client` (which default limits apply). */
   readonly role: KeyRole;
   /** ISO 8601 creation time. */
   readonly created: string;
@@ -49,8 +50,11 @@ export interface KeyRecord {
 
 /** A newly created key: `key` is the cleartext, returned once and stored nowhere by the store. */
 export interface CreatedKey {
+  /** The key's public id. */
   id: string;
+  /** The key itself (`ecto_...`): show it once, never store or log it. */
   key: string;
+  /** The stored metadata. */
   record: KeyRecord;
 }
 
@@ -74,22 +78,33 @@ export interface KeyStoreOptions {
 export interface CreateKeyOptions {
   /** Default `client`. There is at most one owner key. */
   role?: KeyRole;
+  /** Limits overriding the role's defaults. */
   limits?: KeyLimits;
 }
 
-interface StoredKey {
+/** One key as stored in the key file (its SHA-256, never the key). */
+export interface StoredKey {
+  /** Public id. */
   id: string;
+  /** Human label. */
   name: string;
+  /** `owner` or `client`. */
   role: KeyRole;
+  /** ISO 8601 creation time. */
   created: string;
+  /** ISO 8601 time of the last accepted request. */
   lastUsed?: string;
+  /** Limits overriding the role's defaults. */
   limits?: KeyLimits;
   /** Lowercase hex SHA-256 of the full key string. */
   sha256: string;
 }
 
-interface KeyFile {
+/** The key file: `{ "version": 1, "keys": [...] }`. */
+export interface KeyFile {
+  /** Format version. */
   version: 1;
+  /** Every live key, oldest first. */
   keys: StoredKey[];
 }
 
@@ -452,7 +467,11 @@ function toRecord(k: StoredKey): KeyRecord {
   return Object.freeze(record);
 }
 
-/** Parses and validates a key file's text. */
+/**
+ * Parses and validates a key file's text.
+ *
+ * @throws {KeyStoreError} `keys_invalid` when it is not a valid key file.
+ */
 export function parseKeyFile(text: string): KeyFile {
   const data = JSON.parse(text) as unknown;
   const bad = (why: string) =>

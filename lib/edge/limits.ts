@@ -144,6 +144,11 @@ export class KeyLimiter {
   /**
    * Admits one request of key `keyId` at time `now` under `limits`, or says
    * why not and when to retry. A granted slot must be released.
+   *
+   * @param keyId the key's id
+   * @param limits the key's resolved limits
+   * @param now the current time, ms
+   * @returns a grant to release, or a refusal with a retry delay
    */
   acquire(keyId: string, limits: ResolvedKeyLimits, now: number): LimitGrant | LimitRefusal {
     const inFlight = this.#inFlight.get(keyId) ?? 0;

@@ -22,8 +22,20 @@ export {
   type EdgeHandler,
   type EdgeHandlerOptions,
   type GatewayState,
-  isStaleConnectionError,
 } from "./handler.ts";
+export {
+  createHttp1Upstream,
+  type FetchLike,
+  fetchUpstream,
+  type FetchUpstreamOptions,
+  type Http1UpstreamOptions,
+  isStaleConnectionError,
+  NoResponseError,
+  type UpstreamClient,
+  UpstreamProtocolError,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from "./upstream.ts";
 export { serveEdge } from "./serve.ts";
 export {
   DEFAULT_EDGE_HOSTNAME,
@@ -50,12 +62,15 @@ export {
   type CreateKeyOptions,
   generateKey,
   hashKey,
+  type KeyFile,
   type KeyRecord,
   type KeyRole,
   KeyStore,
   type KeyStoreOptions,
   type KeyVerifier,
   looksLikeKey,
+  parseKeyFile,
+  type StoredKey,
 } from "./keys.ts";
 export {
   clientAddress,
@@ -64,9 +79,12 @@ export {
   DEFAULT_REQUEST_LIMITS,
   FailedAuthLimiter,
   type FailedAuthOptions,
+  forwardedClient,
   KeyLimiter,
   type KeyLimits,
   limiterKey,
+  type LimitGrant,
+  type LimitRefusal,
   type RequestLimits,
   type ResolvedKeyLimits,
   resolveKeyLimits,
@@ -90,11 +108,31 @@ export {
 } from "./token_source.ts";
 export {
   errorResponse,
+  type ForwardedHeaders,
   forwardRequestHeaders,
   forwardResponseHeaders,
+  type HeaderPairs,
   HEALTH_PATH,
   matchRoute,
   rawTarget,
   type Route,
 } from "./routes.ts";
 export { EdgeConfigError, EdgeListenError, KeyStoreError } from "./errors.ts";
+// Shared types the edge's API refers to, re-exported so this facade documents itself.
+export {
+  EctoError,
+  type EctoErrorOptions,
+  ExitCode,
+  type ExitCodeValue,
+  UsageError,
+} from "../errors.ts";
+export type { EnvLookup } from "../paths.ts";
+export type {
+  ActionEvent,
+  EctoEvent,
+  EventSink,
+  NoteEvent,
+  ProgressEvent,
+  StepEvent,
+} from "../events.ts";
+export { type OpenAiError } from "./routes.ts";

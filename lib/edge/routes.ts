@@ -235,6 +235,7 @@ export function forwardResponseHeaders(source: HeaderPairs): HeaderPairs {
 
 /** OpenAI's error body. */
 export interface OpenAiError {
+  /** `message`: one sentence; `type`: OpenAI's error class; `code`: a stable id. */
   error: { message: string; type: string; code: string };
 }
 

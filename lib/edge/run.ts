@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { readJsonIfExists, writeJsonAtomic } from "../atomic_file.ts";
+import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../atomic_file.ts";
 import { type EventSink, ignoreEvents } from "../events.ts";
 import { ectoPaths, type EnvLookup } from "../paths.ts";
 import { startIdleReclaimer } from "./_reclaim.ts";
@@ -18,7 +18,7 @@ import { EdgeConfigError } from "./errors.ts";
 import { createEdgeHandler, type EdgeFetch } from "./handler.ts";
 import { KeyStore } from "./keys.ts";
 import type { KeyLimits } from "./limits.ts";
-import { type EdgeServer, parseListen, serveEdge } from "./serve.ts";
+import { type EdgeServer, isLoopbackHostname, parseListen, serveEdge } from "./serve.ts";
 import { createConfigTokenSource } from "./token_source.ts";
 
 /** What the supervised edge runs with. */
@@ -45,7 +45,8 @@ export const DEFAULT_EDGE_LISTEN = "127.0.0.1:18795";
 export const DEFAULT_EDGE_UPSTREAM = "http://127.0.0.1:18789";
 
 /**
- * Checks an edge config value (listen must be loopback; upstream an http(s) URL).
+ * Checks an edge config value (listen must be loopback; upstream an http(s)
+ * URL, and plain http only to this machine).
  *
  * @throws {EdgeConfigError} naming the first bad field.
  * @throws {EdgeListenError} when `listen` is not loopback.
@@ -69,6 +70,12 @@ export function validateEdgeConfig(value: unknown): EdgeConfig {
   }
   if (upstream.protocol !== "http:" && upstream.protocol !== "https:") {
     throw new EdgeConfigError("The edge config's upstream must be an http:// or https:// URL.");
+  }
+  if (upstream.protocol === "http:" && !isLoopbackHostname(upstream.hostname)) {
+    // The gateway token would cross the network in clear text.
+    throw new EdgeConfigError(
+      `The edge config's upstream ${upstream.host} is not on this machine; use https:// for a remote gateway.`,
+    );
   }
   if (v.enableResponses !== undefined && typeof v.enableResponses !== "boolean") {
     throw new EdgeConfigError("The edge config's `enableResponses` must be true or false.");
@@ -122,16 +129,15 @@ export async function loadEdgeConfig(path: string): Promise<EdgeConfig> {
 /** Writes the edge config atomically (0600, its directory 0700). */
 export async function saveEdgeConfig(path: string, config: EdgeConfig): Promise<void> {
   const valid = validateEdgeConfig(config);
-  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await ensurePrivateDir(path.slice(0, path.lastIndexOf("/")) || "/");
   await writeJsonAtomic(path, valid);
 }
 
 /** Options of {@link runEdge}. */
 export interface RunEdgeOptions {
-  /** Environment (`HOME`, `OPENCLAW_GATEWAY_TOKEN`). Default `Deno.env.get`. */
+  /** Environment lookup (`HOME`, `OPENCLAW_GATEWAY_TOKEN`). Default `Deno.env.get`. */
   env?: EnvLookup;
-  /** Progress events (listening, stopping). */
+  /** Progress events (listening, stopping). Default: dropped. */
   events?: EventSink;
   /** Stops the edge when aborted (besides SIGTERM/SIGINT). */
   signal?: AbortSignal;

@@ -16,7 +16,9 @@ export const DEFAULT_EDGE_PORT = 18795;
 
 /** A parsed listen address. */
 export interface ListenAddress {
+  /** A loopback address. */
   hostname: string;
+  /** 0–65535 (0: any free port). */
   port: number;
 }
 
@@ -73,6 +75,8 @@ function checkLoopback(host: string, listen: string): string {
 export interface ServeEdgeOptions {
   /** The handler; the server owns it from now on and closes it on shutdown. */
   handler: EdgeHandler;
+  /** `host:port` (as in the edge config); wins over `hostname`/`port`. */
+  listen?: string;
   /** Loopback hostname. Default `127.0.0.1`. */
   hostname?: string;
   /** Port; `0` picks a free one. Default 18795. */
@@ -83,7 +87,9 @@ export interface ServeEdgeOptions {
 
 /** A running edge server. `await using` shuts it down. */
 export interface EdgeServer extends AsyncDisposable {
+  /** The address it listens on. */
   hostname: string;
+  /** The port it listens on. */
   port: number;
   /** `http://host:port` (what the Funnel route targets). */
   url: string;
@@ -105,8 +111,9 @@ export interface EdgeServer extends AsyncDisposable {
  * @throws {EdgeListenError} when `hostname` is not loopback.
  */
 export function serveEdge(options: ServeEdgeOptions): EdgeServer {
-  const requested = options.hostname ?? DEFAULT_EDGE_HOSTNAME;
-  const port = options.port ?? DEFAULT_EDGE_PORT;
+  const parsed = options.listen === undefined ? undefined : parseListen(options.listen);
+  const requested = parsed?.hostname ?? options.hostname ?? DEFAULT_EDGE_HOSTNAME;
+  const port = parsed?.port ?? options.port ?? DEFAULT_EDGE_PORT;
   const hostname = checkLoopback(requested, `${requested}:${port}`);
   const handler = options.handler;
   const defaultGrace = options.shutdownGraceMs ?? 10_000;

@@ -16,7 +16,7 @@ export type TokenSource = () => Promise<string | undefined>;
 
 /** Options of {@link createConfigTokenSource}. */
 export interface ConfigTokenSourceOptions {
-  /** Environment lookup (`${VAR}` substitution and the fallback). Default `Deno.env.get`. */
+  /** Environment lookup for `${VAR}` substitution and the fallback. Default `Deno.env.get`. */
   env?: EnvLookup;
   /** Clock in ms. Default `Date.now`. */
   now?: () => number;
@@ -87,7 +87,13 @@ export function createConfigTokenSource(
   };
 }
 
-/** `gateway.auth.token` of a parsed OpenClaw config, resolved; `undefined` when absent or unresolvable. */
+/**
+ * `gateway.auth.token` of a parsed OpenClaw config, resolved; `undefined`
+ * when absent or unresolvable.
+ *
+ * @param config the parsed config
+ * @param env environment lookup for `${VAR}` and `{ source: "env" }` references
+ */
 export function tokenFromConfig(config: unknown, env: EnvLookup): string | undefined {
   const token = (config as { gateway?: { auth?: { token?: unknown } } } | null)?.gateway?.auth
     ?.token;
@@ -106,6 +112,9 @@ export function tokenFromConfig(config: unknown, env: EnvLookup): string | undef
 /**
  * OpenClaw's `${VAR}` substitution (upper-case names; `$${VAR}` is a literal
  * `${VAR}`). `undefined` when a referenced variable is missing or empty.
+ *
+ * @param value a config string
+ * @param env environment lookup
  */
 export function substituteEnv(value: string, env: EnvLookup): string | undefined {
   if (!value.includes("${")) return value;

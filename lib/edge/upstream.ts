@@ -22,11 +22,13 @@ import type { HeaderPairs } from "./routes.ts";
 
 /** One request to the gateway. */
 export interface UpstreamRequest {
+  /** `GET` or `POST`. */
   method: string;
   /** Path (and query) on the gateway, already canonical. */
   path: string;
   /** Headers to send (lower-case names); `host` and `content-length` are added by the client. */
   headers: HeaderPairs;
+  /** The whole request body (the edge buffers it, so a retry can resend it). */
   body?: Uint8Array<ArrayBuffer>;
   /** Aborting it closes the connection and fails the request or its body stream. */
   signal: AbortSignal;
@@ -34,6 +36,7 @@ export interface UpstreamRequest {
 
 /** The gateway's answer. */
 export interface UpstreamResponse {
+  /** HTTP status. */
   status: number;
   /** Response headers, lower-case names, hop-by-hop ones included (the handler filters). */
   headers: HeaderPairs;
@@ -71,6 +74,7 @@ export interface Http1UpstreamOptions {
 export class NoResponseError extends Error {
   /** Whether the connection had served earlier requests (a keep-alive race is likely). */
   readonly reused: boolean;
+  /** `reused`: whether the connection had served requests before. */
   constructor(message: string, reused: boolean, options?: ErrorOptions) {
     super(message, options);
     this.name = "NoResponseError";
@@ -80,6 +84,7 @@ export class NoResponseError extends Error {
 
 /** The gateway sent something that is not HTTP/1.1 as we know it. */
 export class UpstreamProtocolError extends Error {
+  /** What was wrong, in one sentence. */
   constructor(message: string) {
     super(message);
     this.name = "UpstreamProtocolError";

@@ -64,9 +64,10 @@ async function health(ctx: EctoContext, listen: string): Promise<Health> {
     const response = await ctx.fetch(`http://${listen}${HEALTH_PATH}`, {
       signal: AbortSignal.timeout(3_000),
     });
-    const body = await response.json().catch(() => ({})) as { gateway?: unknown };
+    const body = await response.json().catch(() => ({})) as { edge?: unknown; gateway?: unknown };
+    // The edge answers 503 while the gateway is not ready: the edge itself is still up.
     return {
-      ok: response.ok,
+      ok: body.edge === "up",
       ...(typeof body.gateway === "string" ? { gateway: body.gateway } : {}),
     };
   } catch (error) {
