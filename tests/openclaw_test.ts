@@ -615,6 +615,25 @@ Deno.test("`patchOpenClawConfig()` sends the patch on stdin, with the gateway's 
   });
 });
 
+Deno.test("`patchOpenClawConfig()` re-applies the patch when the file changed under it", async () => {
+  let attempts = 0;
+  const { $, calls } = fakeShell({
+    openclaw: () =>
+      ++attempts === 1
+        ? {
+          code: 1,
+          stderr:
+            "The config file changed while this command was writing (config changed since last load), so nothing was changed.",
+        }
+        : { stdout: "Applied 1 config update(s)." },
+  });
+  const result = await patchOpenClawConfig($, { bin: "openclaw", source: "given" }, envOf({}), {
+    gateway: {},
+  });
+  assert.equal(calls.length, 2);
+  assert.equal(result.message, "Applied 1 config update(s).");
+});
+
 Deno.test("`probeGatewayApi()` tells the states apart", async () => {
   const cases: Array<[number | null, number | null, string]> = [
     [401, 200, "ok"],

@@ -284,6 +284,11 @@ export async function assertConfigWritable(configPath: string): Promise<void> {
   }
 }
 
+/** Whether OpenClaw refused a write because the file changed under it (nothing was written). */
+export function isConcurrentWrite(output: string): boolean {
+  return /changed since last load|changed while this command was writing/i.test(output);
+}
+
 /** Result of {@link patchOpenClawConfig}. */
 export interface ConfigPatchResult {
   /** How long the CLI took. */
@@ -306,11 +311,24 @@ export async function patchOpenClawConfig(
   opts: { secrets?: string[]; configPath?: string; now?: () => number } = {},
 ): Promise<ConfigPatchResult> {
   const secrets = opts.secrets ?? [];
-  const run = await runOpenClaw($, cli, env, ["config", "patch", "--stdin"], {
-    stdin: JSON.stringify(patch),
-    redact: secrets,
-    ...(opts.now ? { now: opts.now } : {}),
-  });
+  const attempt = () =>
+    runOpenClaw($, cli, env, ["config", "patch", "--stdin"], {
+      stdin: JSON.stringify(patch),
+      redact: secrets,
+      ...(opts.now ? { now: opts.now } : {}),
+    });
+  let run = await attempt();
+  // Another writer (the user's own `openclaw config`, or an interrupted earlier run) changed
+  // the file mid-write: OpenClaw refused without writing. The patch is a merge, so re-applying
+  // it on the new file is safe.
+  for (
+    let retry = 0;
+    retry < 3 && run.code !== 0 && isConcurrentWrite(run.stderr + run.stdout);
+    retry++
+  ) {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    run = await attempt();
+  }
   if (run.code !== 0) {
     const detail = tail(run.stderr || run.stdout, 1) || `exit code ${run.code}`;
     throw new ToolError(
