@@ -215,3 +215,66 @@ export async function waitForQuiet(
   }
   return busy;
 }
+
+/** CPU time (user + system) a process and its direct children have used, in ms. */
+export async function treeCpuMs(pid: number): Promise<number> {
+  const one = async (p: number) => {
+    const stat = await capture("cat", [`/proc/${p}/stat`]).catch(() => "");
+    if (stat === "") return 0;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // after the state letter: ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+    return (Number(fields[11]) + Number(fields[12])) * 10; // CLK_TCK is 100 on Linux
+  };
+  let total = await one(pid);
+  for (const child of await childPids(pid)) total += await one(child);
+  return total;
+}
+
+/** user + system CPU ms and parent of every process, from one `cat /proc/[0-9]*\/stat`. */
+export async function processTable(): Promise<Map<number, { ppid: number; cpuMs: number }>> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", "cat /proc/[0-9]*/stat 2>/dev/null; true"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const table = new Map<number, { ppid: number; cpuMs: number }>();
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    const close = line.lastIndexOf(")");
+    if (close < 0) continue;
+    const pid = Number(line.slice(0, line.indexOf(" ")));
+    const fields = line.slice(close + 2).split(" ");
+    table.set(pid, {
+      ppid: Number(fields[1]),
+      cpuMs: (Number(fields[11]) + Number(fields[12])) * 10,
+    });
+  }
+  return table;
+}
+
+/**
+ * CPU ms that processes outside `root`'s tree used between two process
+ * tables: other people's work that ended up in the measurement.
+ */
+export function foreignCpuMs(
+  before: Map<number, { ppid: number; cpuMs: number }>,
+  after: Map<number, { ppid: number; cpuMs: number }>,
+  root: number,
+): number {
+  const ours = new Set<number>([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, { ppid }] of after) {
+      if (!ours.has(pid) && ours.has(ppid)) {
+        ours.add(pid);
+        grew = true;
+      }
+    }
+  }
+  let total = 0;
+  for (const [pid, { cpuMs }] of after) {
+    if (ours.has(pid)) continue;
+    total += Math.max(0, cpuMs - (before.get(pid)?.cpuMs ?? 0));
+  }
+  return total;
+}

@@ -15,13 +15,14 @@ export function renderNginxConf(
   port: number,
   upstreamPort: number,
   root: boolean,
+  workers: number | "auto" = "auto",
 ): string {
   return `# ecto bench: nginx as a plain reverse proxy
 ${root ? "user root;\n" : ""}daemon off;
 master_process on;
-worker_processes auto;
+worker_processes ${workers};
 worker_rlimit_nofile 16384;
-pid ${dir}/nginx.pid;
+pid ${dir}/nginx-${port}.pid;
 error_log ${dir}/nginx-error.log warn;
 
 events {
@@ -75,24 +76,24 @@ http://:${port} {
 `;
 }
 
-/** Starts nginx (master + `auto` workers) on `port`; resolves when it accepts connections. */
+/** Starts nginx (master + `workers` workers) on `port`; resolves when it accepts connections. */
 export async function startNginx(
   dir: string,
   port: number,
   upstreamPort: number,
+  workers: number | "auto" = "auto",
 ): Promise<BenchProcess> {
-  const conf = `${dir}/nginx.conf`;
-  await Deno.writeTextFile(conf, renderNginxConf(dir, port, upstreamPort, Deno.uid() === 0));
-  const proc = await spawnLogged("nginx", "nginx", [
-    "-p",
-    dir,
-    "-c",
+  const conf = `${dir}/nginx-${port}.conf`;
+  await Deno.writeTextFile(
     conf,
-    "-e",
-    `${dir}/nginx-error.log`,
-  ], {
-    logFile: `${dir}/nginx.out.log`,
-  });
+    renderNginxConf(dir, port, upstreamPort, Deno.uid() === 0, workers),
+  );
+  const proc = await spawnLogged(
+    `nginx (${workers} workers)`,
+    "nginx",
+    ["-p", dir, "-c", conf, "-e", `${dir}/nginx-error.log`],
+    { logFile: `${dir}/nginx-${port}.out.log` },
+  );
   await waitForPort(port, proc);
   return proc;
 }

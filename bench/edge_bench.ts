@@ -10,11 +10,13 @@
  * report to `bench/results/latest.md` (and the raw numbers to
  * `latest.json`) and prints it.
  *
- * Knobs (environment): `BENCH_SECONDS` (per wrk cell, default 5),
+ * Knobs (environment): `BENCH_SECONDS` (per wrk run, default 5), `BENCH_ROUNDS`
+ * (interleaved wrk runs per cell, medians reported, default 3),
  * `BENCH_STREAMS` (default 1000), `BENCH_SSE_RUNS` (streams per target,
  * default 5), `BENCH_TARGETS` (e.g. `direct,edge`), `BENCH_EDGE_DENO_FLAGS` (extra
  * `deno run` flags for the edge, e.g. `--v8-flags=--perf-basic-prof` for `perf`),
- * `BENCH_QUIET_WAIT` (seconds to wait for an idle machine first, default 300).
+ * `BENCH_QUIET_WAIT` (seconds to wait for an idle machine first, default 300),
+ * `BENCH_REFERENCE=1` (adds `deno-min`, the smallest Deno proxy, as a wrk-only row).
  *
  * Not part of CI: it needs nginx, caddy and wrk, and takes about two minutes.
  *
@@ -23,10 +25,13 @@
 import {
   type BenchProcess,
   cpuBusy,
+  foreignCpuMs,
   freePort,
+  processTable,
   rssKiB,
   spawnLogged,
   stopAll,
+  treeCpuMs,
   treeRssKiB,
   waitForFile,
   waitForPort,
@@ -40,12 +45,13 @@ const BENCH_DIR = new URL(".", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const STREAMS = Number(Deno.env.get("BENCH_STREAMS") ?? 1000);
+const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);
 const SSE_RUNS = Number(Deno.env.get("BENCH_SSE_RUNS") ?? 5);
 const SSE_CHUNKS = 50;
 const SSE_SPACING_MS = 20;
 const ONLY = Deno.env.get("BENCH_TARGETS")?.split(",").map((s) => s.trim());
 
-type Name = "direct" | "edge" | "nginx" | "caddy";
+type Name = "direct" | "edge" | "nginx" | "nginx-1w" | "caddy" | "deno-min";
 
 interface Target {
   name: Name;
@@ -55,6 +61,10 @@ interface Target {
   wrkScript: string;
   /** The proxy's resident memory in KiB (master + workers for nginx); undefined for direct. */
   rss?: () => Promise<number>;
+  /** CPU ms used so far by the process serving this target (the upstream, for direct). */
+  cpu: () => Promise<number>;
+  /** Measured by wrk only (a reference row, not part of the targets). */
+  wrkOnly?: boolean;
   proc?: BenchProcess;
 }
 
@@ -62,6 +72,12 @@ interface TargetResult {
   name: Name;
   wrk1?: WrkResult;
   wrk32?: WrkResult;
+  /** CPU time of the serving process per request, µs, at 1 and 32 connections. */
+  cpuUs1?: number;
+  cpuUs32?: number;
+  /** Every round's wrk result (the table shows medians). */
+  rounds1?: WrkResult[];
+  rounds32?: WrkResult[];
   sse?: { ttfbMs: number[]; transitMs: number[]; gapsMs: number[]; incomplete: number };
   idleKiB?: number;
   idleAfterLoadKiB?: number;
@@ -80,10 +96,33 @@ function percentile(values: number[], p: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (rank - lo);
 }
 
+/** The median of every metric over rounds (each metric on its own). */
+function medianWrk(rounds: WrkResult[]): WrkResult {
+  const m = (f: (r: WrkResult) => number) => percentile(rounds.map(f), 50);
+  return {
+    connections: rounds[0]!.connections,
+    requests: m((r) => r.requests),
+    requestsPerSec: m((r) => r.requestsPerSec),
+    p50Ms: m((r) => r.p50Ms),
+    p90Ms: m((r) => r.p90Ms),
+    p99Ms: m((r) => r.p99Ms),
+    non2xx: rounds.reduce((a, r) => a + r.non2xx, 0),
+    socketErrors: rounds.reduce((a, r) => a + r.socketErrors, 0),
+  };
+}
+
 const ms = (v: number | undefined, digits = 3) =>
   v === undefined || Number.isNaN(v) ? "–" : `${v.toFixed(digits)} ms`;
 const signedMs = (v: number | undefined, digits = 3) =>
   v === undefined || Number.isNaN(v) ? "–" : `${v >= 0 ? "+" : ""}${v.toFixed(digits)} ms`;
+const range = (rounds: WrkResult[] | undefined) => {
+  if (!rounds || rounds.length < 2) return "";
+  const values = rounds.map((r) => r.requestsPerSec);
+  const k = (v: number) => v >= 10_000 ? `${(v / 1000).toFixed(1)}k` : rps(v);
+  return ` (${k(Math.min(...values))}–${k(Math.max(...values))})`;
+};
+const us = (v: number | undefined) =>
+  v === undefined || Number.isNaN(v) ? "–" : `${v.toFixed(0)} µs`;
 const mb = (kib: number | undefined) => kib === undefined ? "–" : `${(kib / 1024).toFixed(1)} MB`;
 const rps = (v: number | undefined) =>
   v === undefined ? "–" : v.toLocaleString("en-US", { maximumFractionDigits: 0 });
@@ -313,15 +352,24 @@ function report(machineLine: string, results: Map<Name, TargetResult>, notes: st
   lines.push(`${date}. ${machineLine}.`, ``);
   lines.push(
     `Everything on loopback; the upstream is a Deno stub OpenAI server in its own process; ` +
-      `wrk runs 1 thread, ${SECONDS} s per cell after a 1 s warm-up; ` +
+      `wrk runs 1 thread, ${ROUNDS} interleaved rounds of ${SECONDS} s per cell (medians shown, ` +
+      `req/s range in brackets) after a 1 s warm-up; ` +
       `wrk, the proxy and the upstream share the same ${navigator.hardwareConcurrency} vCPUs.`,
     ``,
   );
 
   lines.push(`## GET /v1/models (wrk)`, ``);
   lines.push(
-    `| target | req/s c=1 | p50 c=1 | p99 c=1 | added p50 c=1 | added p99 c=1 | req/s c=32 | p50 c=32 | p99 c=32 | errors |`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+    `CPU/req: user + system CPU time of the serving process(es) per request during the cell ` +
+      `(for direct, the upstream's own; for a proxy, the proxy's alone). ` +
+      `nginx-1w is nginx with one worker (the edge runs its JavaScript on one thread): ` +
+      `a reference row, not one of the targets. deno-min (with \`BENCH_REFERENCE=1\`) is the ` +
+      `smallest Deno proxy (\`Deno.serve\` + \`fetch\`, no key check, limits or audit).`,
+    ``,
+  );
+  lines.push(
+    `| target | req/s c=1 | p50 c=1 | p99 c=1 | added p50 c=1 | added p99 c=1 | req/s c=32 | p50 c=32 | p99 c=32 | CPU/req c=1 | CPU/req c=32 | errors |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
   );
   for (const r of results.values()) {
     const a = r.wrk1;
@@ -330,11 +378,13 @@ function report(machineLine: string, results: Map<Name, TargetResult>, notes: st
     const errors = (a?.non2xx ?? 0) + (a?.socketErrors ?? 0) + (b?.non2xx ?? 0) +
       (b?.socketErrors ?? 0);
     lines.push(
-      `| ${r.name} | ${rps(a?.requestsPerSec)} | ${ms(a?.p50Ms)} | ${ms(a?.p99Ms)} | ${
-        r.name === "direct" || !a || !base ? "–" : signedMs(a.p50Ms - base.p50Ms)
-      } | ${r.name === "direct" || !a || !base ? "–" : signedMs(a.p99Ms - base.p99Ms)} | ${
-        rps(b?.requestsPerSec)
-      } | ${ms(b?.p50Ms)} | ${ms(b?.p99Ms)} | ${errors} |`,
+      `| ${r.name} | ${rps(a?.requestsPerSec)}${range(r.rounds1)} | ${ms(a?.p50Ms)} | ${
+        ms(a?.p99Ms)
+      } | ${r.name === "direct" || !a || !base ? "–" : signedMs(a.p50Ms - base.p50Ms)} | ${
+        r.name === "direct" || !a || !base ? "–" : signedMs(a.p99Ms - base.p99Ms)
+      } | ${rps(b?.requestsPerSec)}${range(r.rounds32)} | ${ms(b?.p50Ms)} | ${ms(b?.p99Ms)} | ${
+        us(r.cpuUs1)
+      } | ${us(r.cpuUs32)} | ${errors} |`,
     );
   }
   lines.push(``);
@@ -375,7 +425,7 @@ function report(machineLine: string, results: Map<Name, TargetResult>, notes: st
     `|---|---:|---:|---:|---:|`,
   );
   for (const r of results.values()) {
-    if (r.name === "direct") continue;
+    if (r.name === "direct" || r.name === "nginx-1w" || r.name === "deno-min") continue;
     lines.push(
       `| ${r.name} | ${mb(r.idleKiB)} | ${mb(r.idleAfterLoadKiB)} | ${mb(r.streams?.rssKiB)} | ${
         r.streams ? `${r.streams.open} / ${r.streams.failed}` : "–"
@@ -437,6 +487,7 @@ async function main(): Promise<void> {
       baseUrl: `http://127.0.0.1:${upstream.port}`,
       headers: gatewayHeaders,
       wrkScript: await writeHeaderScript(dir, gatewayHeaders),
+      cpu: () => treeCpuMs(upstream.proc.pid),
     }];
 
     if (want("edge")) {
@@ -449,6 +500,7 @@ async function main(): Promise<void> {
           headers,
           wrkScript: await writeHeaderScript(dir, headers),
           rss: () => rssKiB(edge.proc.pid),
+          cpu: () => treeCpuMs(edge.proc.pid),
           proc: edge.proc,
         });
       } else {
@@ -464,7 +516,20 @@ async function main(): Promise<void> {
         headers: gatewayHeaders,
         wrkScript: targets[0]!.wrkScript,
         rss: () => treeRssKiB(proc.pid),
+        cpu: () => treeCpuMs(proc.pid),
         proc,
+      });
+      // Reference row: one worker, like the edge's one JavaScript thread.
+      const port1 = freePort();
+      const proc1 = await startNginx(dir, port1, upstream.port, 1);
+      targets.push({
+        name: "nginx-1w",
+        baseUrl: `http://127.0.0.1:${port1}`,
+        headers: gatewayHeaders,
+        wrkScript: targets[0]!.wrkScript,
+        cpu: () => treeCpuMs(proc1.pid),
+        wrkOnly: true,
+        proc: proc1,
       });
     }
     if (want("caddy")) {
@@ -476,6 +541,37 @@ async function main(): Promise<void> {
         headers: gatewayHeaders,
         wrkScript: targets[0]!.wrkScript,
         rss: () => rssKiB(proc.pid),
+        cpu: () => treeCpuMs(proc.pid),
+        proc,
+      });
+    }
+    if (Deno.env.get("BENCH_REFERENCE") === "1") {
+      const port = freePort();
+      const proc = await spawnLogged(
+        "deno-min",
+        Deno.execPath(),
+        [
+          "run",
+          "--no-config",
+          "--allow-net=127.0.0.1",
+          "--allow-env=BENCH_GATEWAY_TOKEN",
+          `${BENCH_DIR}min_proxy.ts`,
+          String(port),
+          `http://127.0.0.1:${upstream.port}`,
+        ],
+        {
+          logFile: `${dir}/deno-min.log`,
+          env: { BENCH_GATEWAY_TOKEN: token, DENO_NO_UPDATE_CHECK: "1" },
+        },
+      );
+      await waitForPort(port, proc);
+      targets.push({
+        name: "deno-min",
+        baseUrl: `http://127.0.0.1:${port}`,
+        headers: {},
+        wrkScript: await writeHeaderScript(dir, {}),
+        cpu: () => treeCpuMs(proc.pid),
+        wrkOnly: true,
         proc,
       });
     }
@@ -487,21 +583,56 @@ async function main(): Promise<void> {
       if (t.rss) results.get(t.name)!.idleKiB = await t.rss();
     }
 
+    // ROUNDS interleaved rounds per cell, the target order rotating each round, so a
+    // burst of someone else's load or a slow drift does not land on one target; the
+    // table shows each metric's median over the rounds.
     for (const connections of [1, 32]) {
+      const rounds = new Map<Name, { wrk: WrkResult[]; cpuUs: number[] }>();
+      for (const t of targets) rounds.set(t.name, { wrk: [], cpuUs: [] });
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+        for (const t of order) {
+          log(`wrk ${t.name} c=${connections} round ${round + 1}/${ROUNDS}`);
+          if (round === 0) await runWrk(`${t.baseUrl}/v1/models`, connections, 1, t.wrkScript);
+          const tableBefore = await processTable();
+          const cpuBefore = await t.cpu();
+          const r = await runWrk(`${t.baseUrl}/v1/models`, connections, SECONDS, t.wrkScript);
+          const cpuUs = (await t.cpu() - cpuBefore) * 1000 / Math.max(1, r.requests);
+          const foreign = foreignCpuMs(tableBefore, await processTable(), Deno.pid) /
+            (SECONDS * 1000);
+          if (foreign > 0.05) {
+            notes.push(
+              `${t.name} c=${connections} round ${round + 1}: processes outside the bench used ` +
+                `${(foreign * 100).toFixed(0)}% of a CPU during the cell.`,
+            );
+          }
+          rounds.get(t.name)!.wrk.push(r);
+          rounds.get(t.name)!.cpuUs.push(cpuUs);
+          if (r.non2xx > 0 || r.socketErrors > 0) {
+            notes.push(
+              `${t.name} c=${connections}: ${r.non2xx} non-2xx responses, ${r.socketErrors} socket errors.`,
+            );
+          }
+        }
+      }
       for (const t of targets) {
-        log(`wrk ${t.name} c=${connections}`);
-        await runWrk(`${t.baseUrl}/v1/models`, connections, 1, t.wrkScript);
-        const r = await runWrk(`${t.baseUrl}/v1/models`, connections, SECONDS, t.wrkScript);
-        results.get(t.name)![connections === 1 ? "wrk1" : "wrk32"] = r;
-        if (r.non2xx > 0 || r.socketErrors > 0) {
-          notes.push(
-            `${t.name} c=${connections}: ${r.non2xx} non-2xx responses, ${r.socketErrors} socket errors.`,
-          );
+        const { wrk, cpuUs } = rounds.get(t.name)!;
+        const result = results.get(t.name)!;
+        const median = medianWrk(wrk);
+        if (connections === 1) {
+          result.wrk1 = median;
+          result.cpuUs1 = percentile(cpuUs, 50);
+          result.rounds1 = wrk;
+        } else {
+          result.wrk32 = median;
+          result.cpuUs32 = percentile(cpuUs, 50);
+          result.rounds32 = wrk;
         }
       }
     }
 
     for (const t of targets) {
+      if (t.wrkOnly) continue;
       log(`sse ${t.name}`);
       results.get(t.name)!.sse = await measureSse(t);
     }
