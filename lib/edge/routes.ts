@@ -244,7 +244,7 @@ export function errorResponse(
   status: number,
   code: string,
   message: string,
-  type = errorType(status),
+  type: string = errorType(status),
   extraHeaders?: Record<string, string>,
 ): Response {
   const body: OpenAiError = { error: { message, type, code } };
