@@ -54,3 +54,14 @@ export async function readJsonIfExists<T>(path: string): Promise<T | undefined> 
     throw error;
   }
 }
+
+/** Deletes a file; `false` when it was not there. */
+export async function removeIfExists(path: string): Promise<boolean> {
+  try {
+    await Deno.remove(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

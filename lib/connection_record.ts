@@ -5,7 +5,12 @@
  *
  * @module
  */
-import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "./atomic_file.ts";
+import {
+  ensurePrivateDir,
+  readJsonIfExists,
+  removeIfExists,
+  writeJsonAtomic,
+} from "./atomic_file.ts";
 import type { EctoPaths } from "./paths.ts";
 
 /** What ecto created. Every field is optional: a half-finished connect records what it got to. */
@@ -49,7 +54,5 @@ export async function updateConnectionRecord(
 
 /** Deletes the record (disconnect). */
 export async function removeConnectionRecord(paths: EctoPaths): Promise<void> {
-  await Deno.remove(paths.connectionFile).catch((e) => {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  });
+  await removeIfExists(paths.connectionFile);
 }

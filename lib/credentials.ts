@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { writeJsonAtomic } from "./atomic_file.ts";
+import { removeIfExists, writeJsonAtomic } from "./atomic_file.ts";
 import { EctoError } from "./errors.ts";
 
 /** The model name clients should ask for by default. */
@@ -137,14 +137,8 @@ export async function readCredentials(path: string): Promise<StoredCredentials |
 }
 
 /** Deletes the credentials file; `false` when there was none. */
-export async function removeCredentials(path: string): Promise<boolean> {
-  try {
-    await Deno.remove(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
+export function removeCredentials(path: string): Promise<boolean> {
+  return removeIfExists(path);
 }
 
 /**

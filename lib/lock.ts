@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { ensurePrivateDir } from "./atomic_file.ts";
+import { ensurePrivateDir, removeIfExists } from "./atomic_file.ts";
 import { EctoError } from "./errors.ts";
 import type { Shell } from "./shell.ts";
 
@@ -265,13 +265,7 @@ function heldLock(path: string, info: LockInfo, text: string): Lock {
     released = true;
     const current = await readText(path);
     if (current !== text) return false;
-    try {
-      await Deno.remove(path);
-      return true;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw error;
-    }
+    return await removeIfExists(path);
   };
   return {
     path,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ensurePrivateDir, writeFileAtomic } from "../atomic_file.ts";
+import { ensurePrivateDir, removeIfExists, writeFileAtomic } from "../atomic_file.ts";
 import type { EctoContext } from "../context.ts";
 import { KeyStore } from "../edge/keys.ts";
 import type { KeysLayer, OwnerKey, StepResult } from "../layers.ts";
@@ -15,16 +15,6 @@ async function readOwnerKey(path: string): Promise<string | undefined> {
     return (await Deno.readTextFile(path)).trim() || undefined;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
-async function removeIfExists(path: string): Promise<boolean> {
-  try {
-    await Deno.remove(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
 }

@@ -173,16 +173,7 @@ export async function readTextIfExists(path: string): Promise<string | undefined
   }
 }
 
-/** Deletes a file; false when it was not there. */
-export async function removeIfExists(path: string): Promise<boolean> {
-  try {
-    await Deno.remove(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
+export { removeIfExists } from "../atomic_file.ts";
 
 /** Polls `check` every `intervalMs` until it returns a value or `timeoutMs` passes. */
 export async function pollUntil<T>(
