@@ -328,7 +328,22 @@ async function report(
     return { tailscale, funnel: funnelUnknown("not checked") };
   }
 
-  const config = await getServeConfig(handle);
+  let config;
+  try {
+    config = await getServeConfig(handle);
+  } catch (error) {
+    const e = error instanceof EctoError ? error : undefined;
+    return {
+      tailscale,
+      funnel: {
+        name: "funnel",
+        ok: false,
+        summary: "could not read the serve config",
+        details: {},
+        problem: { message: e?.message ?? String(error), fix: e?.fix },
+      },
+    };
+  }
   const target = record.funnelTarget ?? edgeTarget(ctx);
   const route = findEctoRoute(config, status.dnsName, target);
   const node: TailscaleNode = {
