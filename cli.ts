@@ -13,7 +13,7 @@ import { connect, type ConnectOptions } from "./lib/connect.ts";
 import { disconnect } from "./lib/disconnect.ts";
 import { status } from "./lib/status.ts";
 import { runEdgeCommand } from "./lib/edge_command.ts";
-import { EctoError, ExitCode, exitCodeFor, UsageError } from "./lib/errors.ts";
+import { EctoError, ExitCode, exitCodeFor } from "./lib/errors.ts";
 import type { EctoEvent } from "./lib/events.ts";
 import { addKey, listKeys, revokeKey } from "./lib/keys_admin.ts";
 import { ectoPaths } from "./lib/paths.ts";
@@ -391,7 +391,6 @@ function errorJson(error: unknown): Record<string, unknown> {
       exitCode: error.exitCode,
     };
   }
-  if (error instanceof UsageError) return { code: "usage", message: error.message };
   return {
     code: "internal",
     message: error instanceof Error ? error.message : String(error),
