@@ -578,61 +578,42 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     }
     if (route.kind === "health") return await health();
     const path = route.logPath;
-    if (closing) {
-      return refuse(
-        start,
-        client,
-        method,
-        path,
-        undefined,
-        503,
-        "shutting_down",
-        "The edge is stopping.",
-        {
-          "retry-after": "5",
-          connection: "close",
-        },
+    // Every refusal from here on is for this client, method and path.
+    const deny = (
+      status: number,
+      code: string,
+      message: string,
+      extraHeaders?: Record<string, string>,
+      key?: KeyRecord,
+    ) => refuse(start, client, method, path, key, status, code, message, extraHeaders);
+    const lockedOut = (ms: number) =>
+      deny(
+        429,
+        "too_many_failed_attempts",
+        "Too many failed authentication attempts. Please try again later.",
+        { "retry-after": retryAfter(ms) },
       );
+    if (closing) {
+      return deny(503, "shutting_down", "The edge is stopping.", {
+        "retry-after": "5",
+        connection: "close",
+      });
     }
 
     const forwarded = forwardRequestHeaders(headers);
     if (forwarded.count > limits.maxHeaderCount || forwarded.bytes > limits.maxHeaderBytes) {
-      return refuse(
-        start,
-        client,
-        method,
-        path,
-        undefined,
-        431,
-        "headers_too_large",
-        "Too many or too large request headers.",
-      );
+      return deny(431, "headers_too_large", "Too many or too large request headers.");
     }
 
     const limitKey = limiterKey(client);
     const locked = failedAuth.check(limitKey, start);
     if (locked > 0) {
-      return refuse(
-        start,
-        client,
-        method,
-        path,
-        undefined,
-        429,
-        "too_many_failed_attempts",
-        "Too many failed authentication attempts. Please try again later.",
-        { "retry-after": retryAfter(locked) },
-      );
+      return lockedOut(locked);
     }
 
     const presented = bearer(headers.get("authorization"));
     if (presented === undefined) {
-      return refuse(
-        start,
-        client,
-        method,
-        path,
-        undefined,
+      return deny(
         401,
         "invalid_api_key",
         "Missing API key. Send it as `Authorization: Bearer <key>`.",
@@ -642,28 +623,9 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     if (key === undefined) {
       const lockout = failedAuth.fail(limitKey, now());
       if (lockout > 0) {
-        return refuse(
-          start,
-          client,
-          method,
-          path,
-          undefined,
-          429,
-          "too_many_failed_attempts",
-          "Too many failed authentication attempts. Please try again later.",
-          { "retry-after": retryAfter(lockout) },
-        );
+        return lockedOut(lockout);
       }
-      return refuse(
-        start,
-        client,
-        method,
-        path,
-        undefined,
-        401,
-        "invalid_api_key",
-        "Invalid API key.",
-      );
+      return deny(401, "invalid_api_key", "Invalid API key.");
     }
     failedAuth.succeed(limitKey, start);
 
@@ -673,18 +635,14 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       start,
     );
     if (!grant.ok) {
-      return refuse(
-        start,
-        client,
-        method,
-        path,
-        key,
+      return deny(
         429,
         "rate_limit_exceeded",
         grant.reason === "rate"
           ? "Rate limit reached for this key. Please slow down."
           : "Too many concurrent requests for this key.",
         { "retry-after": retryAfter(grant.retryAfterMs) },
+        key,
       );
     }
     try {
