@@ -1,8 +1,8 @@
 /**
- * A reference row for the benchmark (opt-in, `BENCH_REFERENCE=1`): the
+ * A reference row for the benchmark (`BENCH_REFERENCE=0` drops it): the
  * smallest useful Deno reverse proxy, `Deno.serve` + the global `fetch` with
  * the body passed straight through, and the gateway token added. No key
- * check, no limits, no audit: the floor any Deno edge starts from on this
+ * check, no limits, no audit: the floor a Deno edge built on `fetch` starts from on this
  * machine.
  *
  * Usage: `BENCH_GATEWAY_TOKEN=… deno run --allow-net=127.0.0.1 --allow-env bench/min_proxy.ts <port> <upstream>`

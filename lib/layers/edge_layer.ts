@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { readConnectionRecord } from "../connection_record.ts";
 import type { EctoContext } from "../context.ts";
 import { EctoError } from "../errors.ts";
 import { HEALTH_PATH } from "../edge/routes.ts";
@@ -17,14 +18,36 @@ import {
   installEdgeService,
   removeEdgeService,
   type ServiceDeps,
+  type Supervisor,
+  SUPERVISORS,
 } from "../service.ts";
 import { edgeListen, edgeTarget } from "./edge_address.ts";
 
 /** How long a started edge may take to answer its health check. */
 const HEALTH_WAIT_MS = 20_000;
 
-function serviceDeps(ctx: EctoContext): ServiceDeps {
-  return { $: ctx.$, env: ctx.env, os: ctx.os, events: ctx.events, sleep: ctx.sleep };
+function serviceDeps(ctx: EctoContext, supervisor?: string): ServiceDeps {
+  return {
+    $: ctx.$,
+    env: ctx.env,
+    os: ctx.os,
+    events: ctx.events,
+    sleep: ctx.sleep,
+    ...(isSupervisor(supervisor) ? { supervisor } : {}),
+  };
+}
+
+function isSupervisor(value: string | undefined): value is Supervisor {
+  return value !== undefined && (SUPERVISORS as readonly string[]).includes(value);
+}
+
+/**
+ * The supervisor connect used, from the connection record: stopping and status must look
+ * where the edge was started even when detection would answer differently now (say over SSH
+ * without a user bus).
+ */
+async function recordedSupervisor(ctx: EctoContext): Promise<string | undefined> {
+  return (await readConnectionRecord(ctx.paths).catch(() => undefined))?.supervisor;
 }
 
 /** The supervisor's description of the edge: this ecto, `edge run --config <file>`. */
@@ -125,7 +148,10 @@ export function edgeLayer(): EdgeLayer {
     },
 
     async remove(ctx): Promise<StepResult> {
-      const result = await removeEdgeService(serviceDeps(ctx), spec(ctx));
+      const result = await removeEdgeService(
+        serviceDeps(ctx, await recordedSupervisor(ctx)),
+        spec(ctx),
+      );
       const changed = result.stopped || result.removed;
       return {
         changed,
@@ -138,7 +164,9 @@ export function edgeLayer(): EdgeLayer {
     async report(ctx): Promise<LayerStatus> {
       const listen = edgeListen(ctx);
       const [service, h] = await Promise.all([
-        edgeServiceStatus(serviceDeps(ctx), spec(ctx)).catch(() => undefined),
+        edgeServiceStatus(serviceDeps(ctx, await recordedSupervisor(ctx)), spec(ctx)).catch(() =>
+          undefined
+        ),
         health(ctx, listen),
       ]);
       const details = {
