@@ -59,6 +59,27 @@ async function status(
   }
 }
 
+/**
+ * `openclaw gateway <verb> --json` through the service manager; a non-zero exit is a
+ * {@link ToolError} with `message` and the (redacted) CLI output.
+ */
+async function gatewayServiceCommand(
+  deps: GatewayDeps,
+  cli: OpenClawCli,
+  verb: "start" | "restart",
+  message: string,
+  secrets: string[] | undefined,
+): Promise<void> {
+  const run = await runOpenClaw(deps.$, cli, deps.env, ["gateway", verb, "--json"], {
+    redact: secrets,
+  });
+  if (run.code !== 0) {
+    throw new ToolError("openclaw", run.code, run.stderr || run.stdout, message, {
+      fix: "openclaw gateway status --deep",
+    });
+  }
+}
+
 /** The gateway's liveness and readiness. */
 export interface GatewayHealth {
   /** `/healthz` answered 200: the HTTP server is up. */
@@ -404,18 +425,13 @@ export async function ensureGatewayRunning(
       : "starting the OpenClaw gateway",
   });
   if (service) {
-    const run = await runOpenClaw(deps.$, opts.cli, deps.env, ["gateway", "start", "--json"], {
-      redact: opts.secrets,
-    });
-    if (run.code !== 0) {
-      throw new ToolError(
-        "openclaw",
-        run.code,
-        run.stderr || run.stdout,
-        "`openclaw gateway start` failed to start the installed gateway service.",
-        { fix: "openclaw gateway status --deep" },
-      );
-    }
+    await gatewayServiceCommand(
+      deps,
+      opts.cli,
+      "start",
+      "`openclaw gateway start` failed to start the installed gateway service.",
+      opts.secrets,
+    );
     const readyMs = await waitForGatewayReady(deps, opts.url, {
       limitMs: opts.limitMs,
       logPath: dailyLog,
@@ -565,18 +581,13 @@ export async function restartGateway(
   };
 
   if (service) {
-    const run = await runOpenClaw(deps.$, opts.cli, deps.env, ["gateway", "restart", "--json"], {
-      redact: opts.secrets,
-    });
-    if (run.code !== 0) {
-      throw new ToolError(
-        "openclaw",
-        run.code,
-        run.stderr || run.stdout,
-        "`openclaw gateway restart` failed.",
-        { fix: "openclaw gateway status --deep" },
-      );
-    }
+    await gatewayServiceCommand(
+      deps,
+      opts.cli,
+      "restart",
+      "`openclaw gateway restart` failed.",
+      opts.secrets,
+    );
     await waitDownThenReady(dailyLog);
     const ms = now() - started;
     events({ kind: "step", step: "openclaw.restart", status: "done", detail: `ready in ${ms} ms` });
