@@ -1,6 +1,6 @@
 /**
  * Atomic, private file writes: write a temp file beside the target with the
- * final mode, fsync it, then rename over the target. A crash or Ctrl-C leaves
+ * final mode, fsync it, rename over the target, then fsync the directory. A crash or Ctrl-C leaves
  * either the old file or the new one, never half of one.
  *
  * @module
@@ -37,6 +37,18 @@ export async function writeFileAtomic(
   } catch (error) {
     await Deno.remove(tmp).catch(() => {});
     throw error;
+  }
+  await syncDir(dir);
+}
+
+/** Makes the rename itself durable (a crash right after could otherwise lose it); best effort. */
+async function syncDir(dir: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  try {
+    using handle = await Deno.open(dir, { read: true });
+    await handle.sync();
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename has still happened.
   }
 }
 

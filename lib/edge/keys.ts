@@ -7,11 +7,11 @@
  * exclusive `flock` on `<file>.lock` so `ecto keys ...` and a running edge
  * never lose each other's writes).
  *
- * Verification hashes the presented key once (SHA-256), looks the digest up
- * in a map, and confirms it with a constant-time comparison. The file is
- * re-checked (one `stat`) at most every `checkIntervalMs` (250 ms) and on
- * every miss, so a key created or revoked by another process takes effect on
- * the next request without a restart. `lastUsed` is kept in memory and written
+ * Verification hashes the presented key once (SHA-256) and looks the digest
+ * up in a map. Every verify first `stat`s the file synchronously (a few
+ * microseconds, no thread hop) and re-reads it when it changed, so a key
+ * created, edited or revoked by another process takes effect on the very next
+ * request: there is no cache window (a 250 ms one let revoked keys answer). `lastUsed` is kept in memory and written
  * in batches (every `flushIntervalMs`, and on `flush()`/`close()`).
  *
  * @example
@@ -66,10 +66,8 @@ export interface KeyVerifier {
 
 /** Options of {@link KeyStore.open}. */
 export interface KeyStoreOptions {
-  /** Wall clock in epoch ms (timestamps, re-check and flush pacing). Default `Date.now`. */
+  /** Wall clock in epoch ms (timestamps and flush pacing). Default `Date.now`. */
   now?: () => number;
-  /** Minimum interval between `stat`s of the file on the hit path, ms. Default 250. */
-  checkIntervalMs?: number;
   /** How long `lastUsed` updates wait before being written, ms. Default 30 000. */
   flushIntervalMs?: number;
 }
@@ -165,13 +163,10 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
   /** The key file. */
   readonly path: string;
   #now: () => number;
-  #checkIntervalMs: number;
   #flushIntervalMs: number;
   #byHash = new Map<string, Entry>();
   #keys: StoredKey[] = [];
   #signature = "";
-  #checkedAt = -Infinity;
-  #refreshing: Promise<void> | undefined;
   /** Loads and mutations run one at a time, so an older read never overwrites a newer write. */
   #tail: Promise<unknown> = Promise.resolve();
   #pendingUse = new Map<string, number>();
@@ -184,7 +179,6 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
   private constructor(path: string, options: KeyStoreOptions) {
     this.path = path;
     this.#now = options.now ?? Date.now;
-    this.#checkIntervalMs = options.checkIntervalMs ?? 250;
     this.#flushIntervalMs = options.flushIntervalMs ?? 30_000;
   }
 
@@ -198,7 +192,6 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
     const store = new KeyStore(path, options);
     const loaded = await store.#load();
     if (loaded instanceof Error) throw loaded;
-    store.#checkedAt = store.#now();
     return store;
   }
 
@@ -263,26 +256,17 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
   }
 
   /**
-   * The record of the key `presented`, or `undefined`. One SHA-256, one map
-   * lookup, a constant-time compare; a `stat` of the file at most every
-   * `checkIntervalMs`, and on a miss.
+   * The record of the key `presented`, or `undefined`. One synchronous `stat`
+   * of the file (re-read when it changed), one SHA-256, one map lookup.
    */
   async verify(presented: string): Promise<KeyRecord | undefined> {
     if (!KEY_SHAPE.test(presented)) return undefined;
-    const now = this.#now();
-    let refreshed = false;
-    if (now - this.#checkedAt >= this.#checkIntervalMs) {
-      await this.#refresh();
-      refreshed = true;
-    }
-    const digest = hashKey(presented);
-    let entry = this.#byHash.get(digest);
-    if (entry === undefined && !refreshed) {
-      await this.#refresh();
-      entry = this.#byHash.get(digest);
-    }
-    if (entry === undefined || !constantTimeEqual(entry.sha256, digest)) return undefined;
-    this.#markUsed(entry.record.id, now);
+    // The stat runs now, after whatever revoke returned before this request
+    // arrived; a load that is already queued may predate it, so queue our own.
+    if (this.#statSignature() !== this.#signature) await this.#refresh();
+    const entry = this.#byHash.get(hashKey(presented));
+    if (entry === undefined) return undefined;
+    this.#markUsed(entry.record.id, this.#now());
     return entry.record;
   }
 
@@ -327,7 +311,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
   async close(): Promise<void> {
     this.#closed = true;
     await this.flush();
-    await this.#refreshing?.catch(() => {});
+    await this.#tail;
   }
 
   /** Same as {@link close}. */
@@ -356,18 +340,21 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
       : { ...record, lastUsed: iso };
   }
 
-  /** Re-reads the file if its signature changed; concurrent callers share one check. */
+  /** Re-reads the file if its signature changed, after every load or write already queued. */
   #refresh(): Promise<void> {
-    this.#refreshing ??= this.#serial(async () => {
-      try {
-        const result = await this.#load();
-        this.lastReloadError = result instanceof Error ? result : undefined;
-      } finally {
-        this.#checkedAt = this.#now();
-        this.#refreshing = undefined;
-      }
+    return this.#serial(async () => {
+      const result = await this.#load();
+      this.lastReloadError = result instanceof Error ? result : undefined;
     });
-    return this.#refreshing;
+  }
+
+  /** The file's identity now ("missing" when absent, "" when unreadable, so a load reports why). */
+  #statSignature(): string {
+    try {
+      return signatureOf(Deno.statSync(this.path));
+    } catch (error) {
+      return error instanceof Deno.errors.NotFound ? "missing" : "";
+    }
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -380,8 +367,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
   async #load(): Promise<void | KeyStoreError> {
     let signature: string;
     try {
-      const info = await Deno.stat(this.path);
-      signature = `${info.mtime?.getTime()}:${info.size}:${info.ino}`;
+      signature = signatureOf(await Deno.stat(this.path));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
         this.#apply([], "missing");
@@ -448,14 +434,17 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
       if (next === undefined) return;
       const file: KeyFile = { version: 1, keys: next };
       await writeJsonAtomic(this.path, file);
-      const info = await Deno.stat(this.path);
-      this.#apply(next, `${info.mtime?.getTime()}:${info.size}:${info.ino}`);
-      this.#checkedAt = this.#now();
+      this.#apply(next, signatureOf(await Deno.stat(this.path)));
     } finally {
       await lock.unlock().catch(() => {});
       lock.close();
     }
   }
+}
+
+/** Atomic writes rename a new file into place, so the inode changes with every write. */
+function signatureOf(info: Deno.FileInfo): string {
+  return `${info.mtime?.getTime()}:${info.size}:${info.ino}`;
 }
 
 function toRecord(k: StoredKey): KeyRecord {
