@@ -23,15 +23,34 @@
  * @module
  */
 export {
+  APP_STORE_URL,
   assertSupportedVersion,
   compareVersions,
   isSupportedVersion,
   MIN_TAILSCALE_VERSION,
   parseVersionJson,
   parseVersionOutput,
+  parseVersionPrefix,
   parseVersionText,
   upgradeCommand,
 } from "./tailscale/version.ts";
+export {
+  assertNotKnownBroken,
+  KNOWN_BROKEN_VERSIONS,
+  knownBreakage,
+  knownBreakageOf,
+  knownBrokenError,
+} from "./tailscale/known_broken.ts";
+export type { KnownBreakage } from "./tailscale/known_broken.ts";
+export {
+  ENCRYPT_STATE_FIX,
+  isEmptyConfig,
+  isEncryptedStateLoss,
+  lostWriteError,
+  MACSYS_PLIST,
+  writeConfirmed,
+} from "./tailscale/lost_write.ts";
+export type { LostWrite } from "./tailscale/lost_write.ts";
 export type { TailscaleVariant, TailscaleVersion } from "./tailscale/version.ts";
 export {
   backendStateMeaning,
@@ -63,20 +82,27 @@ export type {
 } from "./tailscale/serve_config.ts";
 export {
   accessDeniedError,
+  appCliFailedError,
+  classifyDaemonProblem,
   classifyServeFailure,
+  daemonError,
   daemonNotRunningError,
+  daemonProblemError,
   enablePromptError,
   findIndentedUrl,
   isAccessDenied,
   isDaemonNotRunning,
   isEtagRace,
+  isSandboxedFileRead,
   notConnectedError,
   notConnectedState,
   operatorFix,
   parseEnablePrompt,
+  sandboxedAuthKeyError,
+  staleSocketError,
   startHintFor,
 } from "./tailscale/diagnose.ts";
-export type { EnablePrompt, PlatformHint, StartHint } from "./tailscale/diagnose.ts";
+export type { DaemonProblem, EnablePrompt, PlatformHint, StartHint } from "./tailscale/diagnose.ts";
 export {
   childEnv,
   getServeConfig,

@@ -17,6 +17,7 @@ import type {
 } from "../layers.ts";
 import {
   allowedFunnelPorts,
+  assertNotKnownBroken,
   assertSupportedVersion,
   cliFromInstall,
   enableFunnel,
@@ -25,6 +26,8 @@ import {
   getServeConfig,
   getStatus,
   installTailscale,
+  knownBreakageOf,
+  knownBrokenError,
   locateTailscale,
   login,
   removeFunnel,
@@ -102,6 +105,7 @@ export function tailscaleLayer(): TailscaleLayer {
         changed = true;
       }
       if (install.version) assertSupportedVersion(install.version, install.variant);
+      assertNotKnownBroken(install.version?.short, install.variant, "cli");
       const version = install.version?.short ?? "unknown version";
       return {
         path: install.path,
@@ -117,22 +121,29 @@ export function tailscaleLayer(): TailscaleLayer {
     async ensureRunning(ctx): Promise<StepResult> {
       const install = await located(ctx);
       const handle = cli(ctx, install);
+      let status: TailscaleStatus | undefined;
       try {
-        const status = await getStatus(handle);
-        return { detail: `The Tailscale daemon is running (${status.backendState}).` };
+        status = await getStatus(handle);
       } catch (error) {
+        // Only a daemon that is not there gets started; a stale socket or a failing app
+        // CLI carries its own fix and is thrown as is (no start command, no wait).
         if (!(error instanceof EctoError) || error.code !== "tailscale_not_running") throw error;
-        await startTailscaleDaemon(install, handle, {
-          consent: ctx.consent,
-          os: ctx.os,
-          interactive: ctx.interactive,
-          events: ctx.events,
-        });
-        return {
-          changed: true,
-          detail: `Started the Tailscale daemon (${install.startHint.command}).`,
-        };
       }
+      if (status) {
+        // The daemon may be older or newer than the CLI (e.g. not restarted after an upgrade).
+        assertNotKnownBroken(status.version, install.variant, "daemon");
+        return { detail: `The Tailscale daemon is running (${status.backendState}).` };
+      }
+      await startTailscaleDaemon(install, handle, {
+        consent: ctx.consent,
+        os: ctx.os,
+        interactive: ctx.interactive,
+        events: ctx.events,
+      });
+      return {
+        changed: true,
+        detail: `Started the Tailscale daemon (${install.startHint.command}).`,
+      };
     },
 
     async ensureLoggedIn(ctx, _found, options): Promise<TailscaleNode> {
@@ -155,7 +166,9 @@ export function tailscaleLayer(): TailscaleLayer {
     },
 
     async current(ctx): Promise<TailscaleNode> {
-      const status = await getStatus(cli(ctx, await located(ctx)));
+      const install = await located(ctx);
+      const status = await getStatus(cli(ctx, install));
+      assertNotKnownBroken(status.version, install.variant, "daemon");
       if (!status.connected) {
         throw new ActionRequiredError("tailscale_not_connected", status.meaning, {
           fix: "ecto connect (without --restart) logs in and starts Tailscale.",
@@ -221,24 +234,19 @@ async function checkPrerequisites(
       },
     );
   }
-  if (!status.httpsCapable) {
-    throw new ActionRequiredError(
-      "https_not_enabled",
-      "HTTPS certificates are off for your tailnet; Funnel needs them.",
-      {
-        url: ADMIN_DNS_URL,
-        fix: `Enable HTTPS Certificates at ${ADMIN_DNS_URL}, then run ecto connect again.`,
-      },
-    );
-  }
-  if (!status.funnelAllowed) {
-    // Ask the CLI's own enable flow for the node's enable URL. When Funnel is not allowed it
-    // prints the URL and changes nothing; enableFunnel turns that into exit 3 with the URL.
-    await enableFunnel(cli(ctx, await located(ctx)), {
-      target: edgeTarget(ctx),
-      events: ctx.events,
-    });
-    return { changed: true, detail: "Funnel was just enabled for this node." };
+  if (!status.httpsCapable || !status.funnelAllowed) {
+    // Ask the CLI's own consent flow for the node's enable URL: with HTTPS off too it is one
+    // link that turns on HTTPS certificates and Funnel together. When a capability is missing
+    // the CLI prints the URL and changes nothing; enableFunnel turns that into exit 3.
+    try {
+      await enableFunnel(cli(ctx, await located(ctx)), {
+        target: edgeTarget(ctx),
+        events: ctx.events,
+      });
+    } catch (error) {
+      throw consentFlowError(error, status);
+    }
+    return { changed: true, detail: "HTTPS and Funnel were just enabled for this node." };
   }
   const ports = allowedFunnelPorts(status);
   if (!ports.includes(443)) {
@@ -253,6 +261,45 @@ async function checkPrerequisites(
     );
   }
   return { detail: `MagicDNS, HTTPS and Funnel are on (ports ${ports.join(", ")}).` };
+}
+
+/**
+ * What the consent flow's failure means for the user: the single enable URL
+ * (HTTPS and Funnel together) when the control plane gave one; the admin
+ * console only when it gave none (self-hosted control, or no permission).
+ */
+export function consentFlowError(error: unknown, status: TailscaleStatus): unknown {
+  if (!(error instanceof ActionRequiredError)) return error;
+  if (error.code !== "funnel_not_enabled" && error.code !== "https_not_enabled") return error;
+  const fromControl = error.url !== undefined && /\/f\//.test(error.url);
+  if (fromControl) {
+    if (status.httpsCapable) return error;
+    return new ActionRequiredError(
+      "https_not_enabled",
+      "HTTPS certificates and Funnel are off for this node; open the link (as a tailnet admin): it turns both on, then run ecto connect again.",
+      { url: error.url, fix: error.url, cause: error },
+    );
+  }
+  if (!status.httpsCapable || error.code === "https_not_enabled") {
+    return new ActionRequiredError(
+      "https_not_enabled",
+      "HTTPS certificates are off for your tailnet and Tailscale offered no link to turn them on; a tailnet admin must enable them in the admin console.",
+      {
+        url: ADMIN_DNS_URL,
+        fix: `Enable HTTPS Certificates at ${ADMIN_DNS_URL}, then run ecto connect again.`,
+        cause: error,
+      },
+    );
+  }
+  return new ActionRequiredError(
+    "funnel_not_enabled",
+    'Funnel is not allowed for this node and Tailscale offered no link to allow it; a tailnet admin must add the "funnel" node attribute in the policy file.',
+    {
+      url: ADMIN_POLICY_URL,
+      fix: `Add the funnel node attribute at ${ADMIN_POLICY_URL}, then run ecto connect again.`,
+      cause: error,
+    },
+  );
 }
 
 async function report(
@@ -300,6 +347,26 @@ async function report(
         problem: { message: e?.message ?? String(error), fix: e?.fix },
       },
       funnel: funnelUnknown("not checked"),
+    };
+  }
+  const broken = knownBreakageOf(status.version) ?? knownBreakageOf(install.version?.short);
+  if (broken) {
+    const which = knownBreakageOf(status.version) ? "daemon" : "cli";
+    const e = knownBrokenError(
+      (which === "daemon" ? status.version : install.version?.short) ?? "",
+      broken,
+      install.variant,
+      which,
+    );
+    return {
+      tailscale: {
+        name: "tailscale",
+        ok: false,
+        summary: `Tailscale ${broken.first}–${broken.last} breaks Funnel (${broken.symptom})`,
+        details: { ...base, state: status.backendState, dnsName: status.dnsName },
+        problem: { message: e.message, fix: e.fix },
+      },
+      funnel: funnelUnknown(`not usable on this Tailscale version (${broken.symptom})`),
     };
   }
   const details = {

@@ -26,6 +26,7 @@ import {
   type ServeConfig,
 } from "./serve_config.ts";
 import type { TailscaleStatus } from "./status.ts";
+import { lostWriteError } from "./lost_write.ts";
 
 /** Options for {@link enableFunnel}. */
 export interface EnableFunnelOptions {
@@ -140,11 +141,12 @@ export async function enableFunnel(
         }
         throw enablePromptError(prompt, result.stdout);
       }
-      throw new EctoError(
-        "funnel_not_configured",
-        `tailscale funnel exited 0 but the Funnel route on port ${choice.port} is not in the serve config.`,
-        { fix: "tailscale funnel status", cause: result.stdout },
-      );
+      throw lostWriteError({
+        stdout: result.stdout,
+        config,
+        platform: cli.platform,
+        port: choice.port,
+      });
     }
     if (run.promptUrl || (prompt && result.killed)) {
       throw enablePromptError(prompt ?? { feature: "funnel", message: "", url: run.promptUrl! });

@@ -86,23 +86,34 @@ export interface VariantFacts {
   osVariant?: string;
   /** `CFBundleIdentifier` of `/Applications/Tailscale.app`, when known. */
   bundleId?: string;
+  /** An executable `tailscaled` sits next to the (resolved) CLI. */
+  tailscaledBeside?: boolean;
 }
 
-/** Decides the variant: `osVariant` first (1.96+), then the path. */
+function isHomebrewPath(facts: VariantFacts): boolean {
+  const real = facts.realPath ?? facts.path;
+  return real.includes("/Cellar/tailscale/") || facts.path.startsWith("/opt/homebrew/");
+}
+
+/**
+ * Decides the variant: `osVariant` first (1.96+), then the path. The
+ * open-source daemon on macOS is `homebrew` when it comes from a Homebrew
+ * Cellar, else `tailscaled` (built by hand: no Homebrew hints for it).
+ */
 export function detectVariant(facts: VariantFacts): TailscaleVariant {
   if (facts.osVariant === "appstore") return "appstore";
   if (facts.osVariant === "macsys") return "macsys";
-  if (facts.osVariant === "darwin") return "homebrew";
+  if (facts.osVariant === "darwin") return isHomebrewPath(facts) ? "homebrew" : "tailscaled";
   if (facts.os === "linux") return "linux";
   if (facts.os !== "darwin") return "unknown";
   const real = facts.realPath ?? facts.path;
-  if (real.includes("/Cellar/tailscale/")) return "homebrew";
+  if (isHomebrewPath(facts)) return "homebrew";
   if (real.includes("/Tailscale.app/") || facts.path.includes("/Tailscale.app/")) {
     if (facts.bundleId?.includes("io.tailscale.ipn.macsys")) return "macsys";
     if (facts.bundleId?.includes("io.tailscale.ipn.macos")) return "appstore";
     return "unknown";
   }
-  return "unknown";
+  return facts.tailscaledBeside ? "tailscaled" : "unknown";
 }
 
 /** What a variant means for Funnel. */
@@ -110,6 +121,8 @@ export function funnelNoteFor(variant: TailscaleVariant): string {
   switch (variant) {
     case "homebrew":
       return "Open-source tailscaled (Homebrew): Serve and Funnel of a local port are fully supported.";
+    case "tailscaled":
+      return "Open-source tailscaled (built by hand): Serve and Funnel of a local port are fully supported; root, the admin group and the operator may change them.";
     case "macsys":
     case "appstore":
       return "Tailscale macOS app: Funnel of a localhost port works, but the public URL may not open from this Mac itself, and the CLI must run inside your login session.";
@@ -198,6 +211,10 @@ export async function locateTailscale(
       );
       if (id) facts.bundleId = id;
     }
+    if (os === "darwin" && !facts.osVariant && !`${realPath ?? path}`.includes("Tailscale.app")) {
+      const dir = (realPath ?? path).replace(/\/[^/]*$/, "");
+      if (await fs.isExecutable(`${dir}/tailscaled`)) facts.tailscaledBeside = true;
+    }
     const variant = detectVariant(facts);
     const install: TailscaleInstall = {
       path,
@@ -242,6 +259,7 @@ export function cliFromInstall(
       variant: install.variant,
       command: commandNameFor(install),
       ...(options.user ? { user: options.user } : {}),
+      ...(install.version ? { version: install.version.short } : {}),
     },
   });
 }

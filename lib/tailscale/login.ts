@@ -10,9 +10,10 @@ import { type EventSink, ignoreEvents } from "../events.ts";
 import { delay, type ExecResult, spawn } from "./_exec.ts";
 import {
   accessDeniedError,
-  daemonNotRunningError,
+  daemonError,
   isAccessDenied,
-  isDaemonNotRunning,
+  isSandboxedFileRead,
+  sandboxedAuthKeyError,
 } from "./diagnose.ts";
 import { childEnv, getStatus, type TailscaleCli, toolError } from "./runner.ts";
 import type { TailscaleStatus } from "./status.ts";
@@ -237,6 +238,15 @@ export async function login(cli: TailscaleCli, options: LoginOptions = {}): Prom
     if (status.backendState === "Running") {
       return { status, changed: false, detail: ALREADY };
     }
+    // Still Starting: logged in, waiting for a peer or relay. That is not "logged out":
+    // running `up` now could only trip over its own prefs check.
+    if (status.backendState === "Starting") {
+      return { status, changed: false, detail: "Tailscale is logged in and still connecting." };
+    }
+  }
+  if (options.authKey !== undefined && cli.platform.variant === "appstore") {
+    // The App Store CLI's sandbox cannot read the key file; refuse before trying.
+    throw sandboxedAuthKeyError();
   }
   if (options.authKey === undefined) {
     if (status.backendState === "NeedsLogin" && status.authUrl) {
@@ -286,8 +296,16 @@ export async function login(cli: TailscaleCli, options: LoginOptions = {}): Prom
     return { status, changed: true, detail: LOGGED_IN };
   }
   const stderr = redact(result.stderr, options.authKey);
-  if (isDaemonNotRunning(stderr)) throw daemonNotRunningError(cli.platform, stderr);
+  const daemon = daemonError(
+    `${stderr}\n${redact(result.stdout, options.authKey)}`,
+    cli.platform,
+    stderr,
+  );
+  if (daemon) throw daemon;
   if (isAccessDenied(stderr)) throw accessDeniedError(cli.platform, stderr);
+  if (options.authKey !== undefined && isSandboxedFileRead(stderr)) {
+    throw sandboxedAuthKeyError(stderr);
+  }
   const backend = /backend error: ([^\n]*)/.exec(stderr);
   if (backend && options.authKey !== undefined) {
     throw new ActionRequiredError(

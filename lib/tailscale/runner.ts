@@ -7,7 +7,7 @@
 import { EctoError, ToolError } from "../errors.ts";
 import type { Shell } from "../shell.ts";
 import { exec, type ExecOptions, type ExecResult } from "./_exec.ts";
-import { daemonNotRunningError, isDaemonNotRunning, type PlatformHint } from "./diagnose.ts";
+import { daemonError, type PlatformHint } from "./diagnose.ts";
 import { parseServeConfig, type ServeConfig } from "./serve_config.ts";
 import { parseStatusJson, type TailscaleStatus } from "./status.ts";
 import { parseVersionOutput, type TailscaleVersion } from "./version.ts";
@@ -51,6 +51,7 @@ export function tailscaleCli(options: TailscaleCliOptions): TailscaleCli {
   };
   if (options.platform?.user !== undefined) platform.user = options.platform.user;
   if (options.platform?.command !== undefined) platform.command = options.platform.command;
+  if (options.platform?.version !== undefined) platform.version = options.platform.version;
   const cli: TailscaleCli = { $: options.$, path: options.path, platform };
   if (options.env) cli.env = options.env;
   if (options.commandTimeoutMs !== undefined) cli.commandTimeoutMs = options.commandTimeoutMs;
@@ -100,10 +101,15 @@ export async function getVersion(cli: TailscaleCli): Promise<TailscaleVersion> {
     } catch { /* fall back to the plain form */ }
   }
   const plain = await runTailscale(cli, ["version"]);
-  if (plain.code !== 0) throw toolError("version", plain);
+  if (plain.code !== 0) {
+    throw daemonError(`${plain.stderr}\n${plain.stdout}`, cli.platform, plain.stderr) ??
+      toolError("version", plain);
+  }
   try {
     return parseVersionOutput(plain.stdout);
   } catch (error) {
+    const daemon = daemonError(plain.stdout, cli.platform, plain.stdout);
+    if (daemon) throw daemon;
     throw new EctoError(
       "tailscale_output",
       "tailscale version printed something ecto cannot read.",
@@ -120,13 +126,16 @@ export async function getVersion(cli: TailscaleCli): Promise<TailscaleVersion> {
  */
 export async function getStatus(cli: TailscaleCli): Promise<TailscaleStatus> {
   const result = await runTailscale(cli, ["status", "--json"]);
+  // The app's CLI prints its own start failure on stdout, so both streams are read.
+  const both = `${result.stderr}\n${result.stdout}`;
   if (result.code !== 0 || result.stdout.trim() === "") {
-    if (isDaemonNotRunning(result.stderr)) throw daemonNotRunningError(cli.platform, result.stderr);
-    throw toolError("status", result);
+    throw daemonError(both, cli.platform, result.stderr) ?? toolError("status", result);
   }
   try {
     return parseStatusJson(result.stdout);
   } catch (error) {
+    const daemon = daemonError(both, cli.platform, result.stdout);
+    if (daemon) throw daemon;
     throw new EctoError(
       "tailscale_output",
       "tailscale status printed something ecto cannot read.",
@@ -141,8 +150,8 @@ export async function getStatus(cli: TailscaleCli): Promise<TailscaleStatus> {
 export async function getServeConfig(cli: TailscaleCli): Promise<ServeConfig> {
   const result = await runTailscale(cli, ["funnel", "status", "--json"]);
   if (result.code !== 0) {
-    if (isDaemonNotRunning(result.stderr)) throw daemonNotRunningError(cli.platform, result.stderr);
-    throw toolError("funnel status", result);
+    throw daemonError(`${result.stderr}\n${result.stdout}`, cli.platform, result.stderr) ??
+      toolError("funnel status", result);
   }
   try {
     return parseServeConfig(result.stdout);

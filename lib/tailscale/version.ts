@@ -80,6 +80,17 @@ export function parseVersionOutput(text: string): TailscaleVersion {
   return text.trimStart().startsWith("{") ? parseVersionJson(text) : parseVersionText(text);
 }
 
+/** Parses the `x.y.z` start of a short or long version (`1.102.1-t1a2b…`), `undefined` if none. */
+export function parseVersionPrefix(text: string): TailscaleVersion | undefined {
+  try {
+    const version = fromShort(text);
+    version.short = `${version.major}.${version.minor}.${version.patch}`;
+    return version;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Compares two versions by major, minor, patch: negative, zero or positive. */
 export function compareVersions(
   a: Pick<TailscaleVersion, "major" | "minor" | "patch">,
@@ -93,18 +104,34 @@ export function isSupportedVersion(version: TailscaleVersion): boolean {
   return compareVersions(version, MIN_TAILSCALE_VERSION) >= 0;
 }
 
-/** How Tailscale was installed; decides the upgrade, install and start commands. */
-export type TailscaleVariant = "homebrew" | "macsys" | "appstore" | "linux" | "unknown";
+/**
+ * How Tailscale was installed; decides the upgrade, install and start
+ * commands. `tailscaled` is the open-source daemon on macOS built by hand
+ * (not from Homebrew); `macsys` is the Standalone app, `appstore` the Mac App
+ * Store app.
+ */
+export type TailscaleVariant =
+  | "homebrew"
+  | "tailscaled"
+  | "macsys"
+  | "appstore"
+  | "linux"
+  | "unknown";
+
+/** The Mac App Store page of the Tailscale app (its store item id 1475387142). */
+export const APP_STORE_URL = "macappstore://apps.apple.com/app/id1475387142";
 
 /** The command (or place) that upgrades Tailscale for a variant. */
 export function upgradeCommand(variant: TailscaleVariant): string {
   switch (variant) {
     case "homebrew":
-      return "brew upgrade tailscale";
+      return "brew upgrade tailscale && sudo brew services restart tailscale";
+    case "tailscaled":
+      return 'go install tailscale.com/cmd/tailscale@latest tailscale.com/cmd/tailscaled@latest && sudo "$(go env GOPATH)/bin/tailscaled" install-system-daemon';
     case "macsys":
       return "update the Tailscale app (menu bar icon > Check for Updates) or install the latest from https://pkgs.tailscale.com/stable/#macos";
     case "appstore":
-      return "update Tailscale in the Mac App Store (open -a 'App Store', then Updates)";
+      return `open '${APP_STORE_URL}' (then Update)`;
     case "linux":
       return "curl -fsSL https://tailscale.com/install.sh | sh";
     default:
