@@ -85,7 +85,7 @@ Deno.test("`assertSupportedVersion()` refuses < 1.52 with the variant's upgrade 
   const old = parseVersionText(fixture("version_old.txt"));
   for (
     const [variant, fix] of [
-      ["homebrew", "brew upgrade tailscale"],
+      ["homebrew", "brew upgrade tailscale && sudo brew services restart tailscale"],
       ["linux", "curl -fsSL https://tailscale.com/install.sh | sh"],
     ] as const
   ) {
@@ -102,7 +102,7 @@ Deno.test("`assertSupportedVersion()` refuses < 1.52 with the variant's upgrade 
   }
   await t.step("app variants point at the app's updater", () => {
     assert.match(upgradeCommand("macsys"), /Check for Updates/);
-    assert.match(upgradeCommand("appstore"), /App Store/);
+    assert.match(upgradeCommand("appstore"), /macappstore:\/\/apps\.apple\.com\/app\/id1475387142/);
   });
   await t.step("1.52.0 and newer pass", () => {
     assertSupportedVersion(parseVersionText("1.52.0\n"));
@@ -400,7 +400,6 @@ Deno.test("daemon-not-running texts (Linux, macOS, prefixed) → start fix", asy
     const name of [
       "err_daemon_linux.txt",
       "err_daemon_macos.txt",
-      "err_daemon_connect_failed.txt",
       "err_daemon_funnel_prefixed.txt",
       "err_daemon_serve_config.txt",
       "err_daemon_serve_prefixed.txt",

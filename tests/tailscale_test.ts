@@ -78,7 +78,9 @@ Deno.test("`getVersion()` + `assertSupportedVersion()` refuse a pre-1.52 CLI", a
   assert.equal(version.short, "1.50.1");
   assert.throws(
     () => assertSupportedVersion(version, "homebrew"),
-    (e: unknown) => e instanceof MissingPrerequisiteError && e.fix === "brew upgrade tailscale",
+    (e: unknown) =>
+      e instanceof MissingPrerequisiteError &&
+      e.fix === "brew upgrade tailscale && sudo brew services restart tailscale",
   );
 });
 

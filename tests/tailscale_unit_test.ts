@@ -703,16 +703,21 @@ Deno.test("`locateTailscale()` searches ECTO_TAILSCALE, PATH, the app bundle, Ho
     assert.equal(install?.source, "homebrew");
     assert.equal(install?.startHint.command, "sudo brew services start tailscale");
   });
-  await t.step("osVariant darwin (open-source tailscaled) = the Homebrew route", async () => {
-    await versionScript(tmp.path, "oss/tailscale", "version_json_darwin.txt");
-    const install = await locateTailscale({
-      $: shellWith({}),
-      env: env({ PATH: `${tmp.path}/oss` }),
-      os: "darwin",
-    });
-    assert.equal(install?.variant, "homebrew");
-    assert.equal(install?.version?.osVariant, "darwin");
-  });
+  await t.step(
+    "osVariant darwin outside a Homebrew Cellar = hand-built tailscaled, no Homebrew hints",
+    async () => {
+      await versionScript(tmp.path, "oss/tailscale", "version_json_darwin.txt");
+      const install = await locateTailscale({
+        $: shellWith({}),
+        env: env({ PATH: `${tmp.path}/oss` }),
+        os: "darwin",
+      });
+      assert.equal(install?.variant, "tailscaled");
+      assert.equal(install?.version?.osVariant, "darwin");
+      assert.equal(install?.startHint.command, "sudo tailscaled install-system-daemon");
+      assert.doesNotMatch(install?.funnelNote ?? "", /Homebrew/);
+    },
+  );
   await t.step("nothing found", async () => {
     assert.equal(
       await locateTailscale({

@@ -8,12 +8,12 @@
  * @module
  */
 
-import { CliError, err, Exit, parseFlags } from "./cli_io.ts";
+import { CliError, err, Exit, out, parseFlags } from "./cli_io.ts";
 import { runDown, runLogout, runSet, runUp } from "./cmd_login.ts";
 import { runServeCommand } from "./cmd_serve.ts";
 import { runStatus, runVersion } from "./cmd_status.ts";
 import type { Ctx } from "./daemon_api.ts";
-import { readState } from "./state.ts";
+import { type DoubleState, readState } from "./state.ts";
 import { atLeast } from "./version_info.ts";
 
 const ROOT_USAGE = `USAGE
@@ -46,6 +46,12 @@ export async function main(rawArgs: string[]): Promise<number> {
   let args = cleanUpArgs(rawArgs);
   if (args.length === 1 && (args[0] === "-V" || args[0] === "--version")) args = ["version"];
   const ctx: Ctx = { dir, args, root: Deno.env.get("TS_DOUBLE_SUDO") === "1", warned: false };
+  const failure = appCliFailureText(await readState(dir));
+  if (failure) {
+    // The app's CLI prints this itself (on stdout, as reported) before doing anything.
+    out(failure + "\n");
+    return 1;
+  }
   try {
     const { values, args: rest } = parseFlags(args, { socket: { kind: "string" } }, ROOT_USAGE);
     if (typeof values.socket === "string") ctx.socket = values.socket;
@@ -95,6 +101,15 @@ export async function main(rawArgs: string[]): Promise<number> {
     err(`tailscale double: internal error: ${(e as Error).stack ?? e}\n`);
     return 1;
   }
+}
+
+/** The macOS app CLI's own start failure, when the state asks for one (GUI variants only). */
+export function appCliFailureText(state: DoubleState): string | undefined {
+  const o = state.options;
+  if (o.os !== "macOS" || o.macVariant === "darwin" || !o.appCliFailure) return undefined;
+  return o.appCliFailure === "gui"
+    ? "The Tailscale GUI failed to start: The operation couldn\u2019t be completed. (Tailscale.CLIError error 3.)"
+    : "The Tailscale CLI failed to start: Failed to load preferences.";
 }
 
 async function accessHint(ctx: Ctx): Promise<string> {

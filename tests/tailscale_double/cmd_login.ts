@@ -19,6 +19,72 @@ import {
 } from "./cli_io.ts";
 import { canWrite, type Ctx, DaemonDown, editPrefs, localApi } from "./daemon_api.ts";
 import { type DoubleState, readState, sleep, updateState } from "./state.ts";
+import { loggedIn } from "./status_json.ts";
+
+/** `accidentalUpPrefix` in `cmd/tailscale/cli/up.go` (v1.90.8). */
+export const ACCIDENTAL_UP_PREFIX =
+  "Error: changing settings via 'tailscale up' requires mentioning all\n" +
+  "non-default flags. To proceed, either re-run your command with --reset or\n" +
+  "use the command below to explicitly mention the current value of\n" +
+  "all non-default settings:\n\n" +
+  "\ttailscale up";
+
+/** Flags that are prefs (the rest — auth-key, timeout, json, qr, reset, force-reauth — are not). */
+const PREF_FLAGS = [
+  "accept-dns",
+  "accept-routes",
+  "advertise-tags",
+  "hostname",
+  "login-server",
+  "operator",
+  "shields-up",
+  "ssh",
+];
+const PREF_DEFAULTS: Record<string, string | boolean> = {
+  "accept-dns": true,
+  "accept-routes": false,
+  "advertise-tags": "",
+  hostname: "",
+  "login-server": "",
+  operator: "",
+  "shields-up": false,
+  ssh: false,
+};
+
+function recordPrefs(
+  s: DoubleState,
+  flags: Record<string, string | boolean>,
+  reset: boolean,
+): void {
+  if (reset) s.prefs = {};
+  for (const name of PREF_FLAGS) {
+    if (!(name in flags)) continue;
+    if (flags[name] === PREF_DEFAULTS[name]) delete s.prefs[name];
+    else s.prefs[name] = flags[name];
+  }
+}
+
+function flagText(name: string, value: string | boolean): string {
+  if (value === true) return ` --${name}`;
+  if (value === false) return ` --${name}=false`;
+  return ` --${name}=${/^[\w.@:/=,-]+$/.test(value) ? value : `'${value}'`}`;
+}
+
+/**
+ * `checkForAccidentalSettingReverts`: the suggested flags (sorted, current
+ * values, this run's flags winning) when a non-default pref is not mentioned;
+ * `undefined` when the run may go ahead.
+ */
+export function accidentalRevert(
+  prefs: Record<string, string | boolean>,
+  flags: Record<string, string | boolean>,
+): string | undefined {
+  const missing = Object.keys(prefs).filter((name) => !(name in flags));
+  if (missing.length === 0) return undefined;
+  const merged: Record<string, string | boolean> = { ...prefs };
+  for (const name of PREF_FLAGS) if (name in flags) merged[name] = flags[name];
+  return Object.keys(merged).sort().map((name) => flagText(name, merged[name])).join("");
+}
 
 const UP_USAGE = `USAGE
   tailscale up [flags]
@@ -90,9 +156,22 @@ export async function runUp(ctx: Ctx, cmd: "up" | "login", argv: string[]): Prom
     throw accessDenied("", what);
   }
 
+  if (cmd === "up" && flags.reset !== true && loggedIn(st)) {
+    const suggestion = accidentalRevert(st.prefs, flags);
+    if (suggestion) {
+      err(ACCIDENTAL_UP_PREFIX + suggestion + "\n");
+      throw new Exit(1);
+    }
+  }
+
   let authKey = typeof flags["auth-key"] === "string" ? flags["auth-key"] : "";
   if (authKey.startsWith("file:")) {
     const file = authKey.slice(5);
+    if (st.options.os === "macOS" && st.options.macVariant === "appstore") {
+      // The App Store CLI's sandbox cannot open files outside its container (`upArgsT.getAuthKey`
+      // returns os.ReadFile's error as is).
+      throw new CliError(`open ${file}: operation not permitted`);
+    }
     try {
       authKey = Deno.readTextFileSync(file).trim();
     } catch (e) {
@@ -112,6 +191,7 @@ export async function runUp(ctx: Ctx, cmd: "up" | "login", argv: string[]): Prom
     if (typeof flags.hostname === "string") s.hostname = flags.hostname;
     if (typeof flags.operator === "string") s.operator = flags.operator;
     if (typeof flags["shields-up"] === "boolean") s.options.shieldsUp = flags["shields-up"];
+    recordPrefs(s, flags, cmd === "up" && flags.reset === true);
     if (s.options.backendState === "Stopped" && !needsLogin) s.options.backendState = "Running";
     if (!needsLogin) return "running";
     if (authKey) {
@@ -258,6 +338,7 @@ export async function runSet(ctx: Ctx, argv: string[]): Promise<void> {
     }
     if (typeof flags.hostname === "string") s.hostname = flags.hostname;
     if (typeof flags["shields-up"] === "boolean") s.options.shieldsUp = flags["shields-up"];
+    recordPrefs(s, flags, false);
   });
 }
 

@@ -60,16 +60,50 @@ export function fixedConnectText(state: DoubleState): string {
 
 /** The raw `local.Client` dial error for `path`. */
 export function rawConnectText(ctx: Ctx, state: DoubleState, path: string): string {
-  return `Failed to connect to local Tailscale daemon for ${path}; not running? Error: dial unix ${
+  // `client/local/local.go`: the systemd hint replaces "not running?" on systemd Linux.
+  const hint = state.options.os === "linux" && state.options.staleSocket
+    ? "systemd tailscaled.service not running."
+    : "not running?";
+  return `Failed to connect to local Tailscale daemon for ${path}; ${hint} Error: dial unix ${
     socketPath(ctx, state)
   }: connect: no such file or directory`;
+}
+
+/** `fixTailscaledConnectError` when a daemon process exists (`cmd/tailscale/cli/diag.go`). */
+export function runningAsText(ctx: Ctx, state: DoubleState, path: string): string {
+  const pid = state.options.os === "linux" ? 1430 : 46381;
+  return `failed to connect to local tailscaled (which appears to be running as ${state.options.staleSocket}, pid ${pid}). Got error: ${
+    rawConnectText(ctx, state, path)
+  }`;
+}
+
+/** Whether the daemon cannot be reached: not running, or running behind a stale socket. */
+export function unreachable(state: DoubleState): boolean {
+  return !state.options.daemonRunning || state.options.staleSocket !== "";
+}
+
+/** The diagnosed text for an unreachable daemon. */
+export function unreachableText(ctx: Ctx, state: DoubleState, path: string): string {
+  return state.options.daemonRunning && state.options.staleSocket
+    ? runningAsText(ctx, state, path)
+    : fixedConnectText(state);
+}
+
+/**
+ * The Standalone app's Keychain trap (1.98+): with `EncryptState` on and a
+ * failing Keychain, writes are acknowledged and nothing is kept.
+ */
+export function stateIsLost(state: DoubleState): boolean {
+  const o = state.options;
+  return o.os === "macOS" && o.macVariant === "macsys" && atLeast(daemonVersion(state), "1.98") &&
+    o.keychainBroken && o.encryptState;
 }
 
 /** Reads the state as a LocalAPI call to `path` would see it. */
 export async function localApi(ctx: Ctx, path: string): Promise<DoubleState> {
   const state = await readState(ctx.dir);
-  if (!state.options.daemonRunning) {
-    throw new DaemonDown(rawConnectText(ctx, state, path), fixedConnectText(state));
+  if (unreachable(state)) {
+    throw new DaemonDown(rawConnectText(ctx, state, path), unreachableText(ctx, state, path));
   }
   pruneDeadSessions(state);
   warnVersionMismatch(ctx, state);
@@ -88,7 +122,10 @@ export function warnVersionMismatch(ctx: Ctx, state: DoubleState): void {
 
 /** Whether the caller may write prefs / serve config. */
 export function canWrite(ctx: Ctx, state: DoubleState): boolean {
-  return ctx.root || state.options.operatorOk;
+  // `ipn/ipnauth`: on macOS the open-source tailscaled also lets the `admin` group write.
+  const admin = state.options.os === "macOS" && state.options.macVariant === "darwin" &&
+    state.options.adminGroup;
+  return ctx.root || state.options.operatorOk || admin;
 }
 
 /** Mutates prefs-like state under the lock, with the LocalAPI's checks. */
@@ -100,8 +137,8 @@ export async function editPrefs(
 ): Promise<DoubleState> {
   return await withLock(ctx.dir, async () => {
     const state = await readState(ctx.dir);
-    if (!state.options.daemonRunning) {
-      throw new DaemonDown(rawConnectText(ctx, state, path), fixedConnectText(state));
+    if (unreachable(state)) {
+      throw new DaemonDown(rawConnectText(ctx, state, path), unreachableText(ctx, state, path));
     }
     if (!canWrite(ctx, state)) throw accessDenied("", denied);
     fn(state);
@@ -128,7 +165,7 @@ export async function setServeConfig(
   const prefix = "sending serve config: ";
   await withLock(ctx.dir, async () => {
     const state = await readState(ctx.dir);
-    if (!state.options.daemonRunning) {
+    if (unreachable(state)) {
       throw new CliError(prefix + rawConnectText(ctx, state, "/localapi/v0/serve-config"));
     }
     if (!canWrite(ctx, state)) throw accessDenied(prefix, "serve config denied");
@@ -148,6 +185,7 @@ export async function setServeConfig(
       const problem = validateUpdate(state.serve, config);
       if (problem) throw new CliError(prefix + "updating config: " + problem);
     }
+    if (stateIsLost(state)) return; // acknowledged, never stored
     state.serve = canonical(config);
     // Sessions missing from the new config are closed by the daemon.
     for (const id of Object.keys(state.foreground)) {

@@ -18,7 +18,16 @@
  */
 
 import { createFunnelHandler, funnelAllows, type FunnelSource } from "./proxy_handler.ts";
-import { pidAlive, pruneDeadSessions, readState, sleep, updateState } from "./state.ts";
+import {
+  type DoubleState,
+  pidAlive,
+  pruneDeadSessions,
+  readState,
+  sleep,
+  updateState,
+} from "./state.ts";
+import { daemonVersion } from "./status_json.ts";
+import { atLeast } from "./version_info.ts";
 import { ensureTlsMaterial } from "./tls_material.ts";
 
 /** Ports the data plane always listens for (plus any in the initial funnel-ports cap). */
@@ -82,6 +91,14 @@ async function main(): Promise<void> {
       conn.close();
       return;
     }
+    if (rejectsIngress(state)) {
+      // 1.102.0–1.102.1: peerapi answers the relay's ingress POST with 403, so the client's
+      // TLS handshake never completes (tailscale#20739).
+      log("peerapi: ingress: denied; no ingress cap from [fd7a:115c:a1e0::1]:41641");
+      conn.close();
+      return;
+    }
+    await awaitCertificate(state);
     let inner: Deno.TcpConn;
     try {
       inner = await Deno.connect({ hostname: "127.0.0.1", port: internalPort });
@@ -98,6 +115,22 @@ async function main(): Promise<void> {
     sources.delete(key);
     tryCall(() => conn.close());
     tryCall(() => inner.close());
+  }
+
+  // Before 1.100 the certificate is fetched on the first TLS handshake for the name: every
+  // handshake waits until it is there (one fetch, `certDelayMs` long).
+  let certReady: Promise<void> | undefined;
+  function awaitCertificate(state: DoubleState): Promise<void> {
+    const delay = state.options.certDelayMs;
+    if (state.certIssued || delay <= 0 || atLeast(daemonVersion(state), "1.100")) {
+      return Promise.resolve();
+    }
+    certReady ??= (async () => {
+      log(`acme: fetching certificate for ${state.options.dnsName} on first handshake`);
+      await sleep(delay);
+      await updateState(dir, (s) => void (s.certIssued = true));
+    })();
+    return updateState(dir, (s) => void s.certWaits++).then(() => certReady);
   }
 
   let stopping = false;
@@ -135,6 +168,12 @@ async function main(): Promise<void> {
       if (pruneDeadSessions(probe)) await updateState(dir, (s) => void pruneDeadSessions(s));
     }
   }
+}
+
+/** Whether this daemon version refuses Funnel ingress (1.102.0 and 1.102.1). */
+export function rejectsIngress(state: DoubleState): boolean {
+  const v = daemonVersion(state);
+  return atLeast(v, "1.102.0") && !atLeast(v, "1.102.2");
 }
 
 async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {

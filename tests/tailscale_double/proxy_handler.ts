@@ -108,7 +108,14 @@ export function outboundHeaders(
   const h = new Headers(incoming);
   const listed = (incoming.get("connection") ?? "").split(",").map((s) => s.trim().toLowerCase())
     .filter(Boolean);
+  // Go's ReverseProxy notes the upgrade type before dropping hop-by-hop headers, then puts
+  // `Connection: Upgrade` and `Upgrade: <type>` back (WebSocket and friends).
+  const upgrade = listed.includes("upgrade") ? incoming.get("upgrade") : null;
   for (const name of [...HOP_BY_HOP, ...listed]) h.delete(name);
+  if (upgrade) {
+    h.set("connection", "Upgrade");
+    h.set("upgrade", upgrade);
+  }
   for (
     const name of [
       "forwarded",

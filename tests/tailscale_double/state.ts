@@ -11,7 +11,13 @@ import { readJsonIfExists, writeFileAtomic } from "../../lib/atomic_file.ts";
 import type { ServeConfig } from "./serve_config.ts";
 
 /** Backend states the double can be put in (`ipn/backend.go`). */
-export type BackendState = "Running" | "NeedsLogin" | "NeedsMachineAuth" | "Stopped" | "NoState";
+export type BackendState =
+  | "Running"
+  | "Starting"
+  | "NeedsLogin"
+  | "NeedsMachineAuth"
+  | "Stopped"
+  | "NoState";
 
 /** What a test can set; every field has a default (see {@link DEFAULT_OPTIONS}). */
 export interface DoubleOptions {
@@ -41,6 +47,26 @@ export interface DoubleOptions {
   shieldsUp?: boolean;
   /** macOS variant reported by `version --json` (1.96+). Default "darwin". */
   macVariant?: "darwin" | "macsys" | "appstore";
+  /**
+   * A daemon process runs but its socket / port file is stale (e.g. after switching macOS
+   * variants): the executable name the CLI reports (`tailscaled`, `IPNExtension`, …).
+   * "" (default): off.
+   */
+  staleSocket?: string;
+  /**
+   * The macOS app's CLI fails to start (GUI variants only): `gui` = "The Tailscale GUI failed
+   * to start…" (outside the login session, #16063), `prefs` = "The Tailscale CLI failed to
+   * start: Failed to load preferences." (#20325). "" (default): off.
+   */
+  appCliFailure?: "" | "gui" | "prefs";
+  /** The Standalone app's Keychain store fails (#19933, #17645). Default false. */
+  keychainBroken?: boolean;
+  /** The Standalone app's `EncryptState` preference (on by default from 1.98). Default true. */
+  encryptState?: boolean;
+  /** Before 1.100 the first TLS handshake waits this long for the certificate. Default 0. */
+  certDelayMs?: number;
+  /** The caller is in the macOS `admin` group (open-source tailscaled lets it write). Default false. */
+  adminGroup?: boolean;
 }
 
 /** All options resolved. */
@@ -68,6 +94,12 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   featureNoPermission: false,
   shieldsUp: false,
   macVariant: "darwin",
+  staleSocket: "",
+  appCliFailure: "",
+  keychainBroken: false,
+  encryptState: true,
+  certDelayMs: 0,
+  adminGroup: false,
 };
 
 /** The whole state file. */
@@ -82,6 +114,12 @@ export interface DoubleState {
   foreground: Record<string, number>;
   /** Funnel port (as string) → 127.0.0.1 port of the data plane's public listener. */
   publicPorts: Record<string, number>;
+  /** Non-default prefs set by `up`/`set` (flag name → value), for `up`'s "mentioning all" check. */
+  prefs: Record<string, string | boolean>;
+  /** Before 1.100: the certificate has been fetched (the first handshake waited for it). */
+  certIssued: boolean;
+  /** Handshakes that had to wait for the certificate. */
+  certWaits: number;
   /** Bumped on every write; lets pollers notice changes cheaply. */
   generation: number;
 }
@@ -97,6 +135,9 @@ export function initialState(options: DoubleOptions = {}): DoubleState {
     operator: "",
     foreground: {},
     publicPorts: {},
+    prefs: {},
+    certIssued: false,
+    certWaits: 0,
     generation: 0,
   };
 }

@@ -26,7 +26,7 @@ const FUNNEL_PORTS_CAP = "https://tailscale.com/cap/funnel-ports";
 /** Whether the state describes a node that has logged in (has a network map). */
 export function loggedIn(state: DoubleState): boolean {
   const s = state.options.backendState;
-  return s === "Running" || s === "Stopped" || s === "NeedsMachineAuth";
+  return s === "Running" || s === "Starting" || s === "Stopped" || s === "NeedsMachineAuth";
 }
 
 /** The daemon's version (`daemonVersion` or the CLI's). */
@@ -228,6 +228,8 @@ export function runningDescription(state: DoubleState): [string, boolean] {
   switch (state.options.backendState) {
     case "Running":
       return ["Running", true];
+    case "Starting":
+      return ["Starting", true];
     case "Stopped":
       return ["Tailscale is stopped.", false];
     case "NeedsLogin":
