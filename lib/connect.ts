@@ -111,6 +111,16 @@ export async function connect(
     }
   };
 
+  // Preflight: every cheap, read-only check first; nothing is installed or changed until
+  // connect knows it can finish (or has said what the user must do first).
+  if (l.preflight) {
+    await step(
+      "preflight",
+      "Checking what connect needs",
+      (c) => l.preflight!(c, { authKey: options.authKey, restart: options.restart }),
+    );
+  }
+
   // Tailscale: installed, running, logged in, allowed to Funnel. --restart leaves it alone
   // except for reading where we are published.
   const ts = options.restart

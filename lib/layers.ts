@@ -12,6 +12,7 @@ import { keysLayer } from "./layers/keys_layer.ts";
 import { openclawLayer } from "./layers/openclaw_layer.ts";
 import { proofLayer } from "./layers/proof_layer.ts";
 import { tailscaleLayer } from "./layers/tailscale_layer.ts";
+import { preflight } from "./preflight.ts";
 import type { ProofResult } from "./proof.ts";
 
 /** Every step result says what it found or did, and whether it changed anything. */
@@ -222,6 +223,14 @@ export interface Layers {
   keys: KeysLayer;
   /** Proves the URL works, over the public path or else the tailnet path. */
   proof(ctx: EctoContext, request: ProofRequest): Promise<ProofOutcome>;
+  /**
+   * Read-only checks connect runs before it changes anything (`lib/preflight.ts`);
+   * orchestration tests with fake layers may leave it out.
+   */
+  preflight?(
+    ctx: EctoContext,
+    request: { authKey?: string | undefined; restart: boolean },
+  ): Promise<StepResult>;
 }
 
 /** The real layers. */
@@ -232,5 +241,6 @@ export function realLayers(): Layers {
     edge: edgeLayer(),
     keys: keysLayer(),
     proof: proofLayer,
+    preflight,
   };
 }

@@ -51,6 +51,7 @@ export {
   writeConfirmed,
 } from "./tailscale/lost_write.ts";
 export type { LostWrite } from "./tailscale/lost_write.ts";
+export { ADMIN_DNS_URL, ADMIN_POLICY_URL, funnelStatusProblem } from "./tailscale/prerequisites.ts";
 export type { TailscaleVariant, TailscaleVersion } from "./tailscale/version.ts";
 export {
   backendStateMeaning,

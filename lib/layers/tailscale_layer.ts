@@ -16,12 +16,15 @@ import type {
   TailscaleReport,
 } from "../layers.ts";
 import {
+  ADMIN_DNS_URL,
+  ADMIN_POLICY_URL,
   allowedFunnelPorts,
   assertNotKnownBroken,
   assertSupportedVersion,
   cliFromInstall,
   enableFunnel,
   findEctoRoute,
+  funnelStatusProblem,
   funnelUrl,
   getServeConfig,
   getStatus,
@@ -38,10 +41,7 @@ import {
 } from "../tailscale.ts";
 import { edgeTarget } from "./edge_address.ts";
 
-/** Where to fix tailnet-wide settings. */
-export const ADMIN_DNS_URL = "https://login.tailscale.com/admin/dns";
-/** The policy file (node attributes, funnel ports). */
-export const ADMIN_POLICY_URL = "https://login.tailscale.com/admin/acls/file";
+export { ADMIN_DNS_URL, ADMIN_POLICY_URL } from "../tailscale.ts";
 
 /** Builds the Tailscale layer. */
 export function tailscaleLayer(): TailscaleLayer {
@@ -224,16 +224,7 @@ async function checkPrerequisites(
   located: (ctx: EctoContext) => Promise<TailscaleInstall>,
   status: TailscaleStatus,
 ): Promise<StepResult> {
-  if (!status.magicDnsEnabled) {
-    throw new ActionRequiredError(
-      "magicdns_disabled",
-      "MagicDNS is off for your tailnet; Funnel needs it.",
-      {
-        url: ADMIN_DNS_URL,
-        fix: `Turn on MagicDNS at ${ADMIN_DNS_URL}, then run ecto connect again.`,
-      },
-    );
-  }
+  if (!status.magicDnsEnabled) throw funnelStatusProblem(status);
   if (!status.httpsCapable || !status.funnelAllowed) {
     // Ask the CLI's own consent flow for the node's enable URL: with HTTPS off too it is one
     // link that turns on HTTPS certificates and Funnel together. When a capability is missing
