@@ -375,10 +375,10 @@ Deno.test("`login()` on the App Store app refuses an auth key before trying (the
   assert.ok(!calls.some((c) => c[0] === "up"), "up never ran");
 });
 
-async function preflightContext(
+function preflightContext(
   env: Record<string, string>,
   commands: Record<string, Handler>,
-): Promise<EctoContext> {
+): EctoContext {
   const lookup = (name: string) => env[name];
   return {
     $: build$({ commandBuilder: (b) => b.registerCommands(commands) }),
@@ -400,7 +400,7 @@ Deno.test("`preflight()` on a machine without OpenClaw refuses before anything t
   await using tmp = await tempDir();
   const calls: string[] = [];
   const record: Handler = (ctx) => (calls.push(ctx.args.join(" ")), { code: 0 });
-  const ctx = await preflightContext(
+  const ctx = preflightContext(
     { HOME: tmp.path, PATH: `${tmp.path}/empty` },
     { tailscale: record, brew: record, sudo: record, curl: record },
   );
@@ -426,7 +426,7 @@ Deno.test("`preflight()` refuses Tailscale 1.102.1 before connect installs or st
     }'\n`,
     { mode: 0o755 },
   );
-  const ctx = await preflightContext({ HOME: tmp.path, PATH: `${bin}:/usr/bin:/bin` }, {});
+  const ctx = preflightContext({ HOME: tmp.path, PATH: `${bin}:/usr/bin:/bin` }, {});
   await assert.rejects(preflight(ctx), (e: unknown) => {
     assert.ok(e instanceof MissingPrerequisiteError);
     assert.equal(e.code, "tailscale_known_broken");
