@@ -229,20 +229,9 @@ export async function login(cli: TailscaleCli, options: LoginOptions = {}): Prom
     return { status, changed: false, detail: ALREADY };
   }
   if (status.backendState === "Starting") {
-    // Logged in and connecting: give it a moment. (NoState goes to `up`, which waits itself.)
-    const settle = Math.min(deadline, Date.now() + 10_000);
-    while (Date.now() < settle && status.backendState === "Starting") {
-      await delay(Math.min(poll, 500));
-      status = await getStatus(cli);
-    }
-    if (status.backendState === "Running") {
-      return { status, changed: false, detail: ALREADY };
-    }
-    // Still Starting: logged in, waiting for a peer or relay. That is not "logged out":
-    // running `up` now could only trip over its own prefs check.
-    if (status.backendState === "Starting") {
-      return { status, changed: false, detail: "Tailscale is logged in and still connecting." };
-    }
+    // Logged in, waiting for a peer or relay: that is not "logged out", and running `up`
+    // now could only trip over its own prefs check. Serve and Funnel accept writes here.
+    return { status, changed: false, detail: "Tailscale is logged in and still connecting." };
   }
   if (options.authKey !== undefined && cli.platform.variant === "appstore") {
     // The App Store CLI's sandbox cannot read the key file; refuse before trying.
