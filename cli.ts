@@ -184,8 +184,10 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
   program
     .command("connect")
     .description(
-      "Install and log in to Tailscale if needed, configure the gateway, start the edge,\n" +
-        "publish it through Funnel, prove the public URL works, and print URL, key and an example.",
+      "Check first (OpenClaw, the gateway port, the Tailscale version and variant: 1.102.0-1.102.1\n" +
+        "break Funnel and are refused), then install and log in to Tailscale if needed, configure\n" +
+        "the gateway, start the edge, publish it through Funnel, prove the public URL works, and\n" +
+        "print URL, key and an example.",
     )
     .option("-y, --yes", "consent to installing and starting Tailscale; never prompt")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
