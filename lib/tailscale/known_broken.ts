@@ -16,8 +16,6 @@ import {
   upgradeCommand,
 } from "./version.ts";
 
-type Triple = Pick<TailscaleVersion, "major" | "minor" | "patch">;
-
 /** One range of releases that break a feature ecto relies on. */
 export interface KnownBreakage {
   /** First broken release, `x.y.z`. */
@@ -50,14 +48,16 @@ export const KNOWN_BROKEN_VERSIONS: readonly KnownBreakage[] = [
   },
 ];
 
-function triple(text: string): Triple {
+function triple(text: string): Pick<TailscaleVersion, "major" | "minor" | "patch"> {
   const v = parseVersionPrefix(text);
   if (!v) throw new Error(`bad version in KNOWN_BROKEN_VERSIONS: ${text}`);
   return v;
 }
 
 /** The breakage that applies to `version`, or `undefined` when none does. */
-export function knownBreakage(version: Triple): KnownBreakage | undefined {
+export function knownBreakage(
+  version: Pick<TailscaleVersion, "major" | "minor" | "patch">,
+): KnownBreakage | undefined {
   return KNOWN_BROKEN_VERSIONS.find((b) =>
     compareVersions(version, triple(b.first)) >= 0 && compareVersions(version, triple(b.last)) <= 0
   );
