@@ -117,7 +117,12 @@ export async function connect(
     await step(
       "preflight",
       "Checking what connect needs",
-      (c) => l.preflight!(c, { authKey: options.authKey, restart: options.restart }),
+      (c) =>
+        l.preflight!(c, {
+          authKey: options.authKey,
+          restart: options.restart,
+          funnelPort: options.funnelPort,
+        }),
     );
   }
 

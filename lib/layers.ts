@@ -229,7 +229,7 @@ export interface Layers {
    */
   preflight?(
     ctx: EctoContext,
-    request: { authKey?: string | undefined; restart: boolean },
+    request: { authKey?: string | undefined; restart: boolean; funnelPort?: number | undefined },
   ): Promise<StepResult>;
 }
 

@@ -15,6 +15,7 @@ import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "./erro
 import { edgeListen } from "./layers/edge_address.ts";
 import { loadOpenClaw } from "./openclaw.ts";
 import {
+  allowedFunnelPorts,
   assertNotKnownBroken,
   assertSupportedVersion,
   cliFromInstall,
@@ -33,6 +34,8 @@ export interface PreflightRequest {
   authKey?: string | undefined;
   /** `--restart`: Tailscale is only read, never installed or started. */
   restart?: boolean;
+  /** `--funnel-port`: must be one the tailnet policy allows. */
+  funnelPort?: number | undefined;
 }
 
 /** What the preflight found (for the step line and `--json`). */
@@ -152,6 +155,19 @@ export async function preflight(
   if (status.connected) {
     const problem = funnelStatusProblem(status);
     if (problem) throw problem;
+    const allowed = allowedFunnelPorts(status);
+    if (
+      request.funnelPort !== undefined && status.funnelPortsKnown &&
+      !allowed.includes(request.funnelPort)
+    ) {
+      throw new ActionRequiredError(
+        "funnel_port_not_allowed",
+        `Funnel cannot use port ${request.funnelPort}; the tailnet policy allows ${
+          allowed.join(", ") || "none"
+        }.`,
+        { fix: `ecto connect --funnel-port ${allowed[0] ?? 443}` },
+      );
+    }
     parts.push(
       status.httpsCapable && status.funnelAllowed
         ? `${status.backendState}, MagicDNS, HTTPS and Funnel on`

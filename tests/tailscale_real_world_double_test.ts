@@ -497,3 +497,18 @@ Deno.test("without OpenClaw, `ecto connect --yes` refuses before installing Tail
     await Deno.remove(home, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("preflight: a --funnel-port the tailnet policy rules out is refused before any change", async () => {
+  await withDouble({ funnelPorts: [443] }, async (ts, home, env) => {
+    const ctx = contextFor(ts, home, { env });
+    await assert.rejects(preflight(ctx, { funnelPort: 8443 }), (e: unknown) => {
+      assert.ok(e instanceof ActionRequiredError);
+      assert.equal(e.code, "funnel_port_not_allowed");
+      assert.equal(e.fix, "ecto connect --funnel-port 443");
+      return true;
+    });
+    const ok = await preflight(ctx, { funnelPort: 443 });
+    assert.match(ok.detail, /Tailscale 1\.90\.8 \(linux\); Running, MagicDNS, HTTPS and Funnel on/);
+    assert.deepEqual(await ts.serveConfig(), {});
+  });
+});
