@@ -43,7 +43,7 @@ export const KNOWN_BROKEN_VERSIONS: readonly KnownBreakage[] = [
     feature: "funnel",
     symptom: "403 denied; no ingress cap",
     reason:
-      "its daemon refuses every Funnel connection from the relay (403 denied; no ingress cap), so the public URL never answers",
+      "it refuses every Funnel connection from the relay (403 denied; no ingress cap), so the public URL never answers",
     source: "https://github.com/tailscale/tailscale/issues/20739",
   },
 ];
@@ -79,7 +79,9 @@ export function knownBrokenError(
   const whose = which === "daemon" ? "The running Tailscale daemon is" : "Tailscale is";
   return new MissingPrerequisiteError(
     "tailscale_known_broken",
-    `${whose} ${version}, which breaks ${breakage.feature}: ${breakage.reason}; upgrade to ${breakage.fixedIn} or newer (${breakage.source}).`,
+    `${whose} ${version}, which breaks ${
+      breakage.feature === "funnel" ? "Funnel" : breakage.feature
+    }: ${breakage.reason}; upgrade to ${breakage.fixedIn} or newer (${breakage.source}).`,
     { fix: upgradeCommand(variant) },
   );
 }
