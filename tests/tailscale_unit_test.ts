@@ -714,7 +714,10 @@ Deno.test("`locateTailscale()` searches ECTO_TAILSCALE, PATH, the app bundle, Ho
       });
       assert.equal(install?.variant, "tailscaled");
       assert.equal(install?.version?.osVariant, "darwin");
-      assert.equal(install?.startHint.command, "sudo tailscaled install-system-daemon");
+      assert.equal(
+        install?.startHint.command,
+        `sudo ${tmp.path}/oss/tailscaled install-system-daemon`,
+      );
       assert.doesNotMatch(install?.funnelNote ?? "", /Homebrew/);
     },
   );

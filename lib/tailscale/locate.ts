@@ -221,13 +221,27 @@ export async function locateTailscale(
       variant,
       source,
       os,
-      startHint: startHintFor(os, variant),
+      startHint: variant === "tailscaled"
+        ? tailscaledStartHint(realPath ?? path)
+        : startHintFor(os, variant),
       funnelNote: funnelNoteFor(variant),
     };
     if (version) install.version = version;
     return install;
   }
   return undefined;
+}
+
+/**
+ * A hand-built `tailscaled` lives beside its CLI (often `~/go/bin`, which is
+ * not on root's PATH under sudo): name it by its full path.
+ */
+export function tailscaledStartHint(cliPath: string): StartHint {
+  const dir = cliPath.replace(/\/[^/]*$/, "");
+  return {
+    description: "install and start tailscaled as a LaunchDaemon",
+    command: `sudo ${dir}/tailscaled install-system-daemon`,
+  };
 }
 
 /** How to name the CLI in a fix: `tailscale` when found on `PATH`, else its full path. */
