@@ -11,6 +11,10 @@ import { consentFlowError } from "../lib/layers/tailscale_layer.ts";
 import { preflight } from "../lib/preflight.ts";
 import { ectoPaths } from "../lib/paths.ts";
 import type { EctoContext } from "../lib/context.ts";
+import { ACCIDENTAL_UP_PREFIX, accidentalRevert } from "./tailscale_double/cmd_login.ts";
+import { rejectsIngress } from "./tailscale_double/dataplane.ts";
+import { outboundHeaders } from "./tailscale_double/proxy_handler.ts";
+import { initialState } from "./tailscale_double/state.ts";
 import {
   ADMIN_DNS_URL,
   assertNotKnownBroken,
@@ -441,3 +445,42 @@ async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
     [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
   };
 }
+
+// --- the double reproduces the recorded texts -------------------------------------------
+
+Deno.test("the double's `up` check prints the recorded 1.90.8 'requires mentioning all' text", () => {
+  const suggestion = accidentalRevert({ "accept-routes": true, hostname: "build-box" }, {});
+  assert.equal(
+    `${ACCIDENTAL_UP_PREFIX}${suggestion}\n`,
+    fixture("up_requires_mentioning_v1_90.txt"),
+  );
+  assert.equal(accidentalRevert({ "accept-routes": true }, { "accept-routes": true }), undefined);
+});
+
+Deno.test("the double's reverse proxy: Upgrade kept only for upgrade requests (Go ReverseProxy)", () => {
+  const up = outboundHeaders(
+    new Headers({ connection: "keep-alive, Upgrade", upgrade: "websocket", "keep-alive": "5" }),
+    "build-box.tail1234.ts.net",
+    "203.0.113.9",
+    "1.90.8",
+  );
+  assert.equal(up.get("upgrade"), "websocket");
+  assert.equal(up.get("connection"), "Upgrade");
+  assert.equal(up.get("keep-alive"), null);
+  const plain = outboundHeaders(
+    new Headers({ upgrade: "websocket" }),
+    "build-box.tail1234.ts.net",
+    "203.0.113.9",
+    "1.90.8",
+  );
+  assert.equal(plain.get("upgrade"), null);
+  assert.equal(plain.get("connection"), null);
+});
+
+Deno.test("the double refuses Funnel ingress exactly on daemons 1.102.0 and 1.102.1", () => {
+  const on = (version: string) => rejectsIngress(initialState({ version }));
+  assert.deepEqual(
+    ["1.100.4", "1.102.0", "1.102.1", "1.102.2", "1.102.3", "1.103.0"].map(on),
+    [false, true, true, false, false, false],
+  );
+});
