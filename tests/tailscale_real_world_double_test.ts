@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { EctoContext } from "../lib/context.ts";
+import type { EctoEvent } from "../lib/events.ts";
 import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../lib/errors.ts";
 import { tailscaleLayer } from "../lib/layers/tailscale_layer.ts";
 import { ectoPaths } from "../lib/paths.ts";
@@ -37,7 +38,12 @@ const $ = createShell();
 function contextFor(
   ts: TailscaleDouble,
   home: string,
-  opts: { os?: string; env?: Record<string, string>; consent?: () => Promise<boolean> } = {},
+  opts: {
+    os?: string;
+    env?: Record<string, string>;
+    consent?: () => Promise<boolean>;
+    events?: EctoEvent[];
+  } = {},
 ): EctoContext {
   const env: Record<string, string> = {
     ...ts.env(),
@@ -54,7 +60,7 @@ function contextFor(
     fetch: () => Promise.reject(new Error("no network in this test")),
     now: () => Date.now(),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    events: () => {},
+    events: (e) => void opts.events?.push(e),
     consent: opts.consent ?? (() => Promise.resolve(false)),
     paths: ectoPaths(lookup),
     selfCommand: ["/usr/bin/ecto"],
@@ -413,7 +419,8 @@ Deno.test("HTTPS off on a new tailnet: connect's Funnel step relays the CLI's on
   const node = { dnsName: HOST, tailscaleIps: [], funnelPorts: [], detail: "" };
   await t.step("control offers a URL: HTTPS and Funnel together, nothing configured", async () => {
     await withDouble({ https: false, funnelAttr: false }, async (ts, home) => {
-      const ctx = contextFor(ts, home);
+      const events: EctoEvent[] = [];
+      const ctx = contextFor(ts, home, { events });
       await assert.rejects(tailscaleLayer().checkFunnelReady(ctx, node), (e: unknown) => {
         assert.ok(e instanceof ActionRequiredError);
         assert.equal(e.code, "https_not_enabled");
@@ -421,6 +428,12 @@ Deno.test("HTTPS off on a new tailnet: connect's Funnel step relays the CLI's on
         return true;
       });
       assert.deepEqual(await ts.serveConfig(), {});
+      assert.ok(
+        events.some((e) =>
+          e.kind === "action" && /enable HTTPS certificates and Funnel/.test(e.message)
+        ),
+        "the live action line names both",
+      );
     });
   });
   await t.step("control offers none (self-hosted): the admin console page", async () => {

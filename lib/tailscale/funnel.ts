@@ -118,7 +118,13 @@ export async function enableFunnel(
         { fix: "tailscale funnel status" },
       );
     }
-    const run = await runFunnel(cli, choice.port, options, enableDeadline, events);
+    const run = await runFunnel(
+      cli,
+      choice.port,
+      { ...options, httpsOff: !status.httpsCapable },
+      enableDeadline,
+      events,
+    );
     const { result } = run;
     const prompt = parseEnablePrompt(result.stdout);
     if (result.code === 0 && !result.killed) {
@@ -166,7 +172,7 @@ export async function enableFunnel(
 async function runFunnel(
   cli: TailscaleCli,
   port: number,
-  options: EnableFunnelOptions,
+  options: EnableFunnelOptions & { httpsOff: boolean },
   enableDeadline: number,
   events: EventSink,
 ): Promise<FunnelRun> {
@@ -184,8 +190,11 @@ async function runFunnel(
         step: STEP,
         action: prompt.feature === "funnel" ? "enable-funnel" : "enable-https",
         url: prompt.url,
+        // With HTTPS off as well, the funnel consent link turns on both.
         message: prompt.feature === "funnel"
-          ? "Open this link (as a tailnet admin) to enable Funnel for this computer."
+          ? (options.httpsOff
+            ? "Open this link (as a tailnet admin) to enable HTTPS certificates and Funnel for this computer."
+            : "Open this link (as a tailnet admin) to enable Funnel for this computer.")
           : "Open this link (as a tailnet admin) to enable HTTPS certificates.",
       });
       const left = Math.max(0, enableDeadline - Date.now());
