@@ -10,7 +10,16 @@ import type { KeyRecord } from "./edge/keys.ts";
 import type { ConnectResult } from "./connect.ts";
 import type { DisconnectResult } from "./disconnect.ts";
 import type { StatusReport } from "./status.ts";
-import { encodeQr, renderQr } from "./qr.ts";
+import { renderUnicodeCompact } from "uqr";
+
+/**
+ * A QR code for a terminal (npm `uqr`): two module rows per line in half
+ * blocks, light modules inked for a dark background, a quiet zone of 2 (phones
+ * need 1–2), low error correction so a long key stays a small symbol.
+ */
+export function terminalQr(text: string): string {
+  return renderUnicodeCompact(text, { ecc: "L", border: 2 }) + "\n";
+}
 
 /** How to render: colours only on a terminal. */
 export interface Style {
@@ -44,7 +53,7 @@ export function renderEventHuman(event: EctoEvent, style: Style): string {
       return dim(style, `  ${event.message}${waited}\n`);
     }
     case "action": {
-      const qr = style.terminal ? "\n" + renderQr(encodeQr(event.url, { ecc: "L" })) + "\n" : "";
+      const qr = style.terminal ? "\n" + terminalQr(event.url) + "\n" : "";
       return `\n${yellow(style, "!")} ${event.message}\n\n    ${bold(style, event.url)}\n${qr}\n`;
     }
     case "note":
@@ -98,7 +107,7 @@ export function renderConnectHuman(result: ConnectResult, style: Style): string 
     lines.push(
       "Scan with the Ecto app (base URL + key):",
       "",
-      renderQr(encodeQr(mobilePayload(result), { ecc: "L" })),
+      terminalQr(mobilePayload(result)),
       "",
     );
   }
