@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { funnelRequest } from "./tailscale_double/https_client.ts";
-import { type EctoRun, repoRoot, runEcto } from "./e2e/run_ecto.ts";
+import { ectoDenoArgs, type EctoRun, repoRoot, runEcto } from "./e2e/run_ecto.ts";
 import { type Sandbox, startSandbox } from "./e2e/sandbox.ts";
 
 const timings: Record<string, number> = {};
@@ -353,15 +353,7 @@ Deno.test({
       "Ctrl-C during connect leaves nothing half written; re-running finishes",
       async () => {
         const child = new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--quiet",
-            `--config=${repoRoot}deno.json`,
-            "-P=ecto",
-            `${repoRoot}cli.ts`,
-            "connect",
-            "--json",
-          ],
+          args: ectoDenoArgs(["connect", "--json"]),
           env,
           clearEnv: true,
           stdin: "null",
