@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { EctoError } from "./errors.ts";
+import { causeChain, EctoError, ToolError } from "./errors.ts";
 import type { EctoEvent } from "./events.ts";
 import type { KeyRecord } from "./edge/keys.ts";
 import type { ConnectResult } from "./connect.ts";
@@ -72,13 +72,23 @@ export function renderErrorHuman(error: unknown, style: Style, verbose: boolean)
     lines.push(`${red(style, "error:")} ${error instanceof Error ? error.message : String(error)}`);
   }
   if (verbose) {
-    let cause = error instanceof Error ? error.cause : undefined;
-    while (cause !== undefined) {
-      lines.push(`  caused by: ${cause instanceof Error ? cause.message : String(cause)}`);
-      cause = cause instanceof Error ? cause.cause : undefined;
+    for (const [i, e] of causeChain(error).entries()) {
+      if (i > 0) lines.push(`  caused by: ${e instanceof Error ? e.message : String(e)}`);
+      if (e instanceof ToolError) lines.push(...toolLines(e));
     }
   }
   return lines.join("\n") + "\n";
+}
+
+/** What a failed program left: its exit code and the end of its stderr, quoted. */
+function toolLines(error: ToolError): string[] {
+  if (error.stderrTail === "") {
+    return [`  ${error.tool} exited with ${error.toolExitCode} and wrote nothing to stderr`];
+  }
+  return [
+    `  ${error.tool} exited with ${error.toolExitCode}; the end of its stderr:`,
+    ...error.stderrTail.split("\n").map((line) => `    | ${line}`),
+  ];
 }
 
 /** The connect summary: URL, endpoint, key, model, curl, where the credentials are. */
