@@ -20,7 +20,7 @@ Deno.test("`ecto --help` lists every command and the exit codes", async () => {
   assert.equal(run.code, 0, run.stderr);
   const commands = run.stdout.split("\n\n").find((block) => block.startsWith("Commands:"));
   assert.ok(commands, run.stdout);
-  const names = commands.split("\n").slice(1).map((line) => /^  (\S+)/.exec(line)?.[1])
+  const names = commands.split("\n").slice(1).map((line) => /^ {2}(\S+)/.exec(line)?.[1])
     .filter((name) => name !== undefined);
   assert.deepEqual(names, ["connect", "status", "disconnect", "edge", "keys", "version", "help"]);
   assert.match(run.stdout, /\nExit codes: 0 ok, 1 failed, 2 usage, 3 you must act/);
