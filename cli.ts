@@ -208,7 +208,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
       "how long to wait for a browser login (default 300)",
       parseSeconds,
     )
-    .option("-v, --verbose", "show the cause chain of errors")
+    .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const json = opts.json ?? false;
       const ctx = makeContext(json, opts.yes ?? false);
@@ -238,7 +238,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     )
     .option("--json", "print one JSON document on stdout")
     .option("--no-public", "skip the public check")
-    .option("-v, --verbose", "show the cause chain of errors")
+    .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const json = opts.json ?? false;
       const ctx = makeContext(json, false);
@@ -262,7 +262,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .option("--purge", "also restore the OpenClaw snapshot and delete ecto's keys and credentials")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
     .option("-y, --yes", "never prompt")
-    .option("-v, --verbose", "show the cause chain of errors")
+    .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const json = opts.json ?? false;
       const ctx = makeContext(json, opts.yes ?? false);
@@ -285,7 +285,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .option("--config <file>", "edge settings written by connect (default: ~/.ecto/edge.json)")
     .option("--listen <addr>", "loopback address to listen on (default 127.0.0.1:18795)")
     .option("--upstream <url>", "the gateway (default http://127.0.0.1:<gateway port>)")
-    .option("-v, --verbose", "show the cause chain of errors")
+    .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const ctx = makeContext(false, false);
       try {
