@@ -26,7 +26,7 @@ Deno.test("the test permission set lets `net` reach loopback only; e2e narrows t
   assert.deepEqual(E2E_PERMISSIONS.net, LOOPBACK);
 });
 
-Deno.test("every task and the skill's script spell deno.json's permission sets as flags, never -P", async (t) => {
+Deno.test("every task, the skill's script and the release workflow spell deno.json's permission sets as flags, never -P", async (t) => {
   const tasks = denoJson.tasks as Record<string, string>;
   const expect = (set: PermissionSet) => permissionFlags(set);
   const cases: Array<[string, string, PermissionSet]> = [];
@@ -44,6 +44,10 @@ Deno.test("every task and the skill's script spell deno.json's permission sets a
   const denoLine = script.split("\n").find((l) => /exec "\$deno_bin" run/.test(l));
   assert.ok(denoLine, "scripts/_ecto.sh runs cli.ts with deno");
   cases.push(["scripts/_ecto.sh", denoLine, ECTO_PERMISSIONS]);
+  const release = await Deno.readTextFile(`${root}.github/workflows/release.yml`);
+  const compile = release.split("\n").find((l) => /run: deno compile /.test(l));
+  assert.ok(compile, "the release workflow compiles ecto");
+  cases.push(["release workflow", compile, ECTO_PERMISSIONS]);
   assert.ok(cases.length >= 8, `found ${cases.length} deno commands`);
   for (const [name, command, set] of cases) {
     await t.step(name, () => assert.deepEqual(flagsOf(command), expect(set)));
