@@ -585,3 +585,31 @@ Deno.test("`provePublicUrl()` throws, not reports, when the permission set forbi
     assert.ok(error instanceof Deno.errors.NotCapable, String(error));
   });
 });
+
+Deno.test("`provePublicUrl()` sends the tailnet path through ECTO_CONNECT_TO too, as curl would", async () => {
+  await using edge = startEdge();
+  const dialled: string[] = [];
+  const onlyLoopback: HttpsGet = (request) => {
+    dialled.push(`${request.address}:${request.port}`);
+    if (request.address !== "127.0.0.1") {
+      return Promise.reject(new Error(`dialled ${request.address}, which is not loopback`));
+    }
+    return httpsGet(request);
+  };
+  const result = await provePublicUrl(options({
+    env: {
+      // Only the Tailscale IP is mapped; public DNS has nothing yet.
+      ECTO_CONNECT_TO: `100.101.102.103:443:127.0.0.1:${edge.port}`,
+      ECTO_CA_FILE: CA_FILE,
+    },
+    tailnetAddresses: ["100.101.102.103"],
+    waitMs: 0,
+    deps: {
+      httpsGet: onlyLoopback,
+      resolveDns: () => Promise.reject(new Deno.errors.NotFound("no records")),
+    },
+  }));
+  assert.equal(result.path, "tailnet", result.detail);
+  assert.equal(result.target, `127.0.0.1:${edge.port}`);
+  assert.deepEqual(dialled, [`127.0.0.1:${edge.port}`, `127.0.0.1:${edge.port}`]);
+});
