@@ -13,7 +13,7 @@ import { connect, type ConnectOptions } from "./lib/connect.ts";
 import { disconnect } from "./lib/disconnect.ts";
 import { status } from "./lib/status.ts";
 import { runEdgeCommand } from "./lib/edge_command.ts";
-import { EctoError, ExitCode, exitCodeFor } from "./lib/errors.ts";
+import { causeChain, EctoError, ExitCode, exitCodeFor, ToolError } from "./lib/errors.ts";
 import type { EctoEvent } from "./lib/events.ts";
 import { addKey, listKeys, revokeKey } from "./lib/keys_admin.ts";
 import { ectoPaths } from "./lib/paths.ts";
@@ -153,7 +153,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
   const fail = (error: unknown, json: boolean, verbose: boolean) => {
     exitCode = exitCodeFor(error);
     if (json) {
-      deps.stdout(JSON.stringify({ ok: false, error: errorJson(error) }, null, 2) + "\n");
+      deps.stdout(JSON.stringify({ ok: false, error: errorJson(error, verbose) }, null, 2) + "\n");
     } else {
       deps.stderr(renderErrorHuman(error, style, verbose));
     }
@@ -163,7 +163,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     .name("ecto")
     .description(
       "Publish your OpenClaw assistant's OpenAI-compatible API at a stable HTTPS URL with a key.\n\n" +
-        "ecto puts a small proxy (the edge) in front of the gateway on loopback, publishes only\n" +
+        "ecto puts a small proxy (the edge) in front of the gateway on loopback, publishes only " +
         "the edge through Tailscale Funnel, and gives you a URL and a client key.",
     )
     .version(VERSION, "-V, --version", "print the ecto version")
@@ -174,8 +174,8 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
       "after",
       `
 Exit codes: 0 ok, 1 failed, 2 usage, 3 you must act (log in, enable Funnel,
-grant sudo: the message says how), 4 a prerequisite is missing and ecto will
-not install it without consent (--yes).
+grant sudo: the message says how), 4 a prerequisite is missing and ecto will not
+install it without consent (--yes).
 
 Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
 (default ~/.ecto), TS_AUTHKEY (Tailscale auth key for headless login).`,
@@ -183,10 +183,11 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
 
   program
     .command("connect")
+    .summary("publish the gateway's API at an HTTPS URL with a key")
     .description(
-      "Check first (OpenClaw, the gateway port, the Tailscale version and variant: 1.102.0-1.102.1\n" +
-        "break Funnel and are refused), then install and log in to Tailscale if needed, configure\n" +
-        "the gateway, start the edge, publish it through Funnel, prove the public URL works, and\n" +
+      "Check first (OpenClaw, the gateway port, the Tailscale version and variant: 1.102.0-1.102.1 " +
+        "break Funnel and are refused), then install and log in to Tailscale if needed, configure " +
+        "the gateway, start the edge, publish it through Funnel, prove the public URL works, and " +
         "print URL, key and an example.",
     )
     .option("-y, --yes", "consent to installing and starting Tailscale; never prompt")
@@ -209,7 +210,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
       "how long to wait for a browser login (default 300)",
       parseSeconds,
     )
-    .option("-v, --verbose", "show the cause chain of errors")
+    .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const json = opts.json ?? false;
       const ctx = makeContext(json, opts.yes ?? false);
@@ -233,12 +234,13 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
 
   program
     .command("status")
+    .summary("show every layer and the first problem with its fix")
     .description(
       "Show every layer: Tailscale, Funnel route, edge, gateway, credentials, public check.",
     )
     .option("--json", "print one JSON document on stdout")
     .option("--no-public", "skip the public check")
-    .option("-v, --verbose", "show the cause chain of errors")
+    .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const json = opts.json ?? false;
       const ctx = makeContext(json, false);
@@ -254,14 +256,15 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
 
   program
     .command("disconnect")
+    .summary("remove ecto's Funnel route and stop the edge")
     .description(
-      "Remove ecto's Funnel route and stop the edge; keys and gateway settings stay for a quick\n" +
+      "Remove ecto's Funnel route and stop the edge; keys and gateway settings stay for a quick " +
         "reconnect. --purge also restores the gateway settings and deletes keys and credentials.",
     )
     .option("--purge", "also restore the OpenClaw snapshot and delete ecto's keys and credentials")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
     .option("-y, --yes", "never prompt")
-    .option("-v, --verbose", "show the cause chain of errors")
+    .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const json = opts.json ?? false;
       const ctx = makeContext(json, opts.yes ?? false);
@@ -274,16 +277,17 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
       }
     });
 
-  const edge = program.command("edge").description(
-    "The edge: ecto's loopback proxy in front of the gateway.",
-  );
+  const edge = program.command("edge").summary("ecto's loopback proxy (run by the supervisor)")
+    .description(
+      "The edge: ecto's loopback proxy in front of the gateway.",
+    );
   edge
     .command("run")
     .description("Run the edge in the foreground (the supervisor runs this).")
     .option("--config <file>", "edge settings written by connect (default: ~/.ecto/edge.json)")
     .option("--listen <addr>", "loopback address to listen on (default 127.0.0.1:18795)")
     .option("--upstream <url>", "the gateway (default http://127.0.0.1:<gateway port>)")
-    .option("-v, --verbose", "show the cause chain of errors")
+    .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const ctx = makeContext(false, false);
       try {
@@ -299,6 +303,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
 
   const keys = program
     .command("keys")
+    .summary("add, list and revoke client keys")
     .description("Client keys: one per person or app, each revocable on its own.");
   keys
     .command("list")
@@ -382,15 +387,23 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
   return exitCode;
 }
 
-/** The JSON shape of an error for `--json` output. */
-function errorJson(error: unknown): Record<string, unknown> {
+/** The JSON shape of an error for `--json` output; `verbose` adds the tool's stderr and the causes. */
+function errorJson(error: unknown, verbose = false): Record<string, unknown> {
   if (error instanceof EctoError) {
+    const chain = causeChain(error);
+    const tool = chain.find((e): e is ToolError => e instanceof ToolError);
     return {
       code: error.code,
       message: error.message,
       ...(error.fix === undefined ? {} : { fix: error.fix }),
       ...("url" in error && error.url !== undefined ? { url: error.url } : {}),
       exitCode: error.exitCode,
+      ...(verbose && tool
+        ? { tool: { name: tool.tool, exitCode: tool.toolExitCode, stderrTail: tool.stderrTail } }
+        : {}),
+      ...(verbose && chain.length > 1
+        ? { causes: chain.slice(1).map((e) => e instanceof Error ? e.message : String(e)) }
+        : {}),
     };
   }
   return {

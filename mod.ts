@@ -58,12 +58,4 @@ export * from "./lib/service.ts";
 export * from "./lib/proof.ts";
 export * from "./lib/credentials.ts";
 export * from "./lib/lock.ts";
-export {
-  encodeQr,
-  type QrCode,
-  type QrEcc,
-  type QrEncodeOptions,
-  type QrRenderOptions,
-  renderQr,
-} from "./lib/qr.ts";
 export { parseJson5 } from "./lib/json5.ts";

@@ -126,3 +126,13 @@ export function exitCodeFor(error: unknown): ExitCodeValue {
 export function tail(text: string, lines: number): string {
   return text.split("\n").filter((l) => l.trim() !== "").slice(-lines).join("\n");
 }
+
+/** The error and its `cause` chain, outermost first (at most 10 deep, so a cycle ends). */
+export function causeChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = error; e !== undefined && chain.length < 10; e = (e as Error)?.cause) {
+    chain.push(e);
+    if (!(e instanceof Error)) break;
+  }
+  return chain;
+}

@@ -4,13 +4,22 @@
  *
  * @module
  */
-import { EctoError } from "./errors.ts";
+import { causeChain, EctoError, ToolError } from "./errors.ts";
 import type { EctoEvent } from "./events.ts";
 import type { KeyRecord } from "./edge/keys.ts";
 import type { ConnectResult } from "./connect.ts";
 import type { DisconnectResult } from "./disconnect.ts";
 import type { StatusReport } from "./status.ts";
-import { encodeQr, renderQr } from "./qr.ts";
+import { renderUnicodeCompact } from "uqr";
+
+/**
+ * A QR code for a terminal (npm `uqr`): two module rows per line in half
+ * blocks, light modules inked for a dark background, a quiet zone of 2 (phones
+ * need 1–2), low error correction so a long key stays a small symbol.
+ */
+export function terminalQr(text: string): string {
+  return renderUnicodeCompact(text, { ecc: "L", border: 2 }) + "\n";
+}
 
 /** How to render: colours only on a terminal. */
 export interface Style {
@@ -44,7 +53,7 @@ export function renderEventHuman(event: EctoEvent, style: Style): string {
       return dim(style, `  ${event.message}${waited}\n`);
     }
     case "action": {
-      const qr = style.terminal ? "\n" + renderQr(encodeQr(event.url, { ecc: "L" })) + "\n" : "";
+      const qr = style.terminal ? "\n" + terminalQr(event.url) + "\n" : "";
       return `\n${yellow(style, "!")} ${event.message}\n\n    ${bold(style, event.url)}\n${qr}\n`;
     }
     case "note":
@@ -63,13 +72,23 @@ export function renderErrorHuman(error: unknown, style: Style, verbose: boolean)
     lines.push(`${red(style, "error:")} ${error instanceof Error ? error.message : String(error)}`);
   }
   if (verbose) {
-    let cause = error instanceof Error ? error.cause : undefined;
-    while (cause !== undefined) {
-      lines.push(`  caused by: ${cause instanceof Error ? cause.message : String(cause)}`);
-      cause = cause instanceof Error ? cause.cause : undefined;
+    for (const [i, e] of causeChain(error).entries()) {
+      if (i > 0) lines.push(`  caused by: ${e instanceof Error ? e.message : String(e)}`);
+      if (e instanceof ToolError) lines.push(...toolLines(e));
     }
   }
   return lines.join("\n") + "\n";
+}
+
+/** What a failed program left: its exit code and the end of its stderr, quoted. */
+function toolLines(error: ToolError): string[] {
+  if (error.stderrTail === "") {
+    return [`  ${error.tool} exited with ${error.toolExitCode} and wrote nothing to stderr`];
+  }
+  return [
+    `  ${error.tool} exited with ${error.toolExitCode}; the end of its stderr:`,
+    ...error.stderrTail.split("\n").map((line) => `    | ${line}`),
+  ];
 }
 
 /** The connect summary: URL, endpoint, key, model, curl, where the credentials are. */
@@ -98,7 +117,7 @@ export function renderConnectHuman(result: ConnectResult, style: Style): string 
     lines.push(
       "Scan with the Ecto app (base URL + key):",
       "",
-      renderQr(encodeQr(mobilePayload(result), { ecc: "L" })),
+      terminalQr(mobilePayload(result)),
       "",
     );
   }

@@ -17,7 +17,7 @@ deno_bin="${DENO:-}"
 if [ -z "$deno_bin" ] && command -v deno >/dev/null 2>&1; then deno_bin="$(command -v deno)"; fi
 if [ -z "$deno_bin" ] && [ -x "$HOME/.deno/bin/deno" ]; then deno_bin="$HOME/.deno/bin/deno"; fi
 if [ -n "$deno_bin" ] && [ -f "$skill_dir/cli.ts" ]; then
-  exec "$deno_bin" run --quiet --config="$skill_dir/deno.json" -P=ecto "$skill_dir/cli.ts" "$@"
+  exec "$deno_bin" run --quiet --config="$skill_dir/deno.json" --allow-read --allow-write --allow-net --allow-env --allow-run --allow-sys "$skill_dir/cli.ts" "$@"
 fi
 
 message="ecto is not installed: no ecto binary beside the skill or on PATH, and no deno to run it from source."

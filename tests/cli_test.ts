@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { runEcto } from "./e2e/run_ecto.ts";
+import { EctoError, ToolError } from "../lib/errors.ts";
+import { renderErrorHuman } from "../lib/render.ts";
 
 const base = {
   HOME: Deno.env.get("HOME") ?? "/tmp",
@@ -16,9 +18,92 @@ Deno.test("`ecto --version` prints the version from deno.json and exits 0", asyn
 Deno.test("`ecto --help` lists every command and the exit codes", async () => {
   const run = await runEcto(["--help"], base);
   assert.equal(run.code, 0, run.stderr);
-  for (const word of ["connect", "status", "disconnect", "edge", "Exit codes"]) {
-    assert.match(run.stdout, new RegExp(word));
+  const commands = run.stdout.split("\n\n").find((block) => block.startsWith("Commands:"));
+  assert.ok(commands, run.stdout);
+  const names = commands.split("\n").slice(1).map((line) => /^ {2}(\S+)/.exec(line)?.[1])
+    .filter((name) => name !== undefined);
+  assert.deepEqual(names, ["connect", "status", "disconnect", "edge", "keys", "version", "help"]);
+  assert.match(run.stdout, /\nExit codes: 0 ok, 1 failed, 2 usage, 3 you must act/);
+});
+
+/**
+ * Lines a wrapped paragraph broke too early: a line followed by another line
+ * of the same paragraph whose first word would still have fitted in `width`.
+ */
+function earlyBreaks(help: string, width = 80): string[] {
+  const early: string[] = [];
+  const lines = help.split("\n");
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const [line, next] = [lines[i]!, lines[i + 1]!];
+    const indent = (text: string) => text.length - text.trimStart().length;
+    // Prose paragraphs start at column 0; option and command descriptions continue
+    // on lines indented to their description column.
+    const sameParagraph = next.trim() !== "" && line.trim() !== "" &&
+      (indent(line) === 0 ? indent(next) === 0 : indent(next) > indent(line) + 2);
+    if (!sameParagraph || line.startsWith("Usage:")) continue;
+    const firstWord = next.trim().split(" ")[0]!;
+    if (line.length + 1 + firstWord.length <= width) early.push(`${line}⏎${next}`);
   }
+  return early;
+}
+
+Deno.test("`--help` wraps cleanly: no line over 80 columns, no break mid-sentence", async (t) => {
+  const commands = [[], ["connect"], ["status"], ["disconnect"], ["edge"], ["edge", "run"], [
+    "keys",
+  ], ["keys", "add"]];
+  // One process per help text, all at once; each is then checked in its own step.
+  const runs = await Promise.all(commands.map((args) => runEcto([...args, "--help"], base)));
+  for (const [i, args] of commands.entries()) {
+    await t.step(["ecto", ...args, "--help"].join(" "), () => {
+      const run = runs[i]!;
+      assert.equal(run.code, 0, run.stderr);
+      const long = run.stdout.split("\n").filter((line) => line.length > 80);
+      assert.deepEqual(long, []);
+      assert.deepEqual(earlyBreaks(run.stdout), []);
+    });
+  }
+  await t.step("the checker catches the old hard break", () => {
+    assert.equal(
+      earlyBreaks(
+        "ecto puts a small proxy (the edge) in front of the gateway on loopback,\n" +
+          "publishes only\nthe edge through Tailscale Funnel.",
+      ).length,
+      1,
+    );
+  });
+});
+
+Deno.test("`renderErrorHuman()` shows a ToolError's exit code and stderr tail only with --verbose", () => {
+  const tool = new ToolError(
+    "tailscale",
+    1,
+    "starting\n\nbackend error: 500 Internal Server Error\nfunnel: not allowed\n",
+    "tailscale funnel failed.",
+  );
+  const error = new EctoError("funnel_failed", "Could not publish the edge through Funnel.", {
+    fix: "Run `tailscale funnel status`, then try again.",
+    cause: tool,
+  });
+  const style = { colour: false, terminal: false };
+  const plain = renderErrorHuman(error, style, false);
+  assert.equal(
+    plain,
+    "error: Could not publish the edge through Funnel.\n" +
+      "  fix: Run `tailscale funnel status`, then try again.\n",
+  );
+  assert.equal(
+    renderErrorHuman(error, style, true),
+    plain +
+      "  caused by: tailscale funnel failed.\n" +
+      "  tailscale exited with 1; the end of its stderr:\n" +
+      "    | starting\n" +
+      "    | backend error: 500 Internal Server Error\n" +
+      "    | funnel: not allowed\n",
+  );
+  assert.match(
+    renderErrorHuman(new ToolError("brew", 3, "", "brew failed."), style, true),
+    /brew exited with 3 and wrote nothing to stderr/,
+  );
 });
 
 Deno.test("`ecto connect --help` documents the seed's flags", async () => {

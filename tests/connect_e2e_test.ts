@@ -6,10 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { funnelRequest } from "./tailscale_double/https_client.ts";
-import { type EctoRun, repoRoot, runEcto } from "./e2e/run_ecto.ts";
+import { ectoDenoArgs, type EctoRun, repoRoot, runEcto } from "./e2e/run_ecto.ts";
 import { type Sandbox, startSandbox } from "./e2e/sandbox.ts";
-
-const timings: Record<string, number> = {};
 
 function json(run: EctoRun): Record<string, unknown> {
   try {
@@ -85,7 +83,6 @@ Deno.test({
       "status before connect exits 1 with the first broken layer and its fix",
       async () => {
         const run = await runEcto(["status", "--json", "--no-public"], env);
-        timings.statusBroken = run.ms;
         assert.equal(run.code, 1, run.stderr);
         const report = json(run);
         assert.equal(report.ok, false);
@@ -131,7 +128,6 @@ Deno.test({
         await sb.tailscale.enableFunnel();
         await sb.tailscale.setServeConfig(FOREIGN);
         const run = await runEcto(["connect", "--json"], env);
-        timings.connectFromNothing = run.ms;
         assert.equal(run.code, 0, run.stderr);
         const result = json(run);
         assert.equal(result.ok, true);
@@ -140,6 +136,11 @@ Deno.test({
         assert.equal(result.endpoint, "https://build-box.tail1234.ts.net:8443/v1/chat/completions");
         assert.equal(result.model, "openclaw/default");
         assert.equal((result.proof as { path: string }).path, "public");
+        // ECTO_CONNECT_TO replaced the DNS step: the proof asked no resolver.
+        assert.equal(
+          (result.proof as { publicDns: { source: string } }).publicDns.source,
+          "connect-to",
+        );
         token = result.token as string;
         url = result.url as string;
         assert.match(token, /^ecto_/);
@@ -218,7 +219,6 @@ Deno.test({
       "connecting again changes nothing, proves again, prints the same summary",
       async () => {
         const run = await runEcto(["connect", "--json"], env);
-        timings.repeatConnect = run.ms;
         assert.equal(run.code, 0, run.stderr);
         const result = json(run);
         assert.deepEqual(result.changed, []);
@@ -232,7 +232,6 @@ Deno.test({
       "status holds on every layer and shows at most 8 characters of the key",
       async () => {
         const run = await runEcto(["status", "--json"], env);
-        timings.status = run.ms;
         assert.equal(run.code, 0, run.stdout + run.stderr);
         const report = json(run);
         assert.equal(report.ok, true);
@@ -353,29 +352,32 @@ Deno.test({
       "Ctrl-C during connect leaves nothing half written; re-running finishes",
       async () => {
         const child = new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--quiet",
-            `--config=${repoRoot}deno.json`,
-            "-P=ecto",
-            `${repoRoot}cli.ts`,
-            "connect",
-            "--json",
-          ],
+          args: ectoDenoArgs(["connect", "--json"]),
           env,
           clearEnv: true,
           stdin: "null",
           stdout: "null",
-          stderr: "null",
+          stderr: "piped",
         }).spawn();
-        // Interrupt once ecto has snapshotted the gateway settings, i.e. inside the patch.
+        // Interrupt inside the patch: ecto says (a JSON progress line on stderr) that it starts
+        // changing the gateway settings, and writes the snapshot right before the slow CLI call.
+        const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+        let said = "";
+        while (!/"step":"openclaw\.configure","status":"start"/.test(said)) {
+          const { value, done } = await lines.read();
+          assert.ok(!done, `connect ended before configuring OpenClaw:\n${said}`);
+          said += value;
+        }
         const snapshot = `${env.ECTO_STATE_DIR}/openclaw-snapshot.json`;
-        for (let i = 0; i < 600; i++) {
-          if (await Deno.stat(snapshot).then(() => true, () => false)) break;
-          await new Promise((r) => setTimeout(r, 50));
+        const deadline = Date.now() + 5_000;
+        while (!(await Deno.stat(snapshot).then(() => true, () => false))) {
+          assert.ok(Date.now() < deadline, "no snapshot 5 s after the configure step started");
+          await new Promise((r) => setTimeout(r, 10));
         }
         child.kill("SIGINT");
-        await child.status;
+        const interrupted = await child.status;
+        await lines.cancel();
+        assert.equal(interrupted.success, false, "connect was interrupted, not finished");
         for (const entry of Deno.readDirSync(env.ECTO_STATE_DIR!)) {
           assert.ok(!entry.name.endsWith(".tmp"), `half-written ${entry.name}`);
         }
@@ -387,14 +389,9 @@ Deno.test({
         assert.deepEqual(await sb.tailscale.serveConfig(), FOREIGN);
       },
     );
-  },
-});
 
-Deno.test({
-  name: "e2e timings (connect from nothing, repeat connect, status)",
-  ignore: Deno.env.get("ECTO_PRINT_TIMINGS") === undefined,
-  fn() {
-    // deno-lint-ignore no-console -- opt-in report for the closing note
-    console.log(JSON.stringify(timings));
+    await t.step("no DNS was asked: the loopback stub resolver saw no question", () => {
+      assert.deepEqual(sb.dns.questions, []);
+    });
   },
 });

@@ -8,7 +8,7 @@
  * that leaves no process behind.
  */
 import { funnelRequest } from "./tailscale_double/https_client.ts";
-import { repoRoot } from "./e2e/run_ecto.ts";
+import { ectoDenoArgs } from "./e2e/run_ecto.ts";
 import { startSandbox } from "./e2e/sandbox.ts";
 
 const say = (text: string) => console.log(`\n\x1b[1m== ${text}\x1b[0m`);
@@ -16,14 +16,7 @@ const say = (text: string) => console.log(`\n\x1b[1m== ${text}\x1b[0m`);
 async function ecto(args: string[], env: Record<string, string>): Promise<number> {
   console.log(`$ ecto ${args.join(" ")}`);
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--config=${repoRoot}deno.json`,
-      "-P=ecto",
-      `${repoRoot}cli.ts`,
-      ...args,
-    ],
+    args: ectoDenoArgs(args),
     env,
     clearEnv: true,
     stdin: "null",

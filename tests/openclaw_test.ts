@@ -830,12 +830,22 @@ Deno.test("`restartGateway()` full: SIGTERM, wait, start detached — never SIGK
   await t.step(
     "a foreign gateway that ignores SIGTERM is left alone with a clear error",
     async () => {
+      // It says "trapped" once the trap is installed; the test waits for that line.
       const child = new Deno.Command("sh", {
-        args: ["-c", "trap '' TERM; sleep 30 & wait; sleep 30"],
+        args: ["-c", "trap '' TERM; echo trapped; sleep 30 & wait; sleep 30"],
+        stdout: "piped",
       })
         .spawn();
       try {
-        await new Promise((r) => setTimeout(r, 200)); // let the trap be installed
+        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let said = "";
+        while (!said.includes("\n")) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          said += value;
+        }
+        assert.equal(said, "trapped\n");
+        reader.cancel().catch(() => {});
         const { $ } = fakeShell({ openclaw: () => ({ stdout: withPid(child.pid) }), ps: realPs });
         const { fetch } = fakeFetch(() => 200);
         await assert.rejects(

@@ -10,10 +10,12 @@ import {
   matchConnectTo,
   parseConnectTo,
   parseModelList,
+  parseNameServers,
   type ProveOptions,
   provePublicUrl,
   type PublicResolver,
-} from "../lib/proof.ts";
+} from "../lib/proof/mod.ts";
+import { startDnsStub } from "./e2e/dns_stub.ts";
 
 // Test certificates (valid until 2126; the CA's key was deleted after signing):
 // a CA, a server certificate for edge.tail1234.ts.net, and one for other.example.com.
@@ -245,28 +247,39 @@ Deno.test("`httpsGet()` connects to the chosen address and verifies the certific
     assert.equal(auth.headers.get("transfer-encoding"), "chunked");
     assert.equal(edge.seen.at(-1)?.host, NAME);
   });
-  await t.step("certificate for another name is rejected", async () => {
+  await t.step("a certificate for another name is rejected before any request", async () => {
     await using other = startEdge("edge", "other");
     const error = await httpsGet({ ...request, port: other.port }).then(() => undefined, (e) => e);
-    assert.ok(error instanceof Deno.errors.InvalidData, String(error));
+    assert.equal((error as { code?: string }).code, "ERR_TLS_CERT_ALTNAME_INVALID", String(error));
     assert.match(
       describeFailure(error),
-      /TLS failed: .*certificate not valid for name "edge\.tail1234\.ts\.net"/,
+      /^TLS failed: .*edge\.tail1234\.ts\.net.* altnames: DNS:other\.example\.com/,
     );
     assert.equal(other.seen.length, 0, "no request reached the wrong server");
   });
-  await t.step("certificate from an unknown CA is rejected", async () => {
+  await t.step("the name sent as SNI is the DNS name, not the address", async () => {
+    const error = await httpsGet({ ...request, serverName: "other.example.com" })
+      .then(() => undefined, (e) => e);
+    assert.equal((error as { code?: string }).code, "ERR_TLS_CERT_ALTNAME_INVALID", String(error));
+  });
+  await t.step("a certificate from an unknown CA is rejected", async () => {
     const error = await httpsGet({ ...request, caCerts: [] }).then(() => undefined, (e) => e);
-    assert.ok(error instanceof Deno.errors.InvalidData, String(error));
-    assert.match(describeFailure(error), /UnknownIssuer/);
+    assert.equal((error as { code?: string }).code, "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+    assert.match(describeFailure(error), /^TLS failed: unable to verify/);
   });
   await t.step("connection refused", async () => {
     const error = await httpsGet({ ...request, port: closedPort() }).then(
       () => undefined,
       (e) => e,
     );
-    assert.ok(error instanceof Deno.errors.ConnectionRefused);
+    assert.equal((error as { code?: string }).code, "ECONNREFUSED");
     assert.equal(describeFailure(error), "connection refused");
+  });
+  await t.step("a header with a line break is refused, not sent", async () => {
+    await assert.rejects(
+      httpsGet({ ...request, headers: { "X-A": "b\r\nInjected: 1" } }),
+      TypeError,
+    );
   });
   await t.step("a server that never answers times out", async () => {
     using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -445,8 +458,12 @@ Deno.test("`provePublicUrl()` rejects a public server whose certificate is for a
   assert.equal(result.path, "none");
   assert.equal(result.checkedVia, null);
   assert.equal(result.attempts, 4, "a TLS failure is retried until the bound");
-  assert.match(result.publicError ?? "", /TLS failed: .*certificate not valid for name/);
-  assert.match(result.detail, /Tailnet: .*no such name/);
+  assert.match(result.publicError ?? "", /TLS failed: .*altnames/);
+  assert.match(
+    result.detail,
+    new RegExp(`Tailnet: 127\\.0\\.0\\.1:${impostor.port}: TLS failed`),
+    "the tailnet name goes through ECTO_CONNECT_TO too",
+  );
   assert.equal(impostor.seen.length, 0);
 });
 
@@ -512,4 +529,87 @@ Deno.test("`provePublicUrl()` stops on bad ECTO_CONNECT_TO or ECTO_CA_FILE with 
     assert.equal(error.code, "ca_file_unreadable");
     assert.match(error.fix ?? "", /ECTO_CA_FILE/);
   });
+});
+
+Deno.test("`parseNameServers()` reads ECTO_DNS_SERVER and rejects what is not an IP", () => {
+  assert.deepEqual(parseNameServers("127.0.0.1:5353, [::1]:53,::1,10.0.0.1"), [
+    { ipAddr: "127.0.0.1", port: 5353 },
+    { ipAddr: "::1", port: 53 },
+    { ipAddr: "::1", port: 53 },
+    { ipAddr: "10.0.0.1", port: 53 },
+  ]);
+  for (const bad of ["dns.example:53", "127.0.0.1:99999", "[::1", "1.1.1.1:x"]) {
+    assert.throws(() => parseNameServers(bad), (error: unknown) => {
+      assert.ok(error instanceof EctoError, bad);
+      assert.equal(error.code, "invalid_dns_server");
+      assert.match(error.fix ?? "", /ECTO_DNS_SERVER/);
+      return true;
+    });
+  }
+});
+
+Deno.test("`provePublicUrl()` asks ECTO_DNS_SERVER (a stub on loopback) instead of the public resolvers", async () => {
+  await using edge = startEdge();
+  await using dns = await startDnsStub({ [NAME]: ["127.0.0.1"] });
+  const time = fakeTime();
+  const result = await provePublicUrl({
+    dnsName: NAME,
+    port: edge.port,
+    clientKey: KEY,
+    waitMs: 0,
+    env: (name) => ({ ECTO_DNS_SERVER: dns.server, ECTO_CA_FILE: CA_FILE })[name],
+    // The real resolver (Deno.resolveDns) and the real connector.
+    deps: { now: time.now, sleep: time.sleep },
+  });
+  assert.equal(result.path, "public", result.detail);
+  assert.deepEqual(result.publicDns, {
+    source: "public-dns",
+    nameServer: "127.0.0.1",
+    addresses: ["127.0.0.1"],
+  });
+  assert.deepEqual(dns.questions.toSorted(), [`A ${NAME}`, `AAAA ${NAME}`]);
+  assert.match(result.detail, /via public DNS address 127\.0\.0\.1:/);
+});
+
+Deno.test("`provePublicUrl()` throws, not reports, when the permission set forbids an address", async (t) => {
+  // What Deno throws before any socket exists (tests/permissions_test.ts shows it for real).
+  const forbidden = () => Promise.reject(new Deno.errors.NotCapable("Requires net access"));
+  await t.step("on the HTTPS check", async () => {
+    const error = await provePublicUrl(options({ deps: { httpsGet: forbidden } }))
+      .then(() => undefined, (e) => e);
+    assert.ok(error instanceof Deno.errors.NotCapable, String(error));
+  });
+  await t.step("on public DNS", async () => {
+    const error = await provePublicUrl(options({ deps: { resolveDns: forbidden } }))
+      .then(() => undefined, (e) => e);
+    assert.ok(error instanceof Deno.errors.NotCapable, String(error));
+  });
+});
+
+Deno.test("`provePublicUrl()` sends the tailnet path through ECTO_CONNECT_TO too, as curl would", async () => {
+  await using edge = startEdge();
+  const dialled: string[] = [];
+  const onlyLoopback: HttpsGet = (request) => {
+    dialled.push(`${request.address}:${request.port}`);
+    if (request.address !== "127.0.0.1") {
+      return Promise.reject(new Error(`dialled ${request.address}, which is not loopback`));
+    }
+    return httpsGet(request);
+  };
+  const result = await provePublicUrl(options({
+    env: {
+      // Only the Tailscale IP is mapped; public DNS has nothing yet.
+      ECTO_CONNECT_TO: `100.101.102.103:443:127.0.0.1:${edge.port}`,
+      ECTO_CA_FILE: CA_FILE,
+    },
+    tailnetAddresses: ["100.101.102.103"],
+    waitMs: 0,
+    deps: {
+      httpsGet: onlyLoopback,
+      resolveDns: () => Promise.reject(new Deno.errors.NotFound("no records")),
+    },
+  }));
+  assert.equal(result.path, "tailnet", result.detail);
+  assert.equal(result.target, `127.0.0.1:${edge.port}`);
+  assert.deepEqual(dialled, [`127.0.0.1:${edge.port}`, `127.0.0.1:${edge.port}`]);
 });

@@ -25,7 +25,7 @@
  * @module
  */
 import { ensurePrivateDir, writeJsonAtomic } from "../atomic_file.ts";
-import { sha256Hex } from "./_sha256.ts";
+import { createHash } from "node:crypto";
 import { KeyStoreError } from "./errors.ts";
 import type { KeyLimits } from "./limits.ts";
 
@@ -123,7 +123,7 @@ export function looksLikeKey(value: string): boolean {
 
 /** Lowercase hex SHA-256 of a key string. */
 export function hashKey(key: string): string {
-  return sha256Hex(key);
+  return createHash("sha256").update(key).digest("hex");
 }
 
 /** Compares two equal-length strings without an early exit. */

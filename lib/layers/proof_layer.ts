@@ -6,7 +6,7 @@
  */
 import type { EctoContext } from "../context.ts";
 import type { ProofOutcome, ProofRequest } from "../layers.ts";
-import { provePublicUrl } from "../proof.ts";
+import { provePublicUrl } from "../proof/mod.ts";
 
 /** Proves the URL over the public path, or says plainly what was proven instead. */
 export function proofLayer(ctx: EctoContext, request: ProofRequest): Promise<ProofOutcome> {

@@ -1,8 +1,12 @@
 /**
- * Spawns `cli.ts` for real, under exactly the permission set the binary is
- * compiled with (`-P=ecto` from deno.json), the way the skill's scripts and
- * users run it. Returns exit code, stdout and stderr.
+ * Spawns `cli.ts` for real, the way the skill's scripts and users run it,
+ * under the permission set the binary is compiled with (`permissions.ecto`
+ * of deno.json, as flags) except that `net` is loopback only
+ * ({@link E2E_PERMISSIONS}): nothing a test runs may leave this machine.
+ * Returns exit code, stdout and stderr.
  */
+import { E2E_PERMISSIONS, permissionFlags } from "./permissions.ts";
+
 const root = new URL("../../", import.meta.url).pathname;
 
 /** The result of one ecto run. */
@@ -14,6 +18,18 @@ export interface EctoRun {
   ms: number;
 }
 
+/** The arguments of `deno` that run `ecto ARGS` from source under {@link E2E_PERMISSIONS}. */
+export function ectoDenoArgs(args: string[]): string[] {
+  return [
+    "run",
+    "--quiet",
+    `--config=${root}deno.json`,
+    ...permissionFlags(E2E_PERMISSIONS),
+    `${root}cli.ts`,
+    ...args,
+  ];
+}
+
 /** Runs `ecto ARGS` with `env` (merged over a minimal base) and no terminal. */
 export async function runEcto(
   args: string[],
@@ -22,7 +38,7 @@ export async function runEcto(
 ): Promise<EctoRun> {
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${root}deno.json`, "-P=ecto", `${root}cli.ts`, ...args],
+    args: ectoDenoArgs(args),
     env: { NO_COLOR: "1", ...env },
     clearEnv: true,
     stdin: opts.stdin === undefined ? "null" : "piped",

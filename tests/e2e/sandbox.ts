@@ -9,6 +9,7 @@ import { type DoubleOptions, TailscaleDouble } from "../tailscale_double/control
 import { ensureOpenClaw } from "../harness/openclaw_install.ts";
 import { type Gateway, startGateway } from "../harness/gateway.ts";
 import { startStubLlm, type StubLlm } from "../harness/stub_llm.ts";
+import { type DnsStub, startDnsStub } from "./dns_stub.ts";
 
 /** Options for a sandbox. */
 export interface SandboxOptions {
@@ -26,6 +27,12 @@ export interface Sandbox extends AsyncDisposable {
   tailscale: TailscaleDouble;
   gateway: Gateway;
   stub: StubLlm;
+  /**
+   * The "public DNS" ecto is pointed at (`ECTO_DNS_SERVER`): a stub on
+   * loopback with no records. `ECTO_CONNECT_TO` should make every DNS step
+   * unnecessary, so its `questions` stay empty.
+   */
+  dns: DnsStub;
   /** A free loopback port for the edge. */
   edgePort: number;
   /** The environment ecto runs with. */
@@ -45,6 +52,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const progress = options.onProgress ?? (() => {});
   const install = await ensureOpenClaw({ onProgress: progress });
   const stub = await startStubLlm();
+  const dns = await startDnsStub({});
   const tailscale = await TailscaleDouble.start(options.double ?? {});
   let gateway: Gateway;
   try {
@@ -58,6 +66,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   } catch (error) {
     await tailscale[Symbol.asyncDispose]();
     await stub.close();
+    await dns[Symbol.asyncDispose]();
     throw error;
   }
   const edgePort = freePort();
@@ -74,12 +83,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ECTO_SUPERVISOR: "detached",
     ECTO_EDGE_LISTEN: `127.0.0.1:${edgePort}`,
     ECTO_OPENCLAW_LOG: `${gateway.home}/openclaw-gateway.log`,
+    ECTO_DNS_SERVER: dns.server,
   };
   return {
     home: gateway.home,
     tailscale,
     gateway,
     stub,
+    dns,
     edgePort,
     env,
     async [Symbol.asyncDispose]() {
@@ -87,6 +98,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       await gateway.stop().catch(() => {});
       await tailscale[Symbol.asyncDispose]().catch(() => {});
       await stub.close().catch(() => {});
+      await dns[Symbol.asyncDispose]();
     },
   };
 }

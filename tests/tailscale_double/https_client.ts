@@ -1,12 +1,13 @@
 /**
- * A small HTTPS/1.1 client for reaching the double's "internet" side from
- * tests: `Deno.connect` to the public listener + `Deno.startTls` with the
- * throwaway CA and the node's DNS name as SNI. (Deno 2.9.6's `fetch` with
- * `createHttpClient({ proxy: { transport: "tcp" } })` sends plain HTTP to
- * the socket even for `https://` URLs, so it cannot be used for this.)
+ * An HTTPS client for reaching the double's "internet" side from tests:
+ * `node:https` to the public listener on 127.0.0.1 with the node's DNS name
+ * as `servername` (SNI, and the name the certificate must carry) and only the
+ * throwaway CA as `ca`. (`fetch` cannot send SNI for a name while dialling
+ * another address.)
  *
  * @module
  */
+import { request as httpsRequest } from "node:https";
 
 /** One piece of the response body and when it arrived (ms since the request was sent). */
 export interface TimedChunk {
@@ -39,105 +40,65 @@ export interface FunnelRequest {
   body?: string;
 }
 
-/** Thrown when the listener closes the connection without answering (Funnel off). */
+/**
+ * Thrown when the listener closes the connection without answering (Funnel
+ * off) or the TLS handshake fails (e.g. a certificate for another name).
+ */
 export class ConnectionClosedError extends Error {}
 
 /** Sends one request (`Connection: close`) and reads the whole response. */
-export async function funnelRequest(req: FunnelRequest): Promise<FunnelResponse> {
-  const tcp = await Deno.connect({ hostname: "127.0.0.1", port: req.localPort });
-  let conn: Deno.TlsConn;
-  try {
-    conn = await Deno.startTls(tcp, { hostname: req.hostname, caCerts: [req.caPem] });
-    await conn.handshake();
-  } catch (e) {
-    try {
-      tcp.close();
-    } catch {
-      // closed by the handshake failure
-    }
-    throw new ConnectionClosedError(`TLS handshake failed: ${(e as Error).message}`);
-  }
-  try {
-    const lines = [
-      `${req.method ?? "GET"} ${req.path ?? "/"} HTTP/1.1`,
-      `Host: ${req.host ?? req.hostname}`,
-      "Connection: close",
-    ];
-    for (const [k, v] of Object.entries(req.headers ?? {})) lines.push(`${k}: ${v}`);
-    const body = req.body !== undefined ? new TextEncoder().encode(req.body) : undefined;
-    if (body) lines.push(`Content-Length: ${body.length}`);
-    const head = new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n");
-    await writeAll(conn, head);
-    if (body) await writeAll(conn, body);
-    const t0 = performance.now();
-    const raw: TimedChunk[] = [];
-    const buf = new Uint8Array(64 * 1024);
-    const dec = new TextDecoder();
-    while (true) {
-      let n: number | null;
-      try {
-        n = await conn.read(buf);
-      } catch (e) {
-        if (raw.length === 0) throw new ConnectionClosedError((e as Error).message);
-        break;
-      }
-      if (n === null) break;
-      raw.push({ at: performance.now() - t0, text: dec.decode(buf.subarray(0, n)) });
-    }
-    if (raw.length === 0) throw new ConnectionClosedError("connection closed without a response");
-    return parseResponse(raw);
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-  }
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < data.length) written += await conn.write(data.subarray(written));
-}
-
-function parseResponse(raw: TimedChunk[]): FunnelResponse {
-  const all = raw.map((c) => c.text).join("");
-  const end = all.indexOf("\r\n\r\n");
-  const [statusLine, ...headerLines] = all.slice(0, end).split("\r\n");
-  const headers = new Headers();
-  for (const line of headerLines) {
-    const i = line.indexOf(":");
-    headers.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
-  }
-  const status = Number(statusLine.split(" ")[1]);
-  // Body pieces with arrival times (the head may share the first piece).
-  let offset = 0;
-  const pieces: TimedChunk[] = [];
-  for (const c of raw) {
-    const start = Math.max(0, end + 4 - offset);
-    if (start < c.text.length) pieces.push({ at: c.at, text: c.text.slice(start) });
-    offset += c.text.length;
-  }
-  const chunked = headers.get("transfer-encoding")?.includes("chunked") ?? false;
-  const chunks = chunked ? dechunk(pieces) : pieces;
-  return { status, headers, body: chunks.map((c) => c.text).join(""), chunks };
-}
-
-/** Decodes chunked encoding, keeping each data chunk's arrival time. */
-function dechunk(pieces: TimedChunk[]): TimedChunk[] {
-  const out: TimedChunk[] = [];
-  let pending = "";
-  for (const p of pieces) {
-    pending += p.text;
-    while (true) {
-      const lineEnd = pending.indexOf("\r\n");
-      if (lineEnd < 0) break;
-      const size = parseInt(pending.slice(0, lineEnd), 16);
-      if (size === 0) return out;
-      if (pending.length < lineEnd + 2 + size + 2) break;
-      out.push({ at: p.at, text: pending.slice(lineEnd + 2, lineEnd + 2 + size) });
-      pending = pending.slice(lineEnd + 2 + size + 2);
-    }
-  }
-  return out;
+export function funnelRequest(req: FunnelRequest): Promise<FunnelResponse> {
+  const body = req.body !== undefined ? new TextEncoder().encode(req.body) : undefined;
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const request = httpsRequest({
+      host: "127.0.0.1",
+      port: req.localPort,
+      method: req.method ?? "GET",
+      path: req.path ?? "/",
+      servername: req.hostname,
+      ca: [req.caPem],
+      agent: false,
+      headers: {
+        Host: req.host ?? req.hostname,
+        Connection: "close",
+        ...(body ? { "Content-Length": String(body.length) } : {}),
+        ...req.headers,
+      },
+    }, (res) => {
+      const chunks: TimedChunk[] = [];
+      const decoder = new TextDecoder();
+      res.on("data", (data: Uint8Array) => {
+        chunks.push({
+          at: performance.now() - started,
+          text: decoder.decode(data, { stream: true }),
+        });
+      });
+      res.on("end", () => {
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+            headers.append(name, v);
+          }
+        }
+        resolve({
+          status: res.statusCode ?? 0,
+          headers,
+          body: chunks.map((c) => c.text).join(""),
+          chunks,
+        });
+      });
+      res.on("error", reject);
+    });
+    request.on("error", (error: Error & { code?: string }) => {
+      // A refused TCP connection is the caller's to see; anything after it
+      // connected (closed, reset, handshake refused) means "no answer".
+      reject(
+        error.code === "ECONNREFUSED"
+          ? error
+          : new ConnectionClosedError(`${error.code ?? "closed"}: ${error.message}`),
+      );
+    });
+    request.end(body);
+  });
 }

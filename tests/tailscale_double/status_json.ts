@@ -8,13 +8,17 @@
 import type { DoubleState } from "./state.ts";
 import { atLeast, longVersion } from "./version_info.ts";
 
-/** Stable identity of the double's node. */
+/**
+ * Stable identity of the double's node. Its "Tailscale IPs" are loopback
+ * (real ones are 100.x and fd7a:…): the proof's tailnet fallback dials them,
+ * and nothing a test runs may leave this machine.
+ */
 export const NODE = {
   id: "nK5sT9pQ2x11CNTRL",
   nodeId: 7812345678901234,
   publicKey: "nodekey:4f1c2a9e0b7d33c15e6a8f4b2d9c0e17a3b5c7d9e1f20344a6b8cadcef012345",
-  ipv4: "100.101.102.103",
-  ipv6: "fd7a:115c:a1e0::8f01:6667",
+  ipv4: "127.0.0.1",
+  ipv6: "::1",
   userId: 1234567890123456,
 };
 
@@ -145,8 +149,8 @@ function peer(state: DoubleState, v: string): Record<string, unknown> {
     DNSName: `alice-iphone.${magicDnsSuffix(state)}.`,
     OS: "iOS",
     UserID: NODE.userId,
-    TailscaleIPs: ["100.88.77.66", "fd7a:115c:a1e0::5a01:4d42"],
-    AllowedIPs: ["100.88.77.66/32", "fd7a:115c:a1e0::5a01:4d42/128"],
+    TailscaleIPs: ["127.0.0.2", "::1"],
+    AllowedIPs: ["127.0.0.2/32", "::1/128"],
     Addrs: null,
     CurAddr: "",
     Relay: "fra",
@@ -163,7 +167,7 @@ function peer(state: DoubleState, v: string): Record<string, unknown> {
     ExitNode: false,
     ExitNodeOption: false,
     Active: false,
-    PeerAPIURL: ["http://100.88.77.66:51234"],
+    PeerAPIURL: ["http://127.0.0.2:51234"],
   });
   if (atLeast(v, "1.82")) Object.assign(p, { TaildropTarget: 1, NoFileSharingReason: "" });
   Object.assign(p, {
@@ -249,7 +253,7 @@ export function statusTable(state: DoubleState): string {
   const login = "alice@";
   const rows = [
     [NODE.ipv4, state.hostname, login, state.options.os, "-"],
-    ["100.88.77.66", "alice-iphone", login, "iOS", "-"],
+    ["127.0.0.2", "alice-iphone", login, "iOS", "-"],
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] + 2)).join("").trimEnd() + "  \n")
