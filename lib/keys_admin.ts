@@ -1,14 +1,33 @@
 /**
  * `ecto keys`: give each person or app a key of its own, list them, revoke
- * one. The edge picks every change up on its next request.
+ * one. Every key is bound to one OpenClaw agent: by default ecto's confined
+ * agent (no tools, no skills, its own workspace), or one of the owner's own
+ * with `--agent`. The edge picks every change up on its next request.
  *
  * @module
  */
 import { ensurePrivateDir } from "./atomic_file.ts";
+import type { EctoContext } from "./context.ts";
 import { EctoError, UsageError } from "./errors.ts";
-import { type CreatedKey, type KeyRecord, KeyStore } from "./edge/keys.ts";
+import { type CreatedKey, isAgentId, type KeyRecord, KeyStore } from "./edge/keys.ts";
 import type { KeyLimits } from "./edge/limits.ts";
 import type { EctoPaths } from "./paths.ts";
+import { locateOpenClaw } from "./openclaw/cli.ts";
+import {
+  inspectGatewaySettings,
+  openClawEnvLookup,
+  readOpenClawConfig,
+  resolveOpenClawLocation,
+} from "./openclaw/config.ts";
+import {
+  addConfinedAgent,
+  agentIds,
+  CONFINED_AGENT_ID,
+  confinedAgentConsequence,
+  confinedAgentRecordPath,
+  consentRequired,
+  machineToolsOf,
+} from "./openclaw/confined_agent.ts";
 
 /** Every key's record (never a secret), oldest first. */
 export async function listKeys(paths: EctoPaths): Promise<KeyRecord[]> {
@@ -16,15 +35,178 @@ export async function listKeys(paths: EctoPaths): Promise<KeyRecord[]> {
   return await store.list();
 }
 
-/** Adds a client key named `name`; its cleartext is returned once and stored nowhere. */
+/** Options of {@link addKey}. */
+export interface AddKeyOptions {
+  /** Limits overriding the client defaults. */
+  limits?: KeyLimits | undefined;
+  /** The agent the key reaches. */
+  agent?: string | undefined;
+  /** ISO expiry time. */
+  expires?: string | undefined;
+}
+
+/** Adds a client key named `name` to the store; its cleartext is returned once and stored nowhere. */
 export async function addKey(
   paths: EctoPaths,
   name: string,
-  limits?: KeyLimits,
+  options: AddKeyOptions = {},
 ): Promise<CreatedKey> {
   await ensurePrivateDir(paths.stateDir);
   await using store = await KeyStore.open(paths.keysFile);
-  return await store.create(name, { role: "client", ...(limits ? { limits } : {}) });
+  return await store.create(name, {
+    role: "client",
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.agent !== undefined ? { agent: options.agent } : {}),
+    ...(options.expires !== undefined ? { expires: options.expires } : {}),
+  });
+}
+
+const DURATION = /^(\d{1,6})([smhdw])$/;
+const UNIT_MS: Record<string, number> = {
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/**
+ * The expiry time for `--expires`: a duration from `now` (`30m`, `12h`,
+ * `7d`, also `s` and `w`) or an ISO 8601 time in the future. Pure.
+ *
+ * @throws {UsageError} for anything else, or a time already past.
+ */
+export function parseExpiry(text: string, now: number): string {
+  const trimmed = text.trim();
+  const m = DURATION.exec(trimmed);
+  let at: number;
+  if (m) at = now + Number(m[1]) * UNIT_MS[m[2]];
+  else if (/^\d{4}-\d{2}-\d{2}/.test(trimmed) && !Number.isNaN(Date.parse(trimmed))) {
+    at = Date.parse(trimmed);
+  } else {
+    throw new UsageError(`"${text}" is not a duration or a time.`, {
+      fix: "Use e.g. --expires 30m, 12h, 7d or 2026-12-31T18:00:00Z.",
+    });
+  }
+  if (!(at > now) || m?.[1] === "0") {
+    throw new UsageError(`The expiry ${new Date(at).toISOString()} is not in the future.`);
+  }
+  return new Date(at).toISOString();
+}
+
+/** Options of {@link addClientKey}. */
+export interface AddClientKeyOptions extends AddKeyOptions {
+  /** The command to repeat with `--yes` in the consent refusal. */
+  command?: string;
+}
+
+/** What {@link addClientKey} did. */
+export interface AddedClientKey {
+  /** The new key (its cleartext is shown once). */
+  created: CreatedKey;
+  /** The agent the key is bound to. */
+  agent: string;
+  /** Whether ecto's confined agent was added to OpenClaw for it. */
+  agentAdded: boolean;
+  /** Warnings worth showing (machine tools on a chosen agent). */
+  warnings: string[];
+}
+
+/**
+ * Adds a client key bound to `options.agent` (checked against OpenClaw's
+ * config, with a warning when that agent has machine tools) or, by default,
+ * to ecto's confined agent, which is added to OpenClaw first when missing.
+ * Adding it makes the roster multi-agent, which changes what direct callers
+ * of the gateway get for `openclaw/default`: that needs the owner's consent
+ * (`ctx.consent`, i.e. a prompt or `--yes`).
+ *
+ * @throws {ActionRequiredError} `confined_agent_consent` when consent was not given.
+ * @throws {UsageError} for an agent OpenClaw does not have.
+ */
+export async function addClientKey(
+  ctx: EctoContext,
+  name: string,
+  options: AddClientKeyOptions = {},
+): Promise<AddedClientKey> {
+  const location = resolveOpenClawLocation(ctx.env);
+  const readConfig = async () => (await readOpenClawConfig(location.configPath)).config;
+  const config = await readConfig();
+  const warnings: string[] = [];
+  let agent: string;
+  let agentAdded = false;
+  if (options.agent !== undefined) {
+    agent = options.agent.trim().toLowerCase();
+    if (!isAgentId(agent)) {
+      throw new UsageError(`"${options.agent}" is not an OpenClaw agent id.`, {
+        fix: "openclaw agents list",
+      });
+    }
+    const ids = agentIds(config);
+    if (!ids.includes(agent)) {
+      throw new UsageError(
+        `OpenClaw has no agent "${agent}" (it has ${ids.join(", ")}).`,
+        { fix: "openclaw agents list" },
+      );
+    }
+    const tools = machineToolsOf(config, agent);
+    if (tools.length > 0) {
+      warnings.push(
+        `The agent "${agent}" can use machine tools (${
+          tools.join(", ")
+        }): whoever holds this key can act on this computer through it.`,
+      );
+    }
+  } else {
+    agent = CONFINED_AGENT_ID;
+    if (!agentIds(config).includes(agent)) {
+      const consequence = confinedAgentConsequence(config);
+      if (consequence !== undefined) {
+        const ok = await ctx.consent({
+          id: "openclaw.confined_agent",
+          description: consequence,
+          command: `openclaw config patch (adds agents.entries.${CONFINED_AGENT_ID})`,
+        });
+        if (!ok) throw consentRequired(consequence, options.command ?? `ecto keys add ${name}`);
+      }
+      const cli = await locateOpenClaw(ctx.env);
+      const env = await openClawEnvLookup(ctx.env, location.stateDir);
+      await ensurePrivateDir(ctx.paths.stateDir);
+      agentAdded = await addConfinedAgent({
+        $: ctx.$,
+        env: ctx.env,
+        cli,
+        readConfig,
+        recordPath: confinedAgentRecordPath(ctx.paths.stateDir),
+        now: ctx.now,
+      }, { configPath: location.configPath, openclawStateDir: location.stateDir });
+      if (agentAdded) await waitForAgent(ctx, inspectGatewaySettings(await readConfig(), env));
+    }
+  }
+  const created = await addKey(ctx.paths, name, { ...options, agent });
+  return { created, agent, agentAdded, warnings };
+}
+
+/** Waits (bounded) until a running gateway lists the confined agent, so the key works at once. */
+async function waitForAgent(
+  ctx: EctoContext,
+  settings: ReturnType<typeof inspectGatewaySettings>,
+): Promise<void> {
+  const credential = settings.credential?.value;
+  if (!credential) return;
+  const deadline = ctx.now() + 20_000;
+  while (ctx.now() < deadline) {
+    try {
+      const res = await ctx.fetch(`${settings.url}/v1/models`, {
+        headers: { authorization: `Bearer ${credential}` },
+        signal: AbortSignal.timeout(3_000),
+      });
+      const text = await res.text();
+      if (res.status !== 200 || text.includes(`"openclaw/${CONFINED_AGENT_ID}"`)) return;
+    } catch {
+      return; // not running: the agent is there when it starts
+    }
+    await ctx.sleep(250);
+  }
 }
 
 /** Revokes key `id`. The owner key is renewed with `ecto connect --regenerate-token` instead. */
@@ -43,6 +225,7 @@ export async function revokeKey(paths: EctoPaths, id: string): Promise<KeyRecord
       },
     );
   }
+  // Durable when this returns: atomic rename plus a directory fsync (KeyStore's write).
   await store.revoke(id);
   return record;
 }

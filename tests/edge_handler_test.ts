@@ -301,6 +301,8 @@ Deno.test("`createEdgeHandler()` upstream request: gateway token in, client iden
         "authorization": `Bearer ${TOKEN}`,
         "content-type": "application/json",
         "user-agent": "OpenAI/JS 5.0",
+        // the only x-openclaw-* header upstream is the edge's own pin: the key's agent
+        "x-openclaw-agent-id": "ecto-guest",
         "x-stainless-lang": "js",
       });
     },
@@ -317,8 +319,9 @@ Deno.test("`createEdgeHandler()` upstream request: gateway token in, client iden
     );
     await res.body?.cancel();
     for (const name of calls[0].headers.keys()) {
-      assert.ok(!/forward|real-ip|tailscale|openclaw/.test(name), name);
+      assert.ok(!/forward|real-ip|tailscale/.test(name), name);
     }
+    assert.equal(calls[0].headers.get("x-openclaw-agent-id"), "main");
   });
 
   await t.step(
@@ -695,7 +698,11 @@ Deno.test("`createEdgeHandler()` body and header limits", async (t) => {
   await t.step("a body exactly at the limit passes", async () => {
     const { handler, calls } = setup({ requestLimits: { maxBodyBytes: 1024 } });
     const res = await handler(
-      req("/v1/chat/completions", { method: "POST", key: OWNER_KEY, body: new Uint8Array(1024) }),
+      req("/v1/chat/completions", {
+        method: "POST",
+        key: OWNER_KEY,
+        body: `{"messages":[],"pad":"${"x".repeat(1024 - 24)}"}`,
+      }),
       info(),
     );
     await res.body?.cancel();

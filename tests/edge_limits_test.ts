@@ -87,13 +87,17 @@ Deno.test("`FailedAuthLimiter` locks a client out after too many wrong keys", as
     assert.equal(limiter.check("b", 5_003), 0);
     assert.equal(limiter.check("a", 13_003), 0);
   });
-  await t.step("a success clears the count", () => {
-    const limiter = new FailedAuthLimiter({ maxFailures: 2 });
-    limiter.fail("a", 0);
-    limiter.fail("a", 0);
-    limiter.succeed("a", 0);
-    limiter.fail("a", 0);
+  await t.step("nothing resets the count inside the window (a good key does not call in)", () => {
+    const limiter = new FailedAuthLimiter({ maxFailures: 2, lockoutMs: 1_000 });
     assert.equal(limiter.fail("a", 0), 0);
+    assert.equal(limiter.fail("a", 1), 0);
+    assert.equal(limiter.fail("a", 2), 1_000);
+  });
+  await t.step("failures during a lockout stay locked out and never restart the count", () => {
+    const limiter = new FailedAuthLimiter({ maxFailures: 2, lockoutMs: 1_000 });
+    for (let i = 0; i < 3; i++) limiter.fail("a", 0);
+    // every further wrong key while locked: the lockout left, never 0 (never a 401)
+    assert.deepEqual([1, 2, 3, 4, 5].map((t) => limiter.fail("a", t)), [999, 998, 997, 996, 995]);
   });
   await t.step("the table is bounded", () => {
     const limiter = new FailedAuthLimiter({ maxEntries: 100 });
