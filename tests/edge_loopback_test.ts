@@ -370,7 +370,7 @@ Deno.test("`runEdge()` serves with the key store, config token and audit log, an
   await using upstream = recordingUpstream();
   const keysFile = `${stateDir}/keys.json`;
   await using store = await KeyStore.open(keysFile);
-  const { key, id } = await store.create("laptop");
+  const { key, id } = await store.create("laptop", { agent: "main" });
 
   const stop = new AbortController();
   let url = "";
@@ -400,7 +400,7 @@ Deno.test("`runEdge()` serves with the key store, config token and audit log, an
 
     // a key created by another process works on the next request
     await using other = await KeyStore.open(keysFile);
-    const second = await other.create("phone");
+    const second = await other.create("phone", { agent: "main" });
     const viaNew = await fetch(`${url}/v1/models`, {
       headers: { authorization: `Bearer ${second.key}` },
     });
@@ -453,7 +453,7 @@ Deno.test("`runEdge()` in its own process stops cleanly on SIGTERM after open st
   await Deno.writeTextFile(openclawConfigPath, `{ gateway: { auth: { token: "${TOKEN}" } } }`);
   await using stub = await startStubLlm({ chunkDelayMs: 100, chunks: 5, reply: "0123456789" });
   await using store = await KeyStore.open(`${stateDir}/keys.json`);
-  const { key } = await store.create("owner", { role: "owner" });
+  const { key } = await store.create("owner", { role: "owner", agent: "main" });
   const configPath = `${stateDir}/edge.json`;
   await saveEdgeConfig(configPath, {
     listen: "127.0.0.1:0",

@@ -261,7 +261,9 @@ export async function removeConfinedAgent(deps: ConfinedAgentDeps): Promise<stri
         "openclaw",
         run.code,
         run.stderr || run.stdout,
-        `\`openclaw agents delete ${record.agentId}\` failed.`,
+        `\`openclaw agents delete ${record.agentId}\` failed: ${
+          (run.stderr || run.stdout).trim().split("\n").at(-1) ?? `exit ${run.code}`
+        }`,
         { fix: `openclaw agents delete ${record.agentId} --force` },
       );
     }
