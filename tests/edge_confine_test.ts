@@ -126,6 +126,7 @@ Deno.test({
       assert.equal(status, 200);
       ownerTools = toolsOf(seen[0]);
       assert.ok(ownerTools.includes("exec"), ownerTools.join(","));
+      // deno-lint-ignore no-console -- the measured figures for the closing note
       console.log(`owner key: tools offered = ${JSON.stringify(ownerTools)}`);
     });
 
@@ -171,6 +172,7 @@ Deno.test({
         assert.ok(answered >= 15);
         const machine = [...offered].filter((tool) => MACHINE_TOOLS.includes(tool));
         assert.deepEqual(machine, []);
+        // deno-lint-ignore no-console -- the measured figures for the closing note
         console.log(`client key: tools offered = ${JSON.stringify([...offered].sort())}`);
       },
     );
@@ -268,6 +270,7 @@ Deno.test({
         }
         untilRefused.push(n);
       }
+      // deno-lint-ignore no-console -- the measured figures for the closing note
       console.log(`requests until 401 after revoke, 20 rounds: ${JSON.stringify(untilRefused)}`);
       assert.deepEqual(untilRefused, Array(20).fill(1));
     });
