@@ -229,8 +229,10 @@ Deno.test("`serveEdge()` forged x-openclaw-* and forwarding headers never reach 
   const headers = upstream.seen[0].headers;
   assert.equal(headers.get("authorization"), `Bearer ${TOKEN}`);
   for (const [name] of headers) {
+    if (name === "x-openclaw-agent-id") continue; // the edge's own pin, checked below
     assert.ok(!/openclaw|forward|real-ip|tailscale|cookie/.test(name), `${name} reached upstream`);
   }
+  assert.equal(headers.get("x-openclaw-agent-id"), "main", "the key's agent, not the forged one");
 });
 
 Deno.test("`serveEdge()` survives the gateway's 5 s keep-alive close", async (t) => {

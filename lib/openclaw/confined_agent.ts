@@ -247,26 +247,33 @@ export async function addConfinedAgent(
 export async function removeConfinedAgent(deps: ConfinedAgentDeps): Promise<string | undefined> {
   const record = await readJsonIfExists<ConfinedAgentRecord>(deps.recordPath);
   if (record === undefined) return undefined;
-  const config = await deps.readConfig();
-  if (agentIds(config).includes(record.agentId)) {
-    const run = await runOpenClaw(deps.$, deps.cli, deps.env, [
+  // Through a busy gateway the CLI can time out with "outcome unknown" although the delete
+  // went through: what counts is the config afterwards (one retry when it still has the agent).
+  let last: { code: number; stdout: string; stderr: string } | undefined;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (!agentIds(await deps.readConfig()).includes(record.agentId)) {
+      last = undefined;
+      break;
+    }
+    last = await runOpenClaw(deps.$, deps.cli, deps.env, [
       "agents",
       "delete",
       record.agentId,
       "--force",
       "--json",
     ]);
-    if (run.code !== 0) {
-      throw new ToolError(
-        "openclaw",
-        run.code,
-        run.stderr || run.stdout,
-        `\`openclaw agents delete ${record.agentId}\` failed: ${
-          (run.stderr || run.stdout).trim().split("\n").at(-1) ?? `exit ${run.code}`
-        }`,
-        { fix: `openclaw agents delete ${record.agentId} --force` },
-      );
-    }
+  }
+  if (last && agentIds(await deps.readConfig()).includes(record.agentId)) {
+    const output = last.stderr || last.stdout;
+    throw new ToolError(
+      "openclaw",
+      last.code,
+      output,
+      `\`openclaw agents delete ${record.agentId}\` failed: ${
+        output.trim().split("\n").at(-1) ?? `exit ${last.code}`
+      }`,
+      { fix: `openclaw agents delete ${record.agentId} --force` },
+    );
   }
   const after = await deps.readConfig();
   const undo: Record<string, unknown> = {};
