@@ -102,6 +102,8 @@ export interface EdgeHandlerOptions {
   poolIdleTimeoutMs?: number;
   /** How often deadlines (body read, upstream read) are checked, ms. Default 1000. */
   sweepIntervalMs?: number;
+  /** Called after each deadline sweep (tests wait on it instead of a sleep). */
+  onSweep?: () => void;
 }
 
 /** The handler returned by {@link createEdgeHandler}: a `Deno.serve` handler plus lifecycle controls. */
@@ -171,7 +173,12 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     (options.fetch
       ? fetchUpstream(upstream, options.fetch, { bufferLimit: BUFFER_LIMIT })
       : upstream.startsWith("http://")
-      ? createHttp1Upstream(upstream, { poolIdleTimeoutMs, bufferLimit: BUFFER_LIMIT })
+      ? createHttp1Upstream(upstream, {
+        poolIdleTimeoutMs,
+        bufferLimit: BUFFER_LIMIT,
+        // an injected clock also drives the pool's idle accounting (tests move it)
+        ...(options.now ? { now: options.now } : {}),
+      })
       : fetchUpstream(upstream, undefined, { bufferLimit: BUFFER_LIMIT, poolIdleTimeoutMs }));
 
   const failedAuth = new FailedAuthLimiter(options.failedAuth);
@@ -199,6 +206,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       lastPrune = t;
       keyLimiter.prune(t);
     }
+    options.onSweep?.();
     // Stopped after a tick with nothing to watch (not per request: creating timers costs).
     if (flights.size === 0 && sweeper !== undefined) {
       if (++idleTicks >= 2) {
