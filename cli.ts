@@ -15,7 +15,7 @@ import { status } from "./lib/status.ts";
 import { runEdgeCommand } from "./lib/edge_command.ts";
 import { EctoError, ExitCode, exitCodeFor } from "./lib/errors.ts";
 import type { EctoEvent } from "./lib/events.ts";
-import { addClientKey, listKeys, parseExpiry, revokeKey } from "./lib/keys_admin.ts";
+import { addClientKey, editKey, listKeys, parseExpiry, revokeKey } from "./lib/keys_admin.ts";
 import { ectoPaths } from "./lib/paths.ts";
 import {
   renderConnectHuman,
@@ -374,6 +374,45 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
             `Key ${created.id} for ${created.record.name}, agent ${added.agent}${
               created.record.expires ? `, expires ${created.record.expires}` : ""
             } (shown once):\n\n  ${created.key}\n\nModel: openclaw/${added.agent}\n`,
+          );
+        }
+      } catch (error) {
+        fail(error, json, false);
+      }
+    });
+  keys
+    .command("edit")
+    .description(
+      "Re-bind a key to another agent or change its expiry; applies from its next request.",
+    )
+    .argument("<id>", "the key's id from `ecto keys list`")
+    .option("--agent <id>", "bind it to this agent (ecto-guest: ecto's confined agent)")
+    .option(
+      "--expires <when>",
+      "expire after 30m, 12h, 7d ... or at an ISO time; `never` clears it",
+    )
+    .option("-y, --yes", "consent to adding ecto's confined agent to OpenClaw; never prompt")
+    .option("--json", "print one JSON document on stdout")
+    .action(async (id, opts) => {
+      const json = opts.json ?? false;
+      const ctx = makeContext(json, opts.yes ?? false);
+      try {
+        const edited = await editKey(ctx, id, {
+          ...(opts.agent === undefined ? {} : { agent: opts.agent }),
+          ...(opts.expires === undefined
+            ? {}
+            : { expires: opts.expires === "never" ? null : parseExpiry(opts.expires, ctx.now()) }),
+          command: `ecto keys edit ${id}`,
+        });
+        for (const warning of edited.warnings) deps.stderr(`warning: ${warning}\n`);
+        if (json) {
+          deps.stdout(JSON.stringify({ ok: true, key: edited.record }, null, 2) + "\n");
+        } else {
+          const r = edited.record;
+          deps.stdout(
+            `Key ${r.id} (${r.name}): agent ${r.agent ?? "(none)"}, ${
+              r.expires ? `expires ${r.expires}` : "no expiry"
+            }.\n`,
           );
         }
       } catch (error) {

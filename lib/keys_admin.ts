@@ -128,16 +128,86 @@ export async function addClientKey(
   name: string,
   options: AddClientKeyOptions = {},
 ): Promise<AddedClientKey> {
+  const resolved = await resolveKeyAgent(
+    ctx,
+    options.agent,
+    options.command ?? `ecto keys add ${name}`,
+  );
+  const created = await addKey(ctx.paths, name, { ...options, agent: resolved.agent });
+  return { created, ...resolved };
+}
+
+/** Options of {@link editKey}. */
+export interface EditKeyOptions {
+  /** Bind the key to this agent (`ecto-guest`: ecto's confined agent, added when missing). */
+  agent?: string | undefined;
+  /** A new expiry (ISO time), or `null` for none. */
+  expires?: string | null | undefined;
+  /** The command to repeat with `--yes` in the consent refusal. */
+  command?: string;
+}
+
+/**
+ * Re-binds or re-dates key `id`; the edge applies it from the key's next
+ * request. Returns the new record and any warning about the agent's tools.
+ *
+ * @throws {UsageError} no such key, nothing to change, or an unknown agent.
+ */
+export async function editKey(
+  ctx: EctoContext,
+  id: string,
+  options: EditKeyOptions,
+): Promise<{ record: KeyRecord; warnings: string[]; agentAdded: boolean }> {
+  if (options.agent === undefined && options.expires === undefined) {
+    throw new UsageError("Nothing to change.", { fix: `ecto keys edit ${id} --agent <id>` });
+  }
+  await using store = await KeyStore.open(ctx.paths.keysFile);
+  const current = (await store.list()).find((k) => k.id === id);
+  if (!current) throw new UsageError(`There is no key with id ${id}.`, { fix: "ecto keys list" });
+  let resolved: { agent: string; warnings: string[]; agentAdded: boolean } | undefined;
+  if (options.agent !== undefined) {
+    const wanted = options.agent.trim().toLowerCase();
+    resolved = await resolveKeyAgent(
+      ctx,
+      wanted === CONFINED_AGENT_ID ? undefined : wanted,
+      options.command ?? `ecto keys edit ${id} --agent ${wanted}`,
+    );
+  }
+  const record = await store.update(id, {
+    ...(resolved ? { agent: resolved.agent } : {}),
+    ...(options.expires !== undefined ? { expires: options.expires } : {}),
+  });
+  return {
+    record: record!,
+    warnings: resolved?.warnings ?? [],
+    agentAdded: resolved?.agentAdded ?? false,
+  };
+}
+
+/**
+ * The agent a key will reach: `requested` (checked against OpenClaw's config,
+ * with a warning when that agent has machine tools) or, when `undefined`,
+ * ecto's confined agent, added to OpenClaw first when missing. Adding it
+ * makes the roster multi-agent, which changes what direct callers of the
+ * gateway get for `openclaw/default`: that needs the owner's consent
+ * (`ctx.consent`, i.e. a prompt or `--yes`).
+ *
+ * @throws {ActionRequiredError} `confined_agent_consent` when consent was not given.
+ * @throws {UsageError} for an agent OpenClaw does not have.
+ */
+async function resolveKeyAgent(
+  ctx: EctoContext,
+  requested: string | undefined,
+  command: string,
+): Promise<{ agent: string; warnings: string[]; agentAdded: boolean }> {
   const location = resolveOpenClawLocation(ctx.env);
   const readConfig = async () => (await readOpenClawConfig(location.configPath)).config;
   const config = await readConfig();
   const warnings: string[] = [];
-  let agent: string;
-  let agentAdded = false;
-  if (options.agent !== undefined) {
-    agent = options.agent.trim().toLowerCase();
+  if (requested !== undefined) {
+    const agent = requested.trim().toLowerCase();
     if (!isAgentId(agent)) {
-      throw new UsageError(`"${options.agent}" is not an OpenClaw agent id.`, {
+      throw new UsageError(`"${requested}" is not an OpenClaw agent id.`, {
         fix: "openclaw agents list",
       });
     }
@@ -156,34 +226,32 @@ export async function addClientKey(
         }): whoever holds this key can act on this computer through it.`,
       );
     }
-  } else {
-    agent = CONFINED_AGENT_ID;
-    if (!agentIds(config).includes(agent)) {
-      const consequence = confinedAgentConsequence(config);
-      if (consequence !== undefined) {
-        const ok = await ctx.consent({
-          id: "openclaw.confined_agent",
-          description: consequence,
-          command: `openclaw config patch (adds agents.entries.${CONFINED_AGENT_ID})`,
-        });
-        if (!ok) throw consentRequired(consequence, options.command ?? `ecto keys add ${name}`);
-      }
-      const cli = await locateOpenClaw(ctx.env);
-      const env = await openClawEnvLookup(ctx.env, location.stateDir);
-      await ensurePrivateDir(ctx.paths.stateDir);
-      agentAdded = await addConfinedAgent({
-        $: ctx.$,
-        env: ctx.env,
-        cli,
-        readConfig,
-        recordPath: confinedAgentRecordPath(ctx.paths.stateDir),
-        now: ctx.now,
-      }, { configPath: location.configPath, openclawStateDir: location.stateDir });
-      if (agentAdded) await waitForAgent(ctx, inspectGatewaySettings(await readConfig(), env));
-    }
+    return { agent, warnings, agentAdded: false };
   }
-  const created = await addKey(ctx.paths, name, { ...options, agent });
-  return { created, agent, agentAdded, warnings };
+  const agent = CONFINED_AGENT_ID;
+  if (agentIds(config).includes(agent)) return { agent, warnings, agentAdded: false };
+  const consequence = confinedAgentConsequence(config);
+  if (consequence !== undefined) {
+    const ok = await ctx.consent({
+      id: "openclaw.confined_agent",
+      description: consequence,
+      command: `openclaw config patch (adds agents.entries.${CONFINED_AGENT_ID})`,
+    });
+    if (!ok) throw consentRequired(consequence, command);
+  }
+  const cli = await locateOpenClaw(ctx.env);
+  const env = await openClawEnvLookup(ctx.env, location.stateDir);
+  await ensurePrivateDir(ctx.paths.stateDir);
+  const agentAdded = await addConfinedAgent({
+    $: ctx.$,
+    env: ctx.env,
+    cli,
+    readConfig,
+    recordPath: confinedAgentRecordPath(ctx.paths.stateDir),
+    now: ctx.now,
+  }, { configPath: location.configPath, openclawStateDir: location.stateDir });
+  if (agentAdded) await waitForAgent(ctx, inspectGatewaySettings(await readConfig(), env));
+  return { agent, warnings, agentAdded };
 }
 
 /** Waits (bounded) until a running gateway lists the confined agent, so the key works at once. */

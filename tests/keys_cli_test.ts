@@ -99,3 +99,31 @@ Deno.test("`ecto keys add --help` documents --agent, --expires and --yes", async
   const connect = await runEcto(["connect", "--help"], sb.env);
   assert.ok(connect.stdout.includes("--agent"));
 });
+
+Deno.test("`ecto keys edit` re-binds and re-dates a key", async () => {
+  await using sb = await sandbox();
+  const add = await runEcto(
+    ["keys", "add", "bob", "--agent", "main", "--expires", "1h", "--json"],
+    sb.env,
+  );
+  assert.equal(add.code, 0, add.stderr);
+  const { id } = JSON.parse(add.stdout);
+  const edit = await runEcto([
+    "keys",
+    "edit",
+    id,
+    "--agent",
+    "family",
+    "--expires",
+    "never",
+    "--json",
+  ], sb.env);
+  assert.equal(edit.code, 0, edit.stderr);
+  const record = JSON.parse(edit.stdout).key;
+  assert.equal(record.agent, "family");
+  assert.equal(record.expires, undefined);
+  const nothing = await runEcto(["keys", "edit", id], sb.env);
+  assert.equal(nothing.code, 2);
+  const missing = await runEcto(["keys", "edit", "k_nope", "--agent", "main"], sb.env);
+  assert.equal(missing.code, 2);
+});

@@ -718,7 +718,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       return deny(
         403,
         "key_not_bound",
-        "This key is not bound to an agent. Its owner must run `ecto connect` again.",
+        "This key is not bound to an agent. Its owner must bind it: `ecto keys edit <id> --agent <agent>` (the owner key: `ecto connect`).",
         undefined,
         key,
       );
