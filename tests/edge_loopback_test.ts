@@ -11,6 +11,8 @@ import { createEdgeHandler, type EdgeHandlerOptions } from "../lib/edge/handler.
 import { KeyStore } from "../lib/edge/keys.ts";
 import { type EdgeServer, serveEdge } from "../lib/edge/serve.ts";
 import { runEdge, saveEdgeConfig } from "../lib/edge/run.ts";
+import { revokeKey } from "../lib/keys_admin.ts";
+import { ectoPaths } from "../lib/paths.ts";
 import { staticTokenSource } from "../lib/edge/token_source.ts";
 import {
   fakeKeys,
@@ -499,6 +501,71 @@ Deno.test("`runEdge()` in its own process stops cleanly on SIGTERM after open st
   await lines.cancel();
   const stderr = await new Response(child.stderr).text();
   assert.equal(status.code, 0, stderr);
+});
+
+Deno.test("`runEdge()` in its own process refuses a key revoked by another process on the very next request, 20 of 20", async () => {
+  await using dir = await tempDir();
+  const stateDir = `${dir.path}/state`;
+  const openclawConfigPath = `${dir.path}/openclaw.json`;
+  await Deno.writeTextFile(openclawConfigPath, `{ gateway: { auth: { token: "${TOKEN}" } } }`);
+  await using upstream = recordingUpstream();
+  const configPath = `${stateDir}/edge.json`;
+  await saveEdgeConfig(configPath, {
+    listen: "127.0.0.1:0",
+    upstream: upstream.url,
+    openclawConfigPath,
+    stateDir,
+  });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-P=test",
+      new URL("./fixtures/edge/run_edge.ts", import.meta.url).pathname,
+      configPath,
+    ],
+    env: { HOME: dir.path },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    out += value;
+  }
+  const url = out.trim().replace(/^listening /, "");
+  const paths = ectoPaths((name) => (name === "ECTO_STATE_DIR" ? stateDir : dir.path));
+  await using store = await KeyStore.open(`${stateDir}/keys.json`);
+  const untilRefused: number[] = [];
+  try {
+    for (let round = 0; round < 20; round++) {
+      const k = await store.create(`r${round}`, { agent: "main" });
+      // One Funnel client per round: 20 revoked keys from one address would (rightly) lock it out.
+      const headers = {
+        authorization: `Bearer ${k.key}`,
+        "x-forwarded-for": `203.0.113.${round + 1}`,
+      };
+      const ok = await fetch(`${url}/v1/models`, { headers });
+      assert.equal(ok.status, 200);
+      await ok.body?.cancel();
+      await revokeKey(paths, k.id); // this process; the edge is another
+      let n = 0;
+      for (let status = 0; status !== 401 && n < 50;) {
+        n++;
+        const res = await fetch(`${url}/v1/models`, { headers });
+        status = res.status;
+        await res.body?.cancel();
+        assert.ok(status === 200 || status === 401, `status ${status}`);
+      }
+      untilRefused.push(n);
+    }
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await lines.cancel();
+  }
+  assert.deepEqual(untilRefused, Array(20).fill(1));
 });
 
 async function tempDir(): Promise<AsyncDisposable & { path: string }> {
