@@ -175,4 +175,9 @@ Deno.test("`Framer` finds message ends in chunked, sized and bodyless messages",
   assert.equal(r.completed, 1, "the HEAD answer has no body");
   assert.equal(responses.feed(enc.encode("lo\r\n0\r\n\r\n")).completed, 1);
   assert.ok(responses.feed(enc.encode("garbage\r\n\r\n")).error);
+
+  for (const fields of ["Content-Length: 1\r\nContent-Length: 1", "Content-Length: 1, 2"]) {
+    const seen = new Framer("request").feed(enc.encode(`POST / HTTP/1.1\r\n${fields}\r\n\r\nx`));
+    assert.equal(seen.error, "content-length", fields);
+  }
 });

@@ -106,8 +106,11 @@ Deno.test("`serveEdge()` refuses raw request targets that a normalising client w
 
   const ok = await send("GET /v1/models HTTP/1.1");
   assert.equal(ok.status, 200);
-  assert.equal(upstream.seen.length, 1);
-  assert.equal(upstream.seen[0].path, "/v1/models");
+  // absolute-form equal to http:// + Host + path (RFC 9112 §3.2.2): the same request
+  const absolute = await send("GET http://box.tail1234.ts.net/v1/models HTTP/1.1");
+  assert.equal(absolute.status, 200, "absolute-form naming this host");
+  assert.equal(upstream.seen.length, 2);
+  assert.deepEqual(upstream.seen.map((s) => s.path), ["/v1/models", "/v1/models"]);
 });
 
 Deno.test("`serveEdge()` streams SSE chunks as they are sent, spread out in time", async () => {
@@ -203,6 +206,21 @@ Deno.test("`serveEdge()` a client that goes away cancels the upstream request", 
     conn.close();
     await aborted.promise; // hangs (and the test times out) if the abort never reaches upstream
   });
+});
+
+Deno.test("`serveEdge()` answers repeated or conflicting Content-Length with one clear 400", async () => {
+  await using upstream = recordingUpstream();
+  await using edge = edgeFor(upstream.url);
+  for (const lengths of [["2", "2"], ["2", "3"], ["2, 2"]]) {
+    const fields = lengths.map((l) => `Content-Length: ${l}\r\n`).join("");
+    const res = await rawHttp(
+      edge.port,
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${OWNER_KEY}\r\n${fields}Connection: close\r\n\r\n{}`,
+    );
+    assert.equal(res.status, 400, lengths.join(" | "));
+    assert.equal(JSON.parse(res.body).error.code, "invalid_content_length", lengths.join(" | "));
+  }
+  assert.equal(upstream.seen.length, 0);
 });
 
 Deno.test("`serveEdge()` forged x-openclaw-* and forwarding headers never reach the upstream", async () => {

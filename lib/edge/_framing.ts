@@ -30,6 +30,9 @@ export interface FeedResult {
 
 type State = "head" | "length" | "chunk-size" | "chunk-data" | "chunk-crlf" | "trailers" | "raw";
 
+/** {@link FeedResult.error} for a request with repeated, conflicting or malformed Content-Length. */
+export const CONTENT_LENGTH_ERROR = "content-length";
+
 const CR = 13;
 const LF = 10;
 const latin1 = new TextDecoder("latin1");
@@ -162,6 +165,7 @@ export class Framer {
     const lines = text.split("\r\n");
     const first = lines[0] ?? "";
     let length: number | undefined;
+    let lengthFields = 0;
     let chunked = false;
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(":");
@@ -170,11 +174,14 @@ export class Framer {
       const value = line.slice(colon + 1).trim().toLowerCase();
       if (name === "transfer-encoding") chunked = value.split(",").at(-1)?.trim() === "chunked";
       else if (name === "content-length") {
+        lengthFields++;
         const n = Number(value.split(",")[0]);
-        if (!Number.isSafeInteger(n) || n < 0) return "bad content-length";
+        if (!Number.isSafeInteger(n) || n < 0) return CONTENT_LENGTH_ERROR;
         length = n;
+        if (value.includes(",")) return CONTENT_LENGTH_ERROR;
       }
     }
+    if (lengthFields > 1 && this.#methods === undefined) return CONTENT_LENGTH_ERROR;
     let bodyless = false;
     if (this.#methods === undefined) {
       const method = first.split(" ")[0] ?? "";

@@ -17,7 +17,21 @@
  *
  * @module
  */
-import { Framer } from "./_framing.ts";
+import { CONTENT_LENGTH_ERROR, Framer } from "./_framing.ts";
+
+/** The answer to a request whose Content-Length fields are repeated or disagree (smuggling). */
+const BAD_LENGTH = new TextEncoder().encode(
+  (() => {
+    const body = JSON.stringify({
+      error: {
+        message: "The request has a repeated, conflicting or malformed Content-Length header.",
+        type: "invalid_request_error",
+        code: "invalid_content_length",
+      },
+    });
+    return `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`;
+  })(),
+);
 
 /** Options of {@link startGuard}. */
 export interface GuardOptions {
@@ -137,7 +151,14 @@ export function startGuard(options: GuardOptions): Guard {
         const t = now();
         w.lastActivity = t;
         const seen = requests.feed(chunk);
-        if (seen.error) break;
+        if (seen.error) {
+          // Nothing of this head goes on; a length dispute gets the same answer the handler gives.
+          if (seen.error === CONTENT_LENGTH_ERROR) {
+            await writeAll(client, BAD_LENGTH).catch(() => {});
+          }
+          w.close();
+          break;
+        }
         for (const head of seen.heads) {
           methods.push(head.method ?? "GET");
           w.outstanding++;
