@@ -2,12 +2,18 @@
  * The edge's request handler: the only thing ecto publishes through Funnel.
  *
  * For each request, in this order: exact route allowlist (anything else is a
- * 404 that never touches the gateway), header limits, failed-auth lockout of
- * the client address, the client key (hashed, constant-time), the key's rate
- * and concurrency limits, the body (size-limited, deadline-bound, buffered so
- * a stale pooled connection can be retried), then the gateway with its own
- * token, a rebuilt path and filtered headers. Responses stream back
- * unbuffered; a client that goes away aborts the gateway request.
+ * 404 that never touches the gateway), header limits, one `Content-Length`,
+ * failed-auth lockout of the client address, the client key (hashed,
+ * constant-time; a wrong one is counted and checked in one synchronous step,
+ * a good one never clears the count), its expiry, its agent binding (routes
+ * the key may not use are refused here), the key's rate and concurrency
+ * limits, the body (size-limited, deadline-bound, buffered so a stale pooled
+ * connection can be retried; its `model` must not name another agent, and a
+ * client key's `user` is namespaced by key id), then the gateway with its own
+ * token, `x-openclaw-agent-id` set to the key's agent, a rebuilt path and
+ * filtered headers. `/v1/models` answers are cut down to the key's agent.
+ * Responses stream back unbuffered; a client that goes away aborts the
+ * gateway request.
  *
  * All effects are injected (`fetch`, `now`, audit sink, key verifier, token
  * source) so tests drive it with `new Request(...)`.

@@ -11,8 +11,13 @@
  * up in a map. Every verify first `stat`s the file synchronously (a few
  * microseconds, no thread hop) and re-reads it when it changed, so a key
  * created, edited or revoked by another process takes effect on the very next
- * request: there is no cache window (a 250 ms one let revoked keys answer). `lastUsed` is kept in memory and written
- * in batches (every `flushIntervalMs`, and on `flush()`/`close()`).
+ * request: there is no cache window (a 250 ms one let revoked keys answer).
+ * The same holds for {@link KeyStore.update} (agent binding, expiry).
+ * `lastUsed` is kept in memory and written in batches (every
+ * `flushIntervalMs`, and on `flush()`/`close()`).
+ *
+ * Every key carries the OpenClaw agent it is bound to (`agent`) and may carry
+ * an expiry (`expires`); the edge enforces both.
  *
  * @example
  * ```ts
