@@ -13,7 +13,8 @@
  *   stays).
  *
  * Deadlines are checked by one sweep every `sweepIntervalMs` on the injected
- * clock.
+ * clock. Each connection holds 12 KiB of relay buffers (4 KiB up, 8 KiB down),
+ * so 1,000 open streams cost about 12 MB more than `Deno.serve` alone.
  *
  * @module
  */
@@ -143,7 +144,7 @@ export function startGuard(options: GuardOptions): Guard {
     watched.add(w);
 
     const clientToServer = async () => {
-      const buf = new Uint8Array(16 * 1024);
+      const buf = new Uint8Array(4 * 1024);
       while (!done) {
         const n = await client.read(buf).catch(() => null);
         if (n === null) break;
@@ -179,7 +180,7 @@ export function startGuard(options: GuardOptions): Guard {
       } catch { /* closed */ }
     };
     const serverToClient = async () => {
-      const buf = new Uint8Array(16 * 1024);
+      const buf = new Uint8Array(8 * 1024);
       while (!done) {
         const n = await upstream.read(buf).catch(() => null);
         if (n === null) break;
