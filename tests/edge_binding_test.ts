@@ -107,6 +107,13 @@ Deno.test("`scopeBody()` refuses other agents and namespaces a client key's user
     });
     assert.ok(owner.ok && owner.body === undefined);
   });
+  await t.step("the owner key cannot step into a client key's namespace", () => {
+    const d = scopeBody(enc.encode(JSON.stringify({ user: " ecto:k_abc:me" })), {
+      ...scope,
+      namespaceUser: false,
+    });
+    assert.equal(!d.ok && d.status, 400);
+  });
   await t.step("not a JSON object, or a non-string user: 400", () => {
     for (const text of ["nope", "[]", "null", '{"user":5}']) {
       const d = scopeBody(enc.encode(text), scope);

@@ -51,9 +51,11 @@ export function modelAllowed(id: unknown, agent: string): boolean {
   return named === "default" || named === agent;
 }
 
+const USER_PREFIX = "ecto:";
+
 /** The session namespace of a key: what its `user` values are prefixed with. */
 export function userNamespace(keyId: string): string {
-  return `ecto:${keyId}:`;
+  return `${USER_PREFIX}${keyId}:`;
 }
 
 const decoder = new TextDecoder();
@@ -64,8 +66,9 @@ const encoder = new TextEncoder();
  *
  * - not a JSON object → 400 (the edge must see what the gateway will see);
  * - `model` naming another agent → 403 `agent_not_allowed`;
- * - `namespaceUser`: a string `user` becomes `ecto:<keyId>:<user>`; a
- *   non-string `user` → 400.
+ * - `namespaceUser`: a string `user` becomes `ecto:<keyId>:<user>`;
+ *   otherwise (the owner key) a `user` in that namespace is refused, so no key
+ *   reaches another key's sessions; a non-string `user` → 400.
  */
 export function scopeBody(
   bytes: Uint8Array<ArrayBuffer>,
@@ -93,8 +96,14 @@ export function scopeBody(
       };
     }
   }
-  if (!scope.namespaceUser || body.user === undefined) return { ok: true, body: undefined };
+  if (body.user === undefined) return { ok: true, body: undefined };
   if (typeof body.user !== "string") return invalid("`user` must be a string.");
+  if (!scope.namespaceUser) {
+    // The owner's own sessions are not namespaced; the client keys' namespace stays theirs.
+    return body.user.trim().startsWith(USER_PREFIX)
+      ? invalid(`\`user\` values starting with "${USER_PREFIX}" are reserved for ecto's keys.`)
+      : { ok: true, body: undefined };
+  }
   body.user = userNamespace(scope.keyId) + body.user;
   return { ok: true, body: encoder.encode(JSON.stringify(body)) };
 }
