@@ -15,7 +15,7 @@ import { status } from "./lib/status.ts";
 import { runEdgeCommand } from "./lib/edge_command.ts";
 import { causeChain, EctoError, ExitCode, exitCodeFor, ToolError } from "./lib/errors.ts";
 import type { EctoEvent } from "./lib/events.ts";
-import { addKey, listKeys, revokeKey } from "./lib/keys_admin.ts";
+import { addClientKey, editKey, listKeys, parseExpiry, revokeKey } from "./lib/keys_admin.ts";
 import { ectoPaths } from "./lib/paths.ts";
 import {
   renderConnectHuman,
@@ -201,6 +201,10 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .option("--funnel-port <port>", "publish on this Funnel port (443, 8443 or 10000)", parsePort)
     .option("--keep-bind", "leave gateway.bind as it is instead of forcing loopback")
     .option(
+      "--agent <id>",
+      "the OpenClaw agent the owner key reaches (default: your default agent)",
+    )
+    .option(
       "--proof-timeout <seconds>",
       "how long to wait for public DNS (default 60)",
       parseSeconds,
@@ -220,6 +224,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
           regenerateToken: opts.regenerateToken ?? false,
           restart: opts.restart ?? false,
           keepBind: opts.keepBind ?? false,
+          ...(opts.agent === undefined ? {} : { agent: opts.agent }),
           ...(opts.funnelPort === undefined ? {} : { funnelPort: opts.funnelPort }),
           proofTimeoutMs: (opts.proofTimeout ?? 60) * 1000,
           loginTimeoutMs: (opts.loginTimeout ?? 300) * 1000,
@@ -307,7 +312,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .description("Client keys: one per person or app, each revocable on its own.");
   keys
     .command("list")
-    .description("List the keys (ids, names, roles, last use; never a secret).")
+    .description("List the keys (ids, names, roles, agents, expiry, last use; never a secret).")
     .option("--json", "print one JSON document on stdout")
     .action(async (opts) => {
       const json = opts.json ?? false;
@@ -321,34 +326,100 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     });
   keys
     .command("add")
-    .description("Add a key for a person or app; it is printed once and stored only as a hash.")
+    .description(
+      "Add a key for a person or app; it is printed once and stored only as a hash.\n" +
+        "The key reaches one agent only: by default ecto's confined agent (no tools, no skills,\n" +
+        "its own workspace), which ecto adds to OpenClaw on first use (asking first: with a\n" +
+        "second agent, direct gateway calls with model openclaw/default get 400).",
+    )
     .argument("<name>", 'a label, e.g. "alice-laptop"')
+    .option(
+      "--agent <id>",
+      "bind the key to one of your own agents instead (warns when it has machine tools)",
+    )
+    .option("--expires <when>", "expire after 30m, 12h, 7d ... or at an ISO time")
     .option("--rpm <n>", "requests per minute (default 120)", parseCount)
     .option("--concurrency <n>", "requests at once (default 16)", parseCount)
+    .option("-y, --yes", "consent to adding ecto's confined agent to OpenClaw; never prompt")
     .option("--json", "print one JSON document on stdout")
     .action(async (name, opts) => {
       const json = opts.json ?? false;
+      const ctx = makeContext(json, opts.yes ?? false);
       try {
         const limits = {
           ...(opts.rpm === undefined ? {} : { requestsPerMinute: opts.rpm }),
           ...(opts.concurrency === undefined ? {} : { maxConcurrent: opts.concurrency }),
         };
-        const created = await addKey(
-          ectoPaths(deps.env),
-          name,
-          Object.keys(limits).length ? limits : undefined,
-        );
+        const added = await addClientKey(ctx, name, {
+          ...(Object.keys(limits).length ? { limits } : {}),
+          ...(opts.agent === undefined ? {} : { agent: opts.agent }),
+          ...(opts.expires === undefined ? {} : { expires: parseExpiry(opts.expires, ctx.now()) }),
+          command: `ecto keys add ${JSON.stringify(name)}`,
+        });
+        const { created } = added;
+        for (const warning of added.warnings) deps.stderr(`warning: ${warning}\n`);
         if (json) {
           deps.stdout(
             JSON.stringify(
-              { ok: true, id: created.id, name: created.record.name, key: created.key },
+              {
+                ok: true,
+                id: created.id,
+                name: created.record.name,
+                key: created.key,
+                agent: added.agent,
+                model: `openclaw/${added.agent}`,
+                ...(created.record.expires ? { expires: created.record.expires } : {}),
+                agentAdded: added.agentAdded,
+                warnings: added.warnings,
+              },
               null,
               2,
             ) + "\n",
           );
         } else {
           deps.stdout(
-            `Key ${created.id} for ${created.record.name} (shown once):\n\n  ${created.key}\n`,
+            `Key ${created.id} for ${created.record.name}, agent ${added.agent}${
+              created.record.expires ? `, expires ${created.record.expires}` : ""
+            } (shown once):\n\n  ${created.key}\n\nModel: openclaw/${added.agent}\n`,
+          );
+        }
+      } catch (error) {
+        fail(error, json, false);
+      }
+    });
+  keys
+    .command("edit")
+    .description(
+      "Re-bind a key to another agent or change its expiry; applies from its next request.",
+    )
+    .argument("<id>", "the key's id from `ecto keys list`")
+    .option("--agent <id>", "bind it to this agent (ecto-guest: ecto's confined agent)")
+    .option(
+      "--expires <when>",
+      "expire after 30m, 12h, 7d ... or at an ISO time; `never` clears it",
+    )
+    .option("-y, --yes", "consent to adding ecto's confined agent to OpenClaw; never prompt")
+    .option("--json", "print one JSON document on stdout")
+    .action(async (id, opts) => {
+      const json = opts.json ?? false;
+      const ctx = makeContext(json, opts.yes ?? false);
+      try {
+        const edited = await editKey(ctx, id, {
+          ...(opts.agent === undefined ? {} : { agent: opts.agent }),
+          ...(opts.expires === undefined
+            ? {}
+            : { expires: opts.expires === "never" ? null : parseExpiry(opts.expires, ctx.now()) }),
+          command: `ecto keys edit ${id}`,
+        });
+        for (const warning of edited.warnings) deps.stderr(`warning: ${warning}\n`);
+        if (json) {
+          deps.stdout(JSON.stringify({ ok: true, key: edited.record }, null, 2) + "\n");
+        } else {
+          const r = edited.record;
+          deps.stdout(
+            `Key ${r.id} (${r.name}): agent ${r.agent ?? "(none)"}, ${
+              r.expires ? `expires ${r.expires}` : "no expiry"
+            }.\n`,
           );
         }
       } catch (error) {

@@ -24,7 +24,7 @@ if (keyFile) {
   );
   const store = await KeyStore.open(paths.keysFile);
   try {
-    const { key } = await store.create("bench", { role: "owner" });
+    const { key } = await store.create("bench", { role: "owner", agent: "main" });
     await Deno.writeTextFile(keyFile, key, { mode: 0o600 });
   } finally {
     await store.close();

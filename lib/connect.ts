@@ -24,6 +24,8 @@ export interface ConnectOptions {
   authKey?: string | undefined;
   /** Issue a new owner key and revoke the old one. */
   regenerateToken: boolean;
+  /** The OpenClaw agent the owner key reaches (default: the owner's default agent). */
+  agent?: string | undefined;
   /** Re-apply gateway settings and restart the edge without touching Tailscale. */
   restart: boolean;
   /** Leave `gateway.bind` alone instead of forcing loopback. */
@@ -161,7 +163,7 @@ export async function connect(
   const owner = await step(
     "keys.owner",
     "Checking the owner key",
-    (c) => l.keys.ensureOwner(c, { regenerate: options.regenerateToken }),
+    (c) => l.keys.ensureOwner(c, { regenerate: options.regenerateToken, agent: options.agent }),
   );
 
   const gateway = await step(

@@ -62,12 +62,14 @@ export async function disconnect(
   await removeConnectionRecord(ctx.paths);
 
   if (options.purge) {
+    // Keys (and ecto's confined agent, removed through the gateway) while the gateway still
+    // runs with the credential ecto knows; then the settings.
+    await step("keys.purge", "Deleting ecto's keys and agent", () => l.keys.purge(ctx));
     await step(
       "openclaw.undo",
       "Restoring the gateway settings ecto changed",
       () => l.openclaw.undo(ctx),
     );
-    await step("keys.purge", "Deleting ecto's keys", () => l.keys.purge(ctx));
     await step("credentials", "Deleting the credentials file", async () => {
       const removed = await removeCredentials(ctx.paths.credentialsFile);
       return removed

@@ -204,9 +204,13 @@ export interface EdgeLayer {
 export interface KeysLayer {
   /**
    * Reuses the owner key while it is valid; otherwise, or with `regenerate`,
-   * issues a new one and revokes the old.
+   * issues a new one and revokes the old. The key is bound to `agent` (default:
+   * the owner's default agent in OpenClaw's config).
    */
-  ensureOwner(ctx: EctoContext, options: { regenerate: boolean }): Promise<OwnerKey>;
+  ensureOwner(
+    ctx: EctoContext,
+    options: { regenerate: boolean; agent?: string | undefined },
+  ): Promise<OwnerKey>;
   /** Deletes every client key and the owner key's file. */
   purge(ctx: EctoContext): Promise<StepResult>;
 }

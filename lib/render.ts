@@ -195,11 +195,20 @@ export function renderEventLine(event: EctoEvent): string {
 /** The key list: id, role, name, created, last used. */
 export function renderKeysHuman(keys: readonly KeyRecord[], style: Style): string {
   if (keys.length === 0) return "No keys yet: `ecto connect` creates the owner key.\n";
+  const now = Date.now();
   const rows = keys.map((k) =>
-    `${k.id.padEnd(14)} ${k.role.padEnd(6)} ${k.name.padEnd(20)} created ${
-      k.created.slice(0, 10)
-    }` +
-    `  last used ${k.lastUsed?.slice(0, 16).replace("T", " ") ?? "never"}`
+    `${k.id.padEnd(14)} ${k.role.padEnd(6)} ${k.name.padEnd(20)} ${
+      (k.agent ?? "(unbound)").padEnd(12)
+    } created ${k.created.slice(0, 10)}` +
+    `  last used ${k.lastUsed?.slice(0, 16).replace("T", " ") ?? "never"}` +
+    (k.expires === undefined
+      ? ""
+      : `  ${Date.parse(k.expires) > now ? "expires" : "EXPIRED"} ${
+        k.expires.slice(0, 16).replace("T", " ")
+      }`)
   );
-  return [bold(style, `${"id".padEnd(14)} ${"role".padEnd(6)} name`), ...rows].join("\n") + "\n";
+  return [
+    bold(style, `${"id".padEnd(14)} ${"role".padEnd(6)} ${"name".padEnd(20)} agent`),
+    ...rows,
+  ].join("\n") + "\n";
 }

@@ -276,13 +276,20 @@ Deno.test({
     });
 
     await t.step("a friend's key works until it is revoked", async () => {
-      const add = await runEcto(["keys", "add", "friend", "--json"], env);
+      // The first such key needs ecto's confined agent, which changes openclaw/default for
+      // direct gateway clients: without a terminal or --yes ecto says so and stops (exit 3).
+      const asked = await runEcto(["keys", "add", "friend", "--json"], env);
+      assert.equal(asked.code, 3, asked.stderr);
+      assert.equal((json(asked).error as { code: string }).code, "confined_agent_consent");
+      const add = await runEcto(["keys", "add", "friend", "--yes", "--json"], env);
       assert.equal(add.code, 0, add.stderr);
-      const friend = json(add) as { id: string; key: string };
+      const friend = json(add) as { id: string; key: string; agent: string };
+      assert.equal(friend.agent, "ecto-guest");
       const ok = await publicRequest(sb, 8443, "/v1/models", {
         authorization: `Bearer ${friend.key}`,
       });
       assert.equal(ok.status, 200);
+      assert.ok(!ok.body.includes("openclaw/main"), "only the key's own agent is listed");
       const list = await runEcto(["keys", "list", "--json"], env);
       assert.ok(!list.stdout.includes(friend.key), "the list never shows a secret");
       const revoke = await runEcto(["keys", "revoke", friend.id, "--json"], env);
@@ -345,6 +352,8 @@ Deno.test({
         assert.equal(models.status, 404, "chat completions are off again");
         await assert.rejects(Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
         await assert.rejects(Deno.stat(`${sb.env.ECTO_STATE_DIR}/keys.json`));
+        const config = await Deno.readTextFile(sb.gateway.configPath);
+        assert.ok(!config.includes("ecto-guest"), "ecto's confined agent is gone");
       },
     );
 

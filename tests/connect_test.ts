@@ -264,7 +264,7 @@ Deno.test("`disconnect()` removes route then edge; `--purge` also restores and d
   await t.step("purge restores the gateway and deletes keys and credentials", async () => {
     calls.length = 0;
     const result = await disconnect(ctx, { purge: true }, layers);
-    assert.deepEqual(calls, ["ts.unpublish", "edge.remove", "oc.undo", "keys.purge"]);
+    assert.deepEqual(calls, ["ts.unpublish", "edge.remove", "keys.purge", "oc.undo"]);
     assert.ok(result.purged);
     await assert.rejects(Deno.stat(ctx.paths.credentialsFile));
   });

@@ -18,7 +18,7 @@ Deno.test({
   const gateway = await sharedGateway();
   const dir = await Deno.makeTempDir({ prefix: "ecto-edge-gw-" });
   await using store = await KeyStore.open(`${dir}/keys.json`);
-  const { key } = await store.create("owner", { role: "owner" });
+  const { key } = await store.create("owner", { role: "owner", agent: "main" });
   await using edge = serveEdge({
     handler: createEdgeHandler({
       upstream: gateway.url,

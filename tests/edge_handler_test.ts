@@ -25,6 +25,9 @@ function setup(
   const upstream = fakeFetch(respond);
   const audit: AuditRecord[] = [];
   const keys = fakeKeys();
+  let sweepWaiters: Array<() => void> = [];
+  /** Resolves after the handler's next deadline sweep. */
+  const sweep = () => new Promise<void>((resolve) => sweepWaiters.push(resolve));
   const handler = createEdgeHandler({
     upstream: "http://127.0.0.1:18789",
     keys,
@@ -33,9 +36,14 @@ function setup(
     now: clock.now,
     audit: (r) => audit.push(r),
     sweepIntervalMs: 5,
+    onSweep: () => {
+      const waiters = sweepWaiters;
+      sweepWaiters = [];
+      for (const w of waiters) w();
+    },
     ...overrides,
   });
-  return { handler, clock, calls: upstream.calls, audit, keys };
+  return { handler, clock, calls: upstream.calls, audit, keys, sweep };
 }
 
 /** A request object exactly as Deno.serve hands it over for a raw (unnormalised) target. */
@@ -301,6 +309,8 @@ Deno.test("`createEdgeHandler()` upstream request: gateway token in, client iden
         "authorization": `Bearer ${TOKEN}`,
         "content-type": "application/json",
         "user-agent": "OpenAI/JS 5.0",
+        // the only x-openclaw-* header upstream is the edge's own pin: the key's agent
+        "x-openclaw-agent-id": "ecto-guest",
         "x-stainless-lang": "js",
       });
     },
@@ -317,8 +327,9 @@ Deno.test("`createEdgeHandler()` upstream request: gateway token in, client iden
     );
     await res.body?.cancel();
     for (const name of calls[0].headers.keys()) {
-      assert.ok(!/forward|real-ip|tailscale|openclaw/.test(name), name);
+      assert.ok(!/forward|real-ip|tailscale/.test(name), name);
     }
+    assert.equal(calls[0].headers.get("x-openclaw-agent-id"), "main");
   });
 
   await t.step(
@@ -593,14 +604,15 @@ Deno.test("`createEdgeHandler()` gateway failures become OpenAI-shaped errors", 
     async () => {
       using _alive = keepAlive();
       let upstreamSignal: AbortSignal | undefined;
-      const { handler, clock } = setup({ upstreamTimeoutMs: 600_000 }, (call) => {
+      const { handler, clock, sweep } = setup({ upstreamTimeoutMs: 600_000 }, (call) => {
         upstreamSignal = call.signal;
         return waitAborted(call.signal);
       });
       const pending = handler(req("/v1/models", { key: OWNER_KEY }), info());
       await until(() => upstreamSignal !== undefined);
       clock.advance(599_000);
-      await new Promise((r) => setTimeout(r, 20));
+      await sweep();
+      await sweep(); // two full sweeps at 599 s: the deadline was looked at and held
       assert.equal(upstreamSignal?.aborted, false, "not before the timeout");
       clock.advance(2_000);
       const res = await pending;
@@ -612,7 +624,7 @@ Deno.test("`createEdgeHandler()` gateway failures become OpenAI-shaped errors", 
   await t.step("a stream silent for longer than the timeout is cut", async () => {
     using _alive = keepAlive();
     const feed = controlledStream();
-    const { handler, clock, audit } = setup(
+    const { handler, clock, audit, sweep } = setup(
       { upstreamTimeoutMs: 60_000 },
       (call) =>
         new Response(feed.bind(call.signal), { headers: { "content-type": "text/event-stream" } }),
@@ -628,7 +640,8 @@ Deno.test("`createEdgeHandler()` gateway failures become OpenAI-shaped errors", 
     feed.push("data: 2\n\n");
     await reader.read(); // activity resets the timer
     clock.advance(59_000);
-    await new Promise((r) => setTimeout(r, 20));
+    await sweep();
+    await sweep();
     assert.equal(audit.length, 0, "still open after 59 s of silence");
     clock.advance(2_000);
     await assert.rejects(reader.read());
@@ -695,7 +708,11 @@ Deno.test("`createEdgeHandler()` body and header limits", async (t) => {
   await t.step("a body exactly at the limit passes", async () => {
     const { handler, calls } = setup({ requestLimits: { maxBodyBytes: 1024 } });
     const res = await handler(
-      req("/v1/chat/completions", { method: "POST", key: OWNER_KEY, body: new Uint8Array(1024) }),
+      req("/v1/chat/completions", {
+        method: "POST",
+        key: OWNER_KEY,
+        body: `{"messages":[],"pad":"${"x".repeat(1024 - 24)}"}`,
+      }),
       info(),
     );
     await res.body?.cancel();
@@ -705,7 +722,7 @@ Deno.test("`createEdgeHandler()` body and header limits", async (t) => {
 
   await t.step("a slow client that does not finish its body in time: 408", async () => {
     using _alive = keepAlive();
-    const { handler, calls, clock } = setup({ requestLimits: { bodyTimeoutMs: 30_000 } });
+    const { handler, calls, clock, sweep } = setup({ requestLimits: { bodyTimeoutMs: 30_000 } });
     let started = false;
     const body = new ReadableStream<Uint8Array>({
       start(c) {
@@ -718,7 +735,7 @@ Deno.test("`createEdgeHandler()` body and header limits", async (t) => {
       info(),
     );
     await until(() => started);
-    await new Promise((r) => setTimeout(r, 10));
+    await sweep(); // the sweeper runs only once the body's deadline is being watched
     clock.advance(31_000);
     const res = await pending;
     assert.equal(res.status, 408);

@@ -87,13 +87,17 @@ Deno.test("`FailedAuthLimiter` locks a client out after too many wrong keys", as
     assert.equal(limiter.check("b", 5_003), 0);
     assert.equal(limiter.check("a", 13_003), 0);
   });
-  await t.step("a success clears the count", () => {
-    const limiter = new FailedAuthLimiter({ maxFailures: 2 });
-    limiter.fail("a", 0);
-    limiter.fail("a", 0);
-    limiter.succeed("a", 0);
-    limiter.fail("a", 0);
+  await t.step("nothing resets the count inside the window (a good key does not call in)", () => {
+    const limiter = new FailedAuthLimiter({ maxFailures: 2, lockoutMs: 1_000 });
     assert.equal(limiter.fail("a", 0), 0);
+    assert.equal(limiter.fail("a", 1), 0);
+    assert.equal(limiter.fail("a", 2), 1_000);
+  });
+  await t.step("failures during a lockout stay locked out and never restart the count", () => {
+    const limiter = new FailedAuthLimiter({ maxFailures: 2, lockoutMs: 1_000 });
+    for (let i = 0; i < 3; i++) limiter.fail("a", 0);
+    // every further wrong key while locked: the lockout left, never 0 (never a 401)
+    assert.deepEqual([1, 2, 3, 4, 5].map((t) => limiter.fail("a", t)), [999, 998, 997, 996, 995]);
   });
   await t.step("the table is bounded", () => {
     const limiter = new FailedAuthLimiter({ maxEntries: 100 });
@@ -119,14 +123,46 @@ Deno.test("`limiterKey()` groups IPv6 clients by /64", () => {
   assert.equal(limiterKey("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
 });
 
-Deno.test("`startIdleReclaimer()` can collect garbage when idle and stops cleanly", async () => {
+Deno.test("`startIdleReclaimer()` collects once per quiet spell, only when the heap is large", async () => {
   const { fullGc, startIdleReclaimer } = await import("../lib/edge/_reclaim.ts");
   const gc = await fullGc();
-  assert.equal(typeof gc, "function");
-  gc!();
+  assert.equal(typeof gc, "function", "V8's gc() can be had (the reclaimer would be a no-op)");
+  let t = 0;
+  let heap = 100;
+  let collections = 0;
+  let look: (() => void) | undefined;
+  let stopped = false;
   const counter = { handled: 0 };
-  const stop = startIdleReclaimer(counter, { idleMs: 10, intervalMs: 5, heapThreshold: 0 });
+  const stop = startIdleReclaimer(counter, {
+    idleMs: 1_000,
+    heapThreshold: 50,
+    now: () => t,
+    heapTotal: () => heap,
+    collect: () => collections++,
+    every: (fn) => {
+      look = fn;
+      return () => stopped = true;
+    },
+  });
+  const tick = (ms: number) => {
+    t += ms;
+    look!();
+  };
+  tick(500);
+  assert.equal(collections, 0, "not before idleMs");
   counter.handled++;
-  await new Promise((r) => setTimeout(r, 50));
+  tick(900); // busy: the quiet spell restarts
+  tick(900);
+  assert.equal(collections, 0);
+  tick(200);
+  assert.equal(collections, 1, "after 1 s without requests");
+  tick(5_000);
+  assert.equal(collections, 1, "once per quiet spell");
+  counter.handled++;
+  heap = 10;
+  tick(1);
+  tick(2_000);
+  assert.equal(collections, 1, "a small heap is left alone");
   stop();
+  assert.ok(stopped);
 });

@@ -41,6 +41,14 @@ export interface ReclaimerOptions {
   heapThreshold?: number;
   /** How often to look, ms. Default 500. */
   intervalMs?: number;
+  /** Clock, ms. Default `performance.now`. */
+  now?: () => number;
+  /** The V8 heap size now, bytes. Default `Deno.memoryUsage().heapTotal`. */
+  heapTotal?: () => number;
+  /** Runs one full collection. Default V8's `gc()` via {@link fullGc}. */
+  collect?: () => void;
+  /** Calls `look` every `ms`; returns the stop function. Default an unref'd `setInterval`. */
+  every?: (look: () => void, ms: number) => () => void;
 }
 
 /** Starts watching `counter`; returns the function that stops it. */
@@ -50,10 +58,18 @@ export function startIdleReclaimer(
 ): () => void {
   const idleMs = options.idleMs ?? 1000;
   const threshold = options.heapThreshold ?? 24 * 1024 * 1024;
+  const now = options.now ?? (() => performance.now());
+  const heapTotal = options.heapTotal ?? (() => Deno.memoryUsage().heapTotal);
+  const collect = options.collect ?? (() => void fullGc().then((gc) => gc?.()));
+  const every = options.every ?? ((look: () => void, ms: number) => {
+    const timer = setInterval(look, ms);
+    Deno.unrefTimer(timer);
+    return () => clearInterval(timer);
+  });
   let last = counter.handled;
-  let quietSince = performance.now();
-  const timer = setInterval(() => {
-    const t = performance.now();
+  let quietSince = now();
+  return every(() => {
+    const t = now();
     if (counter.handled !== last) {
       last = counter.handled;
       quietSince = t;
@@ -61,9 +77,7 @@ export function startIdleReclaimer(
     }
     if (t - quietSince < idleMs) return;
     quietSince = Infinity; // once per quiet spell
-    if (Deno.memoryUsage().heapTotal <= threshold) return;
-    void fullGc().then((gc) => gc?.());
+    if (heapTotal() <= threshold) return;
+    collect();
   }, options.intervalMs ?? 500);
-  Deno.unrefTimer(timer);
-  return () => clearInterval(timer);
 }

@@ -183,12 +183,53 @@ export class AuditLog implements AsyncDisposable {
   }
 }
 
-const KEYISH = /ecto_[A-Za-z0-9_-]{8,}/g;
+/**
+ * Key-shaped text, literal or percent-encoded character by character
+ * (`ecto_…`, `%65cto%5F…`, `ECTO_…`): `ecto_` and at least 8 key characters.
+ */
+const KEYISH =
+  /(?:e|%65)(?:c|%63)(?:t|%74)(?:o|%6f)(?:_|%5f)(?:[A-Za-z0-9_-]|%[0-9A-Fa-f]{2}){8,}/gi;
+const KEYISH_PLAIN = /ecto_[A-Za-z0-9_-]{8,}/i;
+
+/**
+ * `text` with anything key-shaped replaced by `ecto_[redacted]`: literal,
+ * percent-encoded (even twice), in any case. When only a decoded form shows
+ * a key, the decoded text is returned redacted.
+ */
+export function redactKeys(text: string): string {
+  let out = text.replace(KEYISH, "ecto_[redacted]");
+  let decoded = out;
+  for (let i = 0; i < 3 && decoded.includes("%"); i++) {
+    let next: string;
+    try {
+      next = decodeURIComponent(decoded);
+    } catch {
+      next = decoded.replace(/%([0-9A-Fa-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+    }
+    if (next === decoded) break;
+    decoded = next;
+    if (KEYISH_PLAIN.test(decoded)) {
+      out = decoded.replace(KEYISH, "ecto_[redacted]");
+      break;
+    }
+  }
+  return out;
+}
 
 /** A path fit for the audit log: no query, at most 200 characters, anything key-shaped redacted. */
 export function auditPath(rawTarget: string): string {
   const q = rawTarget.search(/[?#]/);
   let path = q === -1 ? rawTarget : rawTarget.slice(0, q);
+  path = redactKeys(path);
   if (path.length > 200) path = path.slice(0, 200) + "…";
-  return path.includes("ecto_") ? path.replace(KEYISH, "ecto_[redacted]") : path;
+  return path;
+}
+
+/** A record with every string field passed through {@link redactKeys}. */
+export function redactRecord(record: AuditRecord): AuditRecord {
+  const out = { ...record } as Record<string, unknown>;
+  for (const [name, value] of Object.entries(out)) {
+    if (typeof value === "string" && name !== "time") out[name] = redactKeys(value);
+  }
+  return out as unknown as AuditRecord;
 }

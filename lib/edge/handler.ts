@@ -2,12 +2,18 @@
  * The edge's request handler: the only thing ecto publishes through Funnel.
  *
  * For each request, in this order: exact route allowlist (anything else is a
- * 404 that never touches the gateway), header limits, failed-auth lockout of
- * the client address, the client key (hashed, constant-time), the key's rate
- * and concurrency limits, the body (size-limited, deadline-bound, buffered so
- * a stale pooled connection can be retried), then the gateway with its own
- * token, a rebuilt path and filtered headers. Responses stream back
- * unbuffered; a client that goes away aborts the gateway request.
+ * 404 that never touches the gateway), header limits, one `Content-Length`,
+ * failed-auth lockout of the client address, the client key (hashed,
+ * constant-time; a wrong one is counted and checked in one synchronous step,
+ * a good one never clears the count), its expiry, its agent binding (routes
+ * the key may not use are refused here), the key's rate and concurrency
+ * limits, the body (size-limited, deadline-bound, buffered so a stale pooled
+ * connection can be retried; its `model` must not name another agent, and a
+ * client key's `user` is namespaced by key id), then the gateway with its own
+ * token, `x-openclaw-agent-id` set to the key's agent, a rebuilt path and
+ * filtered headers. `/v1/models` answers are cut down to the key's agent.
+ * Responses stream back unbuffered; a client that goes away aborts the
+ * gateway request.
  *
  * All effects are injected (`fetch`, `now`, audit sink, key verifier, token
  * source) so tests drive it with `new Request(...)`.
@@ -24,8 +30,9 @@
  *
  * @module
  */
-import { auditPath, type AuditRecord, type AuditSink, ignoreAudit } from "./audit.ts";
-import type { KeyRecord, KeyRole, KeyVerifier } from "./keys.ts";
+import { auditPath, type AuditRecord, type AuditSink, ignoreAudit, redactRecord } from "./audit.ts";
+import { filterModelList, modelAllowed, scopeBody } from "./binding.ts";
+import { isExpired, type KeyRecord, type KeyRole, type KeyVerifier } from "./keys.ts";
 import {
   DEFAULT_KEY_LIMITS,
   DEFAULT_REQUEST_LIMITS,
@@ -101,6 +108,8 @@ export interface EdgeHandlerOptions {
   poolIdleTimeoutMs?: number;
   /** How often deadlines (body read, upstream read) are checked, ms. Default 1000. */
   sweepIntervalMs?: number;
+  /** Called after each deadline sweep (tests wait on it instead of a sleep). */
+  onSweep?: () => void;
 }
 
 /** The handler returned by {@link createEdgeHandler}: a `Deno.serve` handler plus lifecycle controls. */
@@ -170,7 +179,12 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     (options.fetch
       ? fetchUpstream(upstream, options.fetch, { bufferLimit: BUFFER_LIMIT })
       : upstream.startsWith("http://")
-      ? createHttp1Upstream(upstream, { poolIdleTimeoutMs, bufferLimit: BUFFER_LIMIT })
+      ? createHttp1Upstream(upstream, {
+        poolIdleTimeoutMs,
+        bufferLimit: BUFFER_LIMIT,
+        // an injected clock also drives the pool's idle accounting (tests move it)
+        ...(options.now ? { now: options.now } : {}),
+      })
       : fetchUpstream(upstream, undefined, { bufferLimit: BUFFER_LIMIT, poolIdleTimeoutMs }));
 
   const failedAuth = new FailedAuthLimiter(options.failedAuth);
@@ -198,6 +212,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       lastPrune = t;
       keyLimiter.prune(t);
     }
+    options.onSweep?.();
     // Stopped after a tick with nothing to watch (not per request: creating timers costs).
     if (flights.size === 0 && sweeper !== undefined) {
       if (++idleTicks >= 2) {
@@ -277,7 +292,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     extra: Partial<AuditRecord>,
   ): void => {
     try {
-      audit({
+      audit(redactRecord({
         time: new Date(start).toISOString(),
         client,
         method: method.length > 16 ? method.slice(0, 16) : method,
@@ -288,7 +303,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
         durationMs: Math.max(0, now() - start),
         streamed: false,
         ...extra,
-      });
+      }));
     } catch {
       // an audit sink must never break a request
     }
@@ -372,6 +387,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     const path = route.logPath;
     const ids = { keyId: key.id, keyName: key.name };
 
+    const agent = key.agent!;
     let body: Uint8Array<ArrayBuffer> | undefined;
     if (method === "POST") {
       const declared = request.headers.get("content-length");
@@ -401,6 +417,17 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
         return refuse(start, client, method, path, key, 400, "client_aborted", "Request aborted.");
       }
       body = result;
+      // The body picks the agent and the session: keep both inside the key's.
+      const scoped = scopeBody(body, {
+        agent,
+        keyId: key.id,
+        namespaceUser: key.role !== "owner",
+      });
+      if (!scoped.ok) {
+        release();
+        return refuse(start, client, method, path, key, scoped.status, scoped.code, scoped.message);
+      }
+      if (scoped.body !== undefined) body = scoped.body;
     }
 
     const token = await tokenSource();
@@ -417,7 +444,12 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
         "The edge has no token for the OpenClaw gateway.",
       );
     }
-    forwardHeaders.push(["authorization", `Bearer ${token}`], ["accept-encoding", "identity"]);
+    forwardHeaders.push(
+      ["authorization", `Bearer ${token}`],
+      ["accept-encoding", "identity"],
+      // Beats any `model` in the body: the key's agent, whatever the client sent.
+      ["x-openclaw-agent-id", agent],
+    );
 
     const ac = new AbortController();
     begin(ac);
@@ -494,6 +526,10 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       );
     }
 
+    if (route.kind === "models" && response.status === 200) {
+      return await listForKey(response, agent, finish);
+    }
+
     const headers = forwardResponseHeaders(response.headers);
     let streamed = false;
     for (const [name, value] of response.headers) {
@@ -547,6 +583,40 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       },
     }, { highWaterMark: 0 });
     return new Response(out, { status: response.status, headers });
+  };
+
+  /** The gateway's model list with only the key's agent in it. */
+  const listForKey = async (
+    response: UpstreamResponse,
+    agent: string,
+    finish: (status: number, bytes: number, streamed: boolean, outcome?: string) => void,
+  ): Promise<Response> => {
+    let text: string | undefined;
+    try {
+      text = response.body === null
+        ? ""
+        : response.body instanceof ReadableStream
+        ? await readLimited(response.body, BUFFER_LIMIT)
+        : new TextDecoder().decode(response.body);
+    } catch {
+      text = undefined;
+    }
+    const filtered = text === undefined ? undefined : filterModelList(text, agent);
+    if (filtered === undefined) {
+      finish(502, 0, false, "gateway_bad_answer");
+      return errorResponse(
+        502,
+        "gateway_bad_answer",
+        "The OpenClaw gateway's model list was not valid.",
+      );
+    }
+    const headers = forwardResponseHeaders(response.headers).filter(([name]) =>
+      name !== "content-length" && name !== "content-type"
+    );
+    headers.push(["content-type", "application/json"]);
+    const bytes = new TextEncoder().encode(filtered);
+    finish(200, bytes.byteLength, false);
+    return new Response(bytes, { status: 200, headers });
   };
 
   const tooLarge = () => `The request body is larger than ${limits.maxBodyBytes} bytes.`;
@@ -605,6 +675,17 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       return deny(431, "headers_too_large", "Too many or too large request headers.");
     }
 
+    const declaredLength = headers.get("content-length");
+    if (declaredLength !== null && !/^\d{1,15}$/.test(declaredLength)) {
+      // Repeated Content-Length fields arrive joined ("5, 5"); conflicting ones are smuggling.
+      return deny(
+        400,
+        "invalid_content_length",
+        "The request has a repeated, conflicting or malformed Content-Length header.",
+        { connection: "close" },
+      );
+    }
+
     const limitKey = limiterKey(client);
     const locked = failedAuth.check(limitKey, start);
     if (locked > 0) {
@@ -627,7 +708,40 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       }
       return deny(401, "invalid_api_key", "Invalid API key.");
     }
-    failedAuth.succeed(limitKey, start);
+    // A good key does not clear the failures counted for this address (a guesser
+    // holding one key would otherwise reset its own count).
+    if (isExpired(key, now())) {
+      return deny(
+        401,
+        "key_expired",
+        `This key expired at ${key.expires}. Ask its owner for a new one (ecto keys add).`,
+        undefined,
+        key,
+      );
+    }
+    const agent = key.agent;
+    if (agent === undefined) {
+      return deny(
+        403,
+        "key_not_bound",
+        "This key is not bound to an agent. Its owner must bind it: `ecto keys edit <id> --agent <agent>` (the owner key: `ecto connect`).",
+        undefined,
+        key,
+      );
+    }
+    if (route.kind === "responses" && key.role !== "owner") {
+      // previous_response_id is shared by every caller of the gateway's token.
+      return deny(
+        403,
+        "endpoint_not_allowed",
+        "/v1/responses is only open to the owner key; use /v1/chat/completions.",
+        undefined,
+        key,
+      );
+    }
+    if (route.kind === "model" && !modelAllowed(route.modelId, agent)) {
+      return deny(404, "model_not_found", "No such model for this key.", undefined, key);
+    }
 
     const grant = keyLimiter.acquire(
       key.id,
@@ -693,6 +807,29 @@ export function bearer(authorization: string | null): string | undefined {
   if (scheme !== "Bearer " && scheme.toLowerCase() !== "bearer ") return undefined;
   const key = authorization.slice(7).trim();
   return key === "" ? undefined : key;
+}
+
+async function readLimited(stream: ReadableStream<Uint8Array>, limit: number): Promise<string> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      throw new Error("model list too large");
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
 }
 
 function retryAfter(ms: number): string {

@@ -11,8 +11,13 @@
  * up in a map. Every verify first `stat`s the file synchronously (a few
  * microseconds, no thread hop) and re-reads it when it changed, so a key
  * created, edited or revoked by another process takes effect on the very next
- * request: there is no cache window (a 250 ms one let revoked keys answer). `lastUsed` is kept in memory and written
- * in batches (every `flushIntervalMs`, and on `flush()`/`close()`).
+ * request: there is no cache window (a 250 ms one let revoked keys answer).
+ * The same holds for {@link KeyStore.update} (agent binding, expiry).
+ * `lastUsed` is kept in memory and written in batches (every
+ * `flushIntervalMs`, and on `flush()`/`close()`).
+ *
+ * Every key carries the OpenClaw agent it is bound to (`agent`) and may carry
+ * an expiry (`expires`); the edge enforces both.
  *
  * @example
  * ```ts
@@ -46,6 +51,13 @@ export interface KeyRecord {
   readonly lastUsed?: string;
   /** Limits that override the role's defaults. */
   readonly limits?: KeyLimits;
+  /**
+   * The OpenClaw agent id this key reaches, and the only one: the edge pins
+   * every request to it. A key without one is refused (`key_not_bound`).
+   */
+  readonly agent?: string;
+  /** ISO 8601 time after which the key is refused with `key_expired`. */
+  readonly expires?: string;
 }
 
 /** A newly created key: `key` is the cleartext, returned once and stored nowhere by the store. */
@@ -60,7 +72,11 @@ export interface CreatedKey {
 
 /** Anything that can check a presented key (the handler takes this, tests pass fakes). */
 export interface KeyVerifier {
-  /** The record of the key, or `undefined` when it is unknown or revoked. */
+  /**
+   * The record of the key, or `undefined` when it is unknown or revoked. An
+   * expired key still returns its record: the caller compares `expires` with
+   * its own clock (so it can answer `key_expired` instead of "invalid").
+   */
   verify(presented: string): Promise<KeyRecord | undefined>;
 }
 
@@ -78,6 +94,18 @@ export interface CreateKeyOptions {
   role?: KeyRole;
   /** Limits overriding the role's defaults. */
   limits?: KeyLimits;
+  /** The agent the key is bound to (see {@link KeyRecord.agent}). */
+  agent?: string;
+  /** ISO 8601 expiry time. */
+  expires?: string;
+}
+
+/** What {@link KeyStore.update} may change on a key. */
+export interface KeyEdit {
+  /** Bind the key to this agent id. */
+  agent?: string;
+  /** A new expiry (ISO 8601), or `null` for none. */
+  expires?: string | null;
 }
 
 /** One key as stored in the key file (its SHA-256, never the key). */
@@ -94,6 +122,10 @@ export interface StoredKey {
   lastUsed?: string;
   /** Limits overriding the role's defaults. */
   limits?: KeyLimits;
+  /** The agent the key is bound to. */
+  agent?: string;
+  /** ISO 8601 expiry time. */
+  expires?: string;
   /** Lowercase hex SHA-256 of the full key string. */
   sha256: string;
 }
@@ -115,6 +147,31 @@ interface Entry {
 const KEY_SHAPE = /^ecto_[A-Za-z0-9_-]{32,128}$/;
 const KEY_PREFIX = "ecto_";
 const HEX64 = /^[0-9a-f]{64}$/;
+/** OpenClaw's agent id syntax (`agents.entries` keys), lower-cased as OpenClaw normalises it. */
+const AGENT_ID = /^[a-z0-9_][a-z0-9_-]{0,63}$/;
+
+/** Whether `id` is a valid OpenClaw agent id (lower case, as OpenClaw normalises ids). */
+export function isAgentId(id: string): boolean {
+  return AGENT_ID.test(id);
+}
+
+/** Whether `record` has expired at `now` (epoch ms). */
+export function isExpired(record: KeyRecord, now: number): boolean {
+  return record.expires !== undefined && !(Date.parse(record.expires) > now);
+}
+
+function checkEdit(agent: string | undefined, expires: string | null | undefined): void {
+  if (agent !== undefined && !AGENT_ID.test(agent)) {
+    throw new KeyStoreError(
+      "invalid_agent_id",
+      `"${agent}" is not an OpenClaw agent id (lower-case letters, digits, "_" and "-").`,
+      { fix: "openclaw agents list" },
+    );
+  }
+  if (typeof expires === "string" && Number.isNaN(Date.parse(expires))) {
+    throw new KeyStoreError("invalid_expiry", `"${expires}" is not a time.`);
+  }
+}
 
 /** Whether `value` looks like an ecto client key (shape only, not validity). */
 export function looksLikeKey(value: string): boolean {
@@ -210,6 +267,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
         "A key name must be 1 to 64 printable characters.",
       );
     }
+    checkEdit(options.agent, options.expires);
     const key = generateKey();
     let created: StoredKey | undefined;
     await this.#mutate((keys) => {
@@ -226,6 +284,10 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
         role,
         created: new Date(this.#now()).toISOString(),
         ...(options.limits ? { limits: { ...options.limits } } : {}),
+        ...(options.agent !== undefined ? { agent: options.agent } : {}),
+        ...(options.expires !== undefined
+          ? { expires: new Date(Date.parse(options.expires)).toISOString() }
+          : {}),
         sha256: hashKey(key),
       };
       return [...keys, created];
@@ -242,6 +304,31 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
     });
     this.#pendingUse.delete(id);
     return removed ? toRecord(removed) : undefined;
+  }
+
+  /**
+   * Changes key `id`'s binding or expiry (durable when it returns, so the edge
+   * applies it from its next request). Returns the new record, or `undefined`
+   * when there is no such key.
+   *
+   * @throws {KeyStoreError} `invalid_agent_id` / `invalid_expiry`.
+   */
+  async update(id: string, edit: KeyEdit): Promise<KeyRecord | undefined> {
+    checkEdit(edit.agent, edit.expires);
+    let updated: StoredKey | undefined;
+    await this.#mutate((keys) => {
+      const index = keys.findIndex((k) => k.id === id);
+      if (index === -1) return undefined;
+      const next: StoredKey = { ...keys[index] };
+      if (edit.agent !== undefined) next.agent = edit.agent;
+      if (edit.expires === null) delete next.expires;
+      else if (edit.expires !== undefined) {
+        next.expires = new Date(Date.parse(edit.expires)).toISOString();
+      }
+      updated = next;
+      return keys.map((k, i) => (i === index ? next : k));
+    });
+    return updated ? toRecord(updated) : undefined;
   }
 
   /** Every key's record (re-reads the file if it changed), oldest first. */
@@ -453,6 +540,8 @@ function toRecord(k: StoredKey): KeyRecord {
   } = { id: k.id, name: k.name, role: k.role, created: k.created };
   if (k.lastUsed !== undefined) record.lastUsed = k.lastUsed;
   if (k.limits !== undefined) record.limits = k.limits;
+  if (k.agent !== undefined) record.agent = k.agent;
+  if (k.expires !== undefined) record.expires = k.expires;
   return Object.freeze(record);
 }
 
@@ -486,6 +575,15 @@ export function parseKeyFile(text: string): KeyFile {
         if (typeof v !== "number" || !(v >= 0)) throw bad(`key ${k.id} has bad limits`);
       }
     }
+    if (k.agent !== undefined && (typeof k.agent !== "string" || !AGENT_ID.test(k.agent))) {
+      throw bad(`key ${k.id} has a bad agent id`);
+    }
+    if (
+      k.expires !== undefined &&
+      (typeof k.expires !== "string" || Number.isNaN(Date.parse(k.expires)))
+    ) {
+      throw bad(`key ${k.id} has a bad expiry`);
+    }
     keys.push({
       id: k.id,
       name: typeof k.name === "string" ? k.name : k.id,
@@ -493,6 +591,8 @@ export function parseKeyFile(text: string): KeyFile {
       created: typeof k.created === "string" ? k.created : new Date(0).toISOString(),
       ...(typeof k.lastUsed === "string" ? { lastUsed: k.lastUsed } : {}),
       ...(limits ? { limits } : {}),
+      ...(k.agent !== undefined ? { agent: k.agent } : {}),
+      ...(k.expires !== undefined ? { expires: k.expires } : {}),
       sha256: k.sha256,
     });
   }

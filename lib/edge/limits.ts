@@ -216,10 +216,17 @@ export class FailedAuthLimiter {
     return entry.lockedUntil > now ? entry.lockedUntil - now : 0;
   }
 
-  /** Records a wrong key from `client`; returns the lockout left (ms) if this locked it out, else 0. */
+  /**
+   * Records a wrong key from `client`; returns the lockout left (ms) when the
+   * client is (now) locked out, else 0. Check and count are one synchronous
+   * step, so requests verified in parallel cannot slip past the limit: at most
+   * `maxFailures` wrong keys per window are ever answered with anything but 429.
+   * A good key never resets the count.
+   */
   fail(client: string, now: number): number {
     const o = this.#options;
     let entry = this.#entries.get(client);
+    if (entry && entry.lockedUntil > now) return entry.lockedUntil - now;
     if (!entry || now - entry.windowStart >= o.windowMs) {
       if (entry) this.#entries.delete(client);
       entry = { windowStart: now, failures: 0, lockedUntil: entry?.lockedUntil ?? 0 };
@@ -234,12 +241,6 @@ export class FailedAuthLimiter {
       return o.lockoutMs;
     }
     return 0;
-  }
-
-  /** A good key from `client` clears its failure count (not a running lockout). */
-  succeed(client: string, now: number): void {
-    const entry = this.#entries.get(client);
-    if (entry && entry.lockedUntil <= now) this.#entries.delete(client);
   }
 
   /** Clients currently remembered. */

@@ -57,11 +57,24 @@ export {
   validateEdgeConfig,
 } from "./run.ts";
 export {
+  allowedModelIds,
+  type BodyDecision,
+  type BodyRefusal,
+  filterModelList,
+  modelAgent,
+  modelAllowed,
+  scopeBody,
+  userNamespace,
+} from "./binding.ts";
+export {
   constantTimeEqual,
   type CreatedKey,
   type CreateKeyOptions,
   generateKey,
   hashKey,
+  isAgentId,
+  isExpired,
+  type KeyEdit,
   type KeyFile,
   type KeyRecord,
   type KeyRole,
@@ -97,6 +110,8 @@ export {
   type AuditRecord,
   type AuditSink,
   ignoreAudit,
+  redactKeys,
+  redactRecord,
 } from "./audit.ts";
 export {
   type ConfigTokenSourceOptions,

@@ -24,6 +24,8 @@ export interface Route {
   upstreamPath: string;
   /** The path as logged. */
   logPath: string;
+  /** For `model`: the decoded model id asked for. */
+  modelId?: string;
 }
 
 /** The edge's unauthenticated health path. */
@@ -84,6 +86,7 @@ export function matchRoute(
     kind: "model",
     upstreamPath: `/v1/models/${encoded}`,
     logPath: `/v1/models/${encoded}`,
+    modelId: id,
   };
 }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type Guard, startGuard } from "./_guard.ts";
 import { EdgeListenError } from "./errors.ts";
 import type { EdgeHandler } from "./handler.ts";
 import { errorResponse } from "./routes.ts";
@@ -83,6 +84,21 @@ export interface ServeEdgeOptions {
   port?: number;
   /** How long shutdown lets in-flight streams finish before aborting them, ms. Default 10 000. */
   shutdownGraceMs?: number;
+  /**
+   * A request head must arrive whole within this many ms of its first byte
+   * (of the connection's start, for the first request), or the connection is
+   * closed. Default 10 000. `0` together with `idleTimeoutMs: 0` serves with
+   * plain `Deno.serve` (no guard, one hop less).
+   */
+  headerTimeoutMs?: number;
+  /** Connections with nothing in progress and no byte moved this long are closed, ms. Default 60 000. */
+  idleTimeoutMs?: number;
+  /** Clock of the guard's deadlines, ms (tests). Default `performance.now`. */
+  now?: () => number;
+  /** How often the guard checks deadlines, ms. Default 1000. */
+  guardSweepMs?: number;
+  /** Called after each guard sweep (tests wait on it). */
+  onGuardSweep?: () => void;
 }
 
 /** A running edge server. `await using` shuts it down. */
@@ -95,6 +111,10 @@ export interface EdgeServer extends AsyncDisposable {
   url: string;
   /** Resolves when the server has stopped. */
   finished: Promise<void>;
+  /** Connections the guard holds open now (0 without the guard). */
+  readonly guardConnections: number;
+  /** Connections the guard closed: slow heads, idle. `undefined` without the guard. */
+  readonly guardClosed: { header: number; idle: number } | undefined;
   /**
    * Stops accepting connections, answers new requests on open connections
    * with 503, lets in-flight requests and streams finish for up to
@@ -117,26 +137,49 @@ export function serveEdge(options: ServeEdgeOptions): EdgeServer {
   const hostname = checkLoopback(requested, `${requested}:${port}`);
   const handler = options.handler;
   const defaultGrace = options.shutdownGraceMs ?? 10_000;
+  const headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  const guarded = headerTimeoutMs > 0 || idleTimeoutMs > 0;
+  // With the guard, Deno.serve listens on a private loopback port and the guard on the real one.
+  const listener = guarded ? Deno.listen({ hostname, port, transport: "tcp" }) : undefined;
   const server = Deno.serve({
-    hostname,
-    port,
+    hostname: guarded ? (hostname.includes(":") ? "::1" : "127.0.0.1") : hostname,
+    port: guarded ? 0 : port,
     automaticCompression: false,
     onListen: () => {},
     onError: () => errorResponse(500, "edge_error", "The edge failed to handle the request."),
   }, handler);
-  const addr = server.addr as Deno.NetAddr;
+  const innerAddr = server.addr as Deno.NetAddr;
+  let guard: Guard | undefined;
+  if (listener) {
+    guard = startGuard({
+      listener,
+      inner: { hostname: innerAddr.hostname, port: innerAddr.port },
+      headerTimeoutMs: headerTimeoutMs > 0 ? headerTimeoutMs : Infinity,
+      idleTimeoutMs: idleTimeoutMs > 0 ? idleTimeoutMs : Infinity,
+      ...(options.guardSweepMs !== undefined ? { sweepIntervalMs: options.guardSweepMs } : {}),
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.onGuardSweep ? { onSweep: options.onGuardSweep } : {}),
+    });
+  }
+  const addr = (listener?.addr ?? innerAddr) as Deno.NetAddr;
   const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
 
   let stopping: Promise<void> | undefined;
   const shutdown = (graceMs = defaultGrace): Promise<void> => {
     stopping ??= (async () => {
       handler.beginShutdown();
+      guard?.stopAccepting();
       const stopped = server.shutdown();
       const timer = setTimeout(() => handler.abortAll(), graceMs);
       try {
         await stopped;
       } finally {
         clearTimeout(timer);
+        // The inner server has closed its side: let the last relayed bytes reach clients.
+        await guard?.drained(1_000);
+        guard?.closeAll();
+        await guard?.finished;
         await handler.close();
       }
     })();
@@ -147,7 +190,15 @@ export function serveEdge(options: ServeEdgeOptions): EdgeServer {
     hostname: addr.hostname,
     port: addr.port,
     url: `http://${urlHost}:${addr.port}`,
-    finished: server.finished,
+    finished: guard
+      ? Promise.all([server.finished, guard.finished]).then(() => {})
+      : server.finished,
+    get guardConnections() {
+      return guard?.connections ?? 0;
+    },
+    get guardClosed() {
+      return guard ? { ...guard.closed } : undefined;
+    },
     shutdown,
     [Symbol.asyncDispose]: () => shutdown(),
   };

@@ -7,8 +7,44 @@
  */
 import { ensurePrivateDir, removeIfExists, writeFileAtomic } from "../atomic_file.ts";
 import type { EctoContext } from "../context.ts";
-import { KeyStore } from "../edge/keys.ts";
+import { isAgentId, KeyStore } from "../edge/keys.ts";
+import { ActionRequiredError, UsageError } from "../errors.ts";
 import type { KeysLayer, OwnerKey, StepResult } from "../layers.ts";
+import { locateOpenClaw } from "../openclaw/cli.ts";
+import { readOpenClawConfig, resolveOpenClawLocation } from "../openclaw/config.ts";
+import {
+  agentIds,
+  confinedAgentRecordPath,
+  ownerAgentId,
+  removeConfinedAgent,
+} from "../openclaw/confined_agent.ts";
+
+/** The owner's agent: `requested` (checked against OpenClaw's config) or the owner's default. */
+async function ownerAgent(ctx: EctoContext, requested: string | undefined): Promise<string> {
+  const location = resolveOpenClawLocation(ctx.env);
+  const config = (await readOpenClawConfig(location.configPath)).config;
+  if (requested !== undefined) {
+    const id = requested.trim().toLowerCase();
+    if (!isAgentId(id) || !agentIds(config).includes(id)) {
+      throw new UsageError(
+        `OpenClaw has no agent "${requested}" (it has ${agentIds(config).join(", ")}).`,
+        { fix: "openclaw agents list" },
+      );
+    }
+    return id;
+  }
+  const id = ownerAgentId(config);
+  if (id === undefined) {
+    throw new ActionRequiredError(
+      "owner_agent_unknown",
+      `OpenClaw has several agents (${
+        agentIds(config).join(", ")
+      }) and none is the default, so ecto cannot tell which one the owner key should reach.`,
+      { fix: "ecto connect --agent <id>" },
+    );
+  }
+  return id;
+}
 
 async function readOwnerKey(path: string): Promise<string | undefined> {
   try {
@@ -22,18 +58,35 @@ async function readOwnerKey(path: string): Promise<string | undefined> {
 /** Builds the keys layer. */
 export function keysLayer(): KeysLayer {
   return {
-    async ensureOwner(ctx: EctoContext, options: { regenerate: boolean }): Promise<OwnerKey> {
+    async ensureOwner(
+      ctx: EctoContext,
+      options: { regenerate: boolean; agent?: string | undefined },
+    ): Promise<OwnerKey> {
       await ensurePrivateDir(ctx.paths.stateDir);
+      const agent = await ownerAgent(ctx, options.agent);
       await using store = await KeyStore.open(ctx.paths.keysFile);
       const owner = await store.owner();
       const clear = await readOwnerKey(ctx.paths.ownerKeyFile);
       const valid = owner && clear ? (await store.verify(clear))?.id === owner.id : false;
       if (owner && valid && !options.regenerate) {
-        return { id: owner.id, key: clear!, detail: `Reusing the owner key ${owner.id}.` };
+        if (owner.agent === agent) {
+          return {
+            id: owner.id,
+            key: clear!,
+            detail: `Reusing the owner key ${owner.id} (agent ${agent}).`,
+          };
+        }
+        await store.update(owner.id, { agent });
+        return {
+          id: owner.id,
+          key: clear!,
+          changed: true,
+          detail: `Bound the owner key ${owner.id} to the agent ${agent}.`,
+        };
       }
       // Revoke first: the store holds one owner key, and the old key must stop working now.
       if (owner) await store.revoke(owner.id);
-      const created = await store.create("owner", { role: "owner" });
+      const created = await store.create("owner", { role: "owner", agent });
       await writeFileAtomic(ctx.paths.ownerKeyFile, created.key + "\n", 0o600);
       const why = options.regenerate
         ? `Issued a new owner key ${created.id}${owner ? ` and revoked ${owner.id}` : ""}.`
@@ -44,13 +97,28 @@ export function keysLayer(): KeysLayer {
     },
 
     async purge(ctx: EctoContext): Promise<StepResult> {
+      // The confined agent first: while it exists its keys' holders have somewhere to go.
+      let agentNote: string | undefined;
+      const recordPath = confinedAgentRecordPath(ctx.paths.stateDir);
+      if (await Deno.stat(recordPath).then(() => true, () => false)) {
+        const location = resolveOpenClawLocation(ctx.env);
+        agentNote = await removeConfinedAgent({
+          $: ctx.$,
+          env: ctx.env,
+          cli: await locateOpenClaw(ctx.env),
+          readConfig: async () => (await readOpenClawConfig(location.configPath)).config,
+          recordPath,
+          now: ctx.now,
+        });
+      }
       const removed = [
         await removeIfExists(ctx.paths.keysFile),
         await removeIfExists(ctx.paths.ownerKeyFile),
       ];
-      return removed.some(Boolean)
-        ? { changed: true, detail: "Deleted ecto's client keys." }
-        : { detail: "No client keys." };
+      const detail = removed.some(Boolean) ? "Deleted ecto's client keys." : "No client keys.";
+      return removed.some(Boolean) || agentNote
+        ? { changed: true, detail: agentNote ? `${agentNote} ${detail}` : detail }
+        : { detail };
     },
   };
 }
