@@ -327,9 +327,9 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
   keys
     .command("add")
     .description(
-      "Add a key for a person or app; it is printed once and stored only as a hash.\n" +
-        "The key reaches one agent only: by default ecto's confined agent (no tools, no skills,\n" +
-        "its own workspace), which ecto adds to OpenClaw on first use (asking first: with a\n" +
+      "Add a key for a person or app; it is printed once and stored only as a hash. " +
+        "The key reaches one agent only: by default ecto's confined agent (no tools, no skills, " +
+        "its own workspace), which ecto adds to OpenClaw on first use (asking first: with a " +
         "second agent, direct gateway calls with model openclaw/default get 400).",
     )
     .argument("<name>", 'a label, e.g. "alice-laptop"')
