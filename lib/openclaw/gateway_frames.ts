@@ -362,7 +362,7 @@ export function parseConfigSnapshot(payload: unknown): ConfigSnapshot | undefine
 export interface PatchAnswer {
   /** The new revision. */
   hash?: string;
-  /** Effective runtime paths changed (`[]`: a no-op). */
+  /** Effective runtime paths changed, as the reload planner names them (`gateway.http.endpoints.responses`); `[]`: a no-op. */
   changedPaths: string[];
   /** The gateway found nothing to change. */
   noop: boolean;
