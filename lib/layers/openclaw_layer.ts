@@ -85,7 +85,11 @@ export function openclawLayer(): OpenClawLayer {
         restarted = applied.restart !== undefined;
         parts.push(
           `Applied ${plan.changes.length} setting(s) in one patch` +
-            (applied.cliMs === undefined ? "" : ` (CLI ${(applied.cliMs / 1000).toFixed(1)} s`) +
+            (applied.cliMs === undefined
+              ? ""
+              : ` (${applied.writer === "gateway" ? "gateway API" : "CLI"} ${
+                (applied.cliMs / 1000).toFixed(1)
+              } s`) +
             (applied.liveMs === undefined
               ? (applied.cliMs === undefined ? "" : ")")
               : `, live ${(applied.liveMs / 1000).toFixed(1)} s later)`) +
