@@ -84,6 +84,7 @@ export function cliConfigWriter(deps: ConfigWriterDeps, cli: OpenClawCli): Confi
         secrets: opts.secrets,
         configPath: opts.configPath,
         ...(deps.now ? { now: deps.now } : {}),
+        ...(deps.sleep ? { sleep: deps.sleep } : {}),
       });
       return { ...result, via: "cli" };
     },
