@@ -36,7 +36,8 @@ import {
   patchConfig,
   websocketUrl,
 } from "../lib/openclaw/gateway_rpc.ts";
-import { restartAfterWrite } from "../lib/openclaw/config_writer.ts";
+import { chooseConfigWriter, restartAfterWrite } from "../lib/openclaw/config_writer.ts";
+import { createShell } from "../lib/shell.ts";
 
 const FIXTURES = new URL("./fixtures/openclaw/", import.meta.url).pathname;
 const TOKEN = "a".repeat(64);
@@ -613,6 +614,88 @@ Deno.test("loadOrCreateDeviceIdentity() keeps one identity, 0600 in a 0700 direc
     assert.equal((await Deno.stat(`${dir}/state`)).mode! & 0o777, 0o700);
     await Deno.writeTextFile(path, JSON.stringify({ ...first, deviceId: "f".repeat(64) }));
     await assert.rejects(() => loadOrCreateDeviceIdentity(path), /gateway-device\.json is corrupt/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("chooseConfigWriter() picks the gateway API only when the gateway answers and accepts ecto", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const challengeText = await fixtureText("challenge");
+  const hello = await fixtureText("hello-ok");
+  const mismatch = await fixtureText("connect-token-mismatch");
+  const credential = { kind: "token" as const, value: TOKEN, source: "config" as const };
+  const target = {
+    cli: { bin: "openclaw", source: "given" as const },
+    url: "http://127.0.0.1:18789",
+    credentials: [credential],
+  };
+  const ready = (() => Promise.resolve(new Response("{}", { status: 200 }))) as typeof fetch;
+  const down = (() => Promise.reject(new TypeError("connection refused"))) as typeof fetch;
+  const base = (vars: Record<string, string>, fetchFn: typeof fetch) => ({
+    $: createShell(),
+    fetch: fetchFn,
+    env: (name: string) => ({ HOME: dir, ECTO_STATE_DIR: `${dir}/state`, ...vars })[name],
+  });
+  let sockets = 0;
+  const socket = (answer: string) => (url: string) => {
+    sockets++;
+    return new FakeGatewaySocket(
+      url,
+      challengeText,
+      (req) => withId(answer, req.id),
+    ) as unknown as WebSocket;
+  };
+  try {
+    await t.step("ECTO_CONFIG_WRITER=cli forces the CLI without asking the gateway", async () => {
+      const writer = await chooseConfigWriter(
+        { ...base({ ECTO_CONFIG_WRITER: "cli" }, ready), openSocket: socket(hello) },
+        target,
+      );
+      assert.equal(writer.kind, "cli");
+      assert.equal(sockets, 0);
+    });
+    await t.step("a gateway that does not answer /readyz gets the CLI", async () => {
+      const writer = await chooseConfigWriter(
+        { ...base({}, down), openSocket: socket(hello) },
+        target,
+      );
+      assert.equal(writer.kind, "cli");
+      assert.equal(sockets, 0);
+    });
+    await t.step("no credential the running gateway accepts: the CLI", async () => {
+      const writer = await chooseConfigWriter(
+        { ...base({}, ready), openSocket: socket(hello) },
+        { ...target, credentials: [undefined] },
+      );
+      assert.equal(writer.kind, "cli");
+    });
+    await t.step(
+      "a gateway that completes the handshake: its API, identity kept 0600",
+      async () => {
+        const writer = await chooseConfigWriter(
+          { ...base({}, ready), openSocket: socket(hello) },
+          target,
+        );
+        assert.equal(writer.kind, "gateway");
+        assert.equal((await Deno.stat(`${dir}/state/gateway-device.json`)).mode! & 0o777, 0o600);
+      },
+    );
+    await t.step(
+      "a refused handshake falls back to the CLI with a note, no secret in it",
+      async () => {
+        const notes: string[] = [];
+        const writer = await chooseConfigWriter({
+          ...base({}, ready),
+          openSocket: socket(mismatch),
+          events: (e) => void (e.kind === "note" && notes.push(e.message)),
+        }, target);
+        assert.equal(writer.kind, "cli");
+        assert.equal(notes.length, 1);
+        assert.match(notes[0]!, /token mismatch/);
+        assert.ok(!notes[0]!.includes(TOKEN));
+      },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

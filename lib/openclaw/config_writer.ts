@@ -56,6 +56,8 @@ export interface ConfigWriterDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Where notes go. */
   events?: EventSink;
+  /** Opens the gateway's WebSocket (default the built-in `WebSocket`; tests pass a fake). */
+  openSocket?: (url: string) => WebSocket;
 }
 
 /** What {@link chooseConfigWriter} needs to know. */
@@ -202,7 +204,13 @@ export async function chooseConfigWriter(
     deps.now,
   );
   const connect = (credential: SharedCredential) =>
-    connectGateway({ url: target.url, credential, identity, version: denoJson.version });
+    connectGateway({
+      url: target.url,
+      credential,
+      identity,
+      version: denoJson.version,
+      ...(deps.openSocket ? { openSocket: deps.openSocket } : {}),
+    });
   try {
     const first = await connect(shared(current));
     return gatewayConfigWriter(deps, target, connect, first);
