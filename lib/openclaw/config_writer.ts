@@ -131,6 +131,7 @@ export function gatewayConfigWriter(
   target: WriterTarget,
   connect: (credential: SharedCredential) => Promise<GatewayRpc>,
   first: GatewayRpc,
+  connectMs = 0,
 ): ConfigWriter {
   const now = deps.now ?? Date.now;
   const reconnect = async () => {
@@ -160,14 +161,18 @@ export function gatewayConfigWriter(
         { rpc: first, note: "ecto" },
       );
       const changed = result.changedPaths;
+      const timing = ` (config.get ${result.getMs} ms, config.patch ${result.patchMs} ms${
+        result.attempts > 1 ? `, ${result.attempts} attempts` : ""
+      })`;
       return {
         via: "gateway",
-        ms: now() - started,
-        message: changed === undefined
-          ? "The running gateway took the patch (it restarted meanwhile)."
-          : changed.length === 0
-          ? "The running gateway found nothing to change."
-          : `The running gateway applied ${changed.join(", ")}.`,
+        ms: now() - started + connectMs,
+        message:
+          (changed === undefined
+            ? "The running gateway took the patch (it restarted meanwhile)"
+            : changed.length === 0
+            ? "The running gateway found nothing to change"
+            : `The running gateway applied ${changed.join(", ")}`) + `${timing}.`,
         changedPaths: changed,
       };
     },
@@ -199,6 +204,7 @@ export async function chooseConfigWriter(
   const current = target.credentials[0];
   if (!current && !target.authNone) return cli(); // no credential the running gateway accepts
   if (!(await healthy(deps.fetch, target.url))) return cli();
+  const started = (deps.now ?? Date.now)();
   const identity = await loadOrCreateDeviceIdentity(
     deviceIdentityPath(ectoPaths(deps.env).stateDir),
     deps.now,
@@ -213,7 +219,13 @@ export async function chooseConfigWriter(
     });
   try {
     const first = await connect(shared(current));
-    return gatewayConfigWriter(deps, target, connect, first);
+    const connectMs = (deps.now ?? Date.now)() - started;
+    events({
+      kind: "progress",
+      step: "openclaw.configure",
+      message: `connected to the running gateway's config API in ${connectMs} ms`,
+    });
+    return gatewayConfigWriter(deps, target, connect, first, connectMs);
   } catch (error) {
     events({
       kind: "note",

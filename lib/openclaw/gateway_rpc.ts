@@ -419,6 +419,10 @@ export interface PatchConfigResult {
   changedPaths: string[] | undefined;
   /** `config.patch` attempts made. */
   attempts: number;
+  /** Time of the last attempt's `config.get`, ms. */
+  getMs: number;
+  /** Time of the last attempt's `config.patch` (until the "applied" answer), ms. */
+  patchMs: number;
 }
 
 /**
@@ -449,7 +453,9 @@ export async function patchConfig(
         rpc = await deps.connect();
       }
       try {
+        const getStarted = deps.now();
         const snapshot = await getConfig(rpc);
+        const patchStarted = deps.now();
         if (!snapshot.valid) {
           throw new GatewayRpcError("config.patch", {
             code: "INVALID_CONFIG",
@@ -469,6 +475,8 @@ export async function patchConfig(
           ...(answer.hash ? { hash: answer.hash } : {}),
           changedPaths: interrupted ? undefined : answer.changedPaths,
           attempts: attempt,
+          getMs: patchStarted - getStarted,
+          patchMs: deps.now() - patchStarted,
         };
       } catch (error) {
         let action;
