@@ -198,7 +198,9 @@ grant sudo: the message says how), 4 a prerequisite is missing and ecto will
 not install it without consent (--yes).
 
 Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
-(default ~/.ecto), TS_AUTHKEY (Tailscale auth key for headless login).`,
+(default ~/.ecto), TS_AUTHKEY (Tailscale auth key for headless login),
+ECTO_CONFIG_WRITER=cli (write OpenClaw's config with \`openclaw config patch\`
+instead of the running gateway's API).`,
     );
 
   program
