@@ -53,14 +53,14 @@ async function failingOpenClaw(dir: string): Promise<{ bin: string; runs: () => 
 
 Deno.test({
   name:
-    "config API on a real gateway: get, patch with baseHash, stale refusal, changedPaths, live on the next request; the layer spawns no openclaw",
+    "config API on a real gateway: get, patch with baseHash, stale refusal, changedPaths, live on the next request; the layer spawns no openclaw and its undo removes ecto's pairing",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
     const gw = await sharedGateway();
     const scratch = await Deno.makeTempDir({ prefix: "ecto-config-api-" });
     const credential = { kind: "token" as const, value: gw.token! };
-    const identity = await loadOrCreateDeviceIdentity(deviceIdentityPath(`${scratch}/state`));
+    const identity = await loadOrCreateDeviceIdentity(deviceIdentityPath(`${scratch}/test-state`));
     const connect = () =>
       connectGateway({ url: gw.url, credential, identity, version: "0.0.0-test" });
     let rpc: GatewayRpc | undefined;
@@ -119,7 +119,7 @@ Deno.test({
       rpc?.close();
 
       await t.step(
-        "the layer configures, reports and undoes through the API: zero openclaw spawns",
+        "the layer configures, reports and undoes through the API: zero openclaw spawns, pairing removed",
         async () => {
           const fake = await failingOpenClaw(scratch);
           const vars: Record<string, string> = {
@@ -158,9 +158,27 @@ Deno.test({
           assert.equal(await modelsStatus(gw.url, gw.token), 200);
           const status = await layer.report(ctx);
           assert.equal(status.ok, true, status.summary);
+          const ectoDevice = JSON.parse(
+            await Deno.readTextFile(deviceIdentityPath(`${scratch}/state`)),
+          ).deviceId as string;
+          const paired = async () => {
+            const admin = await connect();
+            try {
+              return JSON.stringify(await admin.request("device.pair.list", {}));
+            } finally {
+              admin.close();
+            }
+          };
+          assert.ok((await paired()).includes(ectoDevice), "ecto's device was paired silently");
           const undone = await layer.undo(ctx);
           assert.equal(undone.changed, true);
+          assert.match(undone.detail, /Removed ecto's device pairing/);
           assert.equal(await modelsStatus(gw.url, gw.token), 404);
+          assert.ok(!(await paired()).includes(ectoDevice), "the purge removed ecto's pairing");
+          await assert.rejects(
+            Deno.stat(deviceIdentityPath(`${scratch}/state`)),
+            Deno.errors.NotFound,
+          );
           assert.equal(await fake.runs(), 0, "no openclaw process while the gateway is up");
           assert.ok(
             !events.some((e) => e.kind === "note" && /slower/.test(e.message)),

@@ -36,7 +36,12 @@ import {
   patchConfig,
   websocketUrl,
 } from "../lib/openclaw/gateway_rpc.ts";
-import { chooseConfigWriter, restartAfterWrite } from "../lib/openclaw/config_writer.ts";
+import {
+  chooseConfigWriter,
+  gatewayConfigWriter,
+  restartAfterWrite,
+} from "../lib/openclaw/config_writer.ts";
+import { build$ } from "dax";
 import { createShell } from "../lib/shell.ts";
 
 const FIXTURES = new URL("./fixtures/openclaw/", import.meta.url).pathname;
@@ -196,6 +201,11 @@ Deno.test("classifyError() maps the recorded refusals to retry, re-read or fail"
   });
   await t.step("a token mismatch fails", async () => {
     assert.deepEqual(classifyError(await error("connect-token-mismatch")), { kind: "fail" });
+  });
+  await t.step("a config the running gateway cannot run is unappliable, not retried", async () => {
+    assert.deepEqual(classifyError(await error("config-patch-unappliable")), {
+      kind: "unappliable",
+    });
   });
   await t.step("UNAVAILABLE during a restart waits and re-reads", () => {
     // Shape from dist/server-methods-*.mjs ("<method> unavailable during gateway restart").
@@ -512,7 +522,9 @@ Deno.test("patchConfig() sends one patch with baseHash and handles stale, rate l
           limitMs: 120_000,
         },
       );
-      assert.deepEqual(clock.sleeps, [57746]);
+      const limited = parseFrame(await fixtureText("config-patch-rate-limited"));
+      assert.ok(limited.type === "res" && !limited.ok);
+      assert.deepEqual(clock.sleeps, [limited.error.retryAfterMs]);
       assert.equal(result.attempts, 2);
     },
   );
@@ -531,7 +543,7 @@ Deno.test("patchConfig() sends one patch with baseHash and handles stale, rate l
         { rpc: scriptedRpc([snapshot, refusal("config-patch-rate-limited")], []), limitMs: 10_000 },
       ).then(() => undefined, (e) => e);
       assert.ok(error instanceof GatewayRpcError);
-      assert.match(error.message, /rate limit exceeded for config\.patch; retry after 58s/);
+      assert.match(error.message, /rate limit exceeded for config\.patch; retry after \d+s/);
       assert.deepEqual(clock.sleeps, []);
     },
   );
@@ -699,4 +711,47 @@ Deno.test("chooseConfigWriter() picks the gateway API only when the gateway answ
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("gatewayConfigWriter() hands a patch the running gateway cannot run to the CLI", async () => {
+  const snapshotPayload = (() => {
+    const f = parseFrame(Deno.readTextFileSync(`${FIXTURES}ws-config-get.json`));
+    assert.ok(f.type === "res" && f.ok);
+    return f.payload;
+  })();
+  const unappliable = parseFrame(await fixtureText("config-patch-unappliable"));
+  assert.ok(unappliable.type === "res" && !unappliable.ok);
+  const stdins: string[] = [];
+  const $ = build$({
+    commandBuilder: (b) =>
+      b.registerCommand("openclaw", async (ctx) => {
+        stdins.push(
+          await new Response(ctx.stdin as unknown as ReadableStream).text().catch(() => ""),
+        );
+        await ctx.stdout.writeText("Applied 1 config update(s). Restart the gateway to apply.\n");
+        return { code: 0 };
+      }),
+  });
+  const notes: string[] = [];
+  const clock = fakeClock();
+  const writer = gatewayConfigWriter(
+    {
+      $,
+      fetch,
+      env: (name) => (name === "HOME" ? "/nonexistent" : undefined),
+      events: (e) => void (e.kind === "note" && notes.push(e.message)),
+      ...clock,
+    },
+    { cli: { bin: "openclaw", source: "given" }, url: "http://127.0.0.1:1", credentials: [] },
+    () => Promise.reject(new Error("no reconnect")),
+    scriptedRpc([() => snapshotPayload, () => {
+      throw new GatewayRpcError("config.patch", unappliable.error);
+    }], []),
+  );
+  const patch = { gateway: { auth: { token: null } } };
+  const result = await writer.write(patch, { secrets: [], configPath: "/x/openclaw.json" });
+  assert.equal(result.via, "cli");
+  assert.equal(result.changedPaths, undefined, "the plan decides the restart");
+  assert.equal(stdins.length, 1);
+  assert.match(notes[0] ?? "", /cannot apply this change live/);
 });

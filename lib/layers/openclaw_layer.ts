@@ -24,6 +24,7 @@ import {
   resolveOpenClawLocation,
   undoOpenClaw,
 } from "../openclaw.ts";
+import { forgetGatewayDevice } from "../openclaw/device_pairing.ts";
 
 function gatewayDeps(ctx: EctoContext): GatewayDeps {
   return {
@@ -62,6 +63,41 @@ async function listModels(ctx: EctoContext, url: string, credential: string): Pr
   } catch {
     return [];
   }
+}
+
+/** Restores the gateway settings ecto changed, from its snapshot. */
+async function restoreSettings(ctx: EctoContext): Promise<StepResult> {
+  const snapshot = await readOpenClawSnapshot(ctx.env);
+  if (!snapshot) return { detail: "ecto changed no gateway settings." };
+  const state = await loadOpenClaw({ env: ctx.env });
+  const result = await undoOpenClaw(gatewayDeps(ctx), {
+    cli: state.cli,
+    state,
+    logPath: gatewayLog(ctx),
+  });
+  return result.restored
+    ? {
+      changed: true,
+      detail: `Restored the gateway settings ecto changed (${result.keys.join(", ")}).`,
+    }
+    : { detail: "ecto changed no gateway settings." };
+}
+
+/** Removes ecto's device pairing from the gateway (purge); one sentence when it did. */
+async function forgetDevice(ctx: EctoContext): Promise<string | undefined> {
+  const location = resolveOpenClawLocation(ctx.env);
+  const settings = await readOpenClawConfig(location.configPath).then(
+    async (file) =>
+      inspectGatewaySettings(file.config, await openClawEnvLookup(ctx.env, location.stateDir)),
+    () => undefined,
+  );
+  if (!settings) return undefined;
+  const result = await forgetGatewayDevice(ctx, {
+    url: settings.url,
+    credential: settings.credential,
+  });
+  // "kept" (gateway down or refusing): the identity stays for the next run, nothing to say.
+  return result === "removed" ? "Removed ecto's device pairing from the gateway." : undefined;
 }
 
 /** Builds the OpenClaw layer. */
@@ -136,20 +172,9 @@ export function openclawLayer(): OpenClawLayer {
     },
 
     async undo(ctx): Promise<StepResult> {
-      const snapshot = await readOpenClawSnapshot(ctx.env);
-      if (!snapshot) return { detail: "ecto changed no gateway settings." };
-      const state = await loadOpenClaw({ env: ctx.env });
-      const result = await undoOpenClaw(gatewayDeps(ctx), {
-        cli: state.cli,
-        state,
-        logPath: gatewayLog(ctx),
-      });
-      return result.restored
-        ? {
-          changed: true,
-          detail: `Restored the gateway settings ecto changed (${result.keys.join(", ")}).`,
-        }
-        : { detail: "ecto changed no gateway settings." };
+      const restored = await restoreSettings(ctx);
+      const forgotten = await forgetDevice(ctx);
+      return forgotten ? { changed: true, detail: `${restored.detail} ${forgotten}` } : restored;
     },
 
     async report(ctx): Promise<LayerStatus> {

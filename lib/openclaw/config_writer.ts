@@ -18,7 +18,13 @@ import { type ConfigPatchResult, type OpenClawCli, patchOpenClawConfig } from ".
 import type { GatewayCredential } from "./config.ts";
 import { deviceIdentityPath, loadOrCreateDeviceIdentity } from "./device_identity.ts";
 import type { SharedCredential } from "./gateway_frames.ts";
-import { connectGateway, type GatewayRpc, GatewayRpcError, patchConfig } from "./gateway_rpc.ts";
+import {
+  connectGateway,
+  GatewayCannotApplyError,
+  type GatewayRpc,
+  GatewayRpcError,
+  patchConfig,
+} from "./gateway_rpc.ts";
 
 /** What a write did. */
 export interface ConfigWriteResult extends ConfigPatchResult {
@@ -148,18 +154,33 @@ export function gatewayConfigWriter(
   };
   return {
     kind: "gateway",
-    async write(patch) {
+    async write(patch, opts) {
       const started = now();
-      const result = await patchConfig(
-        {
-          connect: reconnect,
-          waitReady: () => waitReady(deps, target.url, 60_000),
-          now,
-          sleep: deps.sleep ?? realSleep,
-        },
-        patch,
-        { rpc: first, note: "ecto" },
-      );
+      let result;
+      try {
+        result = await patchConfig(
+          {
+            connect: reconnect,
+            waitReady: () => waitReady(deps, target.url, 60_000),
+            now,
+            sleep: deps.sleep ?? realSleep,
+          },
+          patch,
+          { rpc: first, note: "ecto" },
+        );
+      } catch (error) {
+        if (!(error instanceof GatewayCannotApplyError)) throw error;
+        // E.g. restoring "token mode, no token": valid on disk, not runnable live. The CLI
+        // writes the file; the plan's restart makes the gateway run it.
+        (deps.events ?? ignoreEvents)({
+          kind: "note",
+          step: "openclaw.configure",
+          level: "info",
+          message: `The running gateway cannot apply this change live (${error.shape.message}); ` +
+            "writing it with `openclaw config patch` for the gateway's restart.",
+        });
+        return await cliConfigWriter(deps, target.cli).write(patch, opts);
+      }
       const changed = result.changedPaths;
       const timing = ` (config.get ${result.getMs} ms, config.patch ${result.patchMs} ms${
         result.attempts > 1 ? `, ${result.attempts} attempts` : ""

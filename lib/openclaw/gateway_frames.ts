@@ -279,6 +279,11 @@ export type ErrorAction =
   | { kind: "reload"; delayMs: number }
   /** `baseHash` is stale: `config.get` again and re-send (the patch is a merge). */
   | { kind: "stale" }
+  /**
+   * Valid, but the running gateway cannot apply it live (e.g. token mode without a token) and
+   * wrote nothing: the file has to be written another way and the gateway restarted.
+   */
+  | { kind: "unappliable" }
   /** Anything else: give up with the gateway's message. */
   | { kind: "fail" };
 
@@ -295,7 +300,11 @@ export function classifyError(error: GatewayErrorShape): ErrorAction {
   }
   if (/during gateway startup/i.test(error.message)) return { kind: "retry", delayMs };
   // Restart, shutdown, or "persisted but not applied": wait for the restart, then re-read.
-  return { kind: "reload", delayMs };
+  if (error.retryable === true || /persisted/i.test(error.message)) {
+    return { kind: "reload", delayMs };
+  }
+  // Neither retryable nor persisted: the active gateway refused to run this config.
+  return { kind: "unappliable" };
 }
 
 /** A dotted config path (`gateway.trustedProxies`). */

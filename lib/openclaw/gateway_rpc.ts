@@ -64,6 +64,15 @@ export class GatewayRpcError extends EctoError {
   }
 }
 
+/** The running gateway cannot apply a valid patch live and wrote nothing (see `classifyError`). */
+export class GatewayCannotApplyError extends GatewayRpcError {
+  /** The gateway's refusal. */
+  constructor(shape: GatewayErrorShape) {
+    super("config.patch", shape);
+    this.name = "GatewayCannotApplyError";
+  }
+}
+
 /** The socket closed, failed or timed out before an answer. */
 export class GatewayConnectionError extends EctoError {
   /** One sentence: what happened. */
@@ -487,6 +496,7 @@ export async function patchConfig(
           action = { kind: "reload" as const, delayMs: 500 };
         } else throw error;
         if (action.kind === "fail") throw error;
+        if (action.kind === "unappliable") throw new GatewayCannotApplyError(last!.shape);
         const remaining = deadline - deps.now();
         if (action.kind === "stale") continue;
         if (action.delayMs > remaining || attempt === maxAttempts) {

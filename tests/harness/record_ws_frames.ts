@@ -81,9 +81,18 @@ if (import.meta.main) {
     (f as { type?: string }).type === "event" && (f as { event?: string }).event === "health"
   );
   if (event) await save("event-health", event);
+  // A write the running gateway cannot apply (token mode without a token): refused, rolled back.
+  const snap3 = await getConfig(rpc);
+  await rpc.request("config.patch", {
+    raw: JSON.stringify({ gateway: { auth: { token: null } } }),
+    baseHash: snap3.hash,
+  }).catch(() => {});
+  await save("config-patch-unappliable", frames.at(-1));
+  const config = await Deno.readTextFile(gw.configPath);
+  if (!config.includes(token)) throw new Error("the refused write removed the token from the file");
   // 30 control-plane writes per 60 s per device and IP: the next one is refused.
   for (let i = 0; i < 31; i++) {
-    const error = await rpc.request("config.patch", { raw: "{}", baseHash: snap2.hash }).then(
+    const error = await rpc.request("config.patch", { raw: "{}", baseHash: snap3.hash }).then(
       () => undefined,
       (e) => e,
     );
