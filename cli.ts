@@ -276,7 +276,8 @@ instead of the running gateway's API).`,
     .command("disconnect")
     .description(
       "Remove ecto's Funnel route and stop the edge; keys and gateway settings stay for a quick\n" +
-        "reconnect. --purge also restores the gateway settings and deletes keys and credentials.",
+        "reconnect. --purge also restores the gateway settings, removes ecto's device pairing\n" +
+        "from the gateway, and deletes keys and credentials.",
     )
     .option("--purge", "also restore the OpenClaw snapshot and delete ecto's keys and credentials")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
