@@ -6,11 +6,10 @@
  * Measures: requests/s and p50/p99 latency of `GET /v1/models` at 1 and 32
  * connections (wrk) and the latency each proxy adds over going direct; SSE
  * time-to-first-byte and per-chunk delay added (50 chunks, 20 ms apart);
- * VmRSS at idle and with 1,000 idle streams held open. The edge is started exactly as its
- * supervisor starts it (`deno run --quiet --config=deno.json -P=ecto cli.ts edge run --config FILE`).
- * Writes a Markdown
- * report to `bench/results/latest.md` (and the raw numbers to
- * `latest.json`) and prints it.
+ * VmRSS at idle and with 1,000 idle streams held open. The edge is started
+ * exactly as its supervisor starts it (`deno run --quiet --config=deno.json
+ * -P=ecto cli.ts edge run --config FILE`). Writes a Markdown report to
+ * `bench/results/latest.md` (and the raw numbers to `latest.json`) and prints it.
  *
  * Knobs (environment): `BENCH_SECONDS` (per wrk run, default 3), `BENCH_ROUNDS`
  * (interleaved wrk runs per cell, medians reported, default 3: 9 s measured per cell),
