@@ -755,3 +755,31 @@ Deno.test("gatewayConfigWriter() hands a patch the running gateway cannot run to
   assert.equal(stdins.length, 1);
   assert.match(notes[0] ?? "", /cannot apply this change live/);
 });
+
+Deno.test("gatewayConfigWriter() keeps a new secret the gateway quotes back out of its error", async () => {
+  const snapshotPayload = (() => {
+    const f = parseFrame(Deno.readTextFileSync(`${FIXTURES}ws-config-get.json`));
+    assert.ok(f.type === "res" && f.ok);
+    return f.payload;
+  })();
+  const secret = "b".repeat(64);
+  const clock = fakeClock();
+  const writer = gatewayConfigWriter(
+    { $: createShell(), fetch, env: () => undefined, ...clock },
+    { cli: { bin: "openclaw", source: "given" }, url: "http://127.0.0.1:1", credentials: [] },
+    () => Promise.reject(new Error("no reconnect")),
+    scriptedRpc([() => snapshotPayload, () => {
+      throw new GatewayRpcError("config.patch", {
+        code: "INVALID_REQUEST",
+        message: `gateway.auth.token: "${secret}" is not allowed`,
+      });
+    }], []),
+  );
+  const error = await writer.write({ gateway: { auth: { token: secret } } }, {
+    secrets: [secret],
+    configPath: "/x/openclaw.json",
+  }).then(() => undefined, (e) => e);
+  assert.ok(error instanceof GatewayRpcError);
+  assert.ok(!error.message.includes(secret) && !error.shape.message.includes(secret));
+  assert.match(error.message, /<redacted>/);
+});

@@ -24,6 +24,7 @@ import {
   type GatewayRpc,
   GatewayRpcError,
   patchConfig,
+  redactRpcError,
 } from "./gateway_rpc.ts";
 
 /** What a write did. */
@@ -168,7 +169,8 @@ export function gatewayConfigWriter(
           patch,
           { rpc: first, note: "ecto" },
         );
-      } catch (error) {
+      } catch (raw) {
+        const error = redactRpcError(raw, opts.secrets);
         if (!(error instanceof GatewayCannotApplyError)) throw error;
         // E.g. restoring "token mode, no token": valid on disk, not runnable live. The CLI
         // writes the file; the plan's restart makes the gateway run it.

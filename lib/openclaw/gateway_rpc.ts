@@ -234,6 +234,18 @@ function redactShape(shape: GatewayErrorShape, secrets: readonly string[]): Gate
   return { ...shape, message: redact(shape.message, secrets) };
 }
 
+/**
+ * `error` with `secrets` blanked out of the gateway's message (e.g. a new token in the patch the
+ * gateway quotes back); the same class, method and fix. Other errors are returned as they are.
+ */
+export function redactRpcError<E>(error: E, secrets: readonly string[]): E {
+  if (!(error instanceof GatewayRpcError) || secrets.every((s) => !s)) return error;
+  const shape = redactShape(error.shape, secrets);
+  return (error instanceof GatewayCannotApplyError
+    ? new GatewayCannotApplyError(shape)
+    : new GatewayRpcError(error.method, shape, error.fix)) as E;
+}
+
 /** A refused handshake, with the fix its `details.code` points at. */
 export function connectRefusal(shape: GatewayErrorShape): GatewayRpcError {
   const code = typeof shape.details?.code === "string" ? shape.details.code : "";
