@@ -783,3 +783,34 @@ Deno.test("gatewayConfigWriter() keeps a new secret the gateway quotes back out 
   assert.ok(!error.message.includes(secret) && !error.shape.message.includes(secret));
   assert.match(error.message, /<redacted>/);
 });
+
+Deno.test("chooseConfigWriter() uses the CLI when the gateway grants no admin scope", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const challengeText = await fixtureText("challenge");
+    const hello = JSON.parse(await fixtureText("hello-ok"));
+    hello.payload.auth.scopes = ["operator.read"];
+    const notes: string[] = [];
+    const writer = await chooseConfigWriter({
+      $: createShell(),
+      fetch: (() => Promise.resolve(new Response("{}", { status: 200 }))) as typeof fetch,
+      env: (name) =>
+        ({ HOME: dir, ECTO_STATE_DIR: `${dir}/state` } as Record<string, string>)[name],
+      events: (e) => void (e.kind === "note" && notes.push(e.message)),
+      openSocket: (url) =>
+        new FakeGatewaySocket(
+          url,
+          challengeText,
+          (req) => withId(JSON.stringify(hello), req.id),
+        ) as unknown as WebSocket,
+    }, {
+      cli: { bin: "openclaw", source: "given" },
+      url: "http://127.0.0.1:18789",
+      credentials: [{ kind: "token", value: TOKEN, source: "config" }],
+    });
+    assert.equal(writer.kind, "cli");
+    assert.match(notes[0] ?? "", /granted only operator\.read/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

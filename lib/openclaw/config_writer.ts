@@ -242,6 +242,11 @@ export async function chooseConfigWriter(
     });
   try {
     const first = await connect(shared(current));
+    if (!first.hello.scopes.includes("operator.admin")) {
+      // E.g. a pairing the user narrowed: `config.*` needs admin, so the API would refuse.
+      first.close();
+      throw new Error(`it granted only ${first.hello.scopes.join(", ") || "no scopes"}`);
+    }
     const connectMs = (deps.now ?? Date.now)() - started;
     events({
       kind: "progress",
