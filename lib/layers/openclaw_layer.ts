@@ -11,6 +11,7 @@ import type { GatewayConfigured, LayerStatus, OpenClawLayer, StepResult } from "
 import {
   applyOpenClawPlan,
   ensureGatewayRunning,
+  forgetGatewayDevice,
   GATEWAY_LOG_PATH,
   type GatewayDeps,
   gatewayHealth,
@@ -24,7 +25,6 @@ import {
   resolveOpenClawLocation,
   undoOpenClaw,
 } from "../openclaw.ts";
-import { forgetGatewayDevice } from "../openclaw/device_pairing.ts";
 
 function gatewayDeps(ctx: EctoContext): GatewayDeps {
   return {
