@@ -5,27 +5,17 @@
  *
  * @module
  */
-import { Command, CommanderError, InvalidArgumentError } from "@commander-js/extra-typings";
-import { build$ } from "dax";
 import denoJson from "./deno.json" with { type: "json" };
 import type { Consent, EctoContext } from "./lib/context.ts";
-import { connect, type ConnectOptions } from "./lib/connect.ts";
-import { disconnect } from "./lib/disconnect.ts";
-import { status } from "./lib/status.ts";
-import { runEdgeCommand } from "./lib/edge_command.ts";
 import { causeChain, EctoError, ExitCode, exitCodeFor, ToolError } from "./lib/errors.ts";
-import type { EctoEvent } from "./lib/events.ts";
-import { addClientKey, editKey, listKeys, parseExpiry, revokeKey } from "./lib/keys_admin.ts";
 import { ectoPaths } from "./lib/paths.ts";
-import {
-  renderConnectHuman,
-  renderDisconnectHuman,
-  renderErrorHuman,
-  renderEventHuman,
-  renderKeysHuman,
-  renderStatusHuman,
-  type Style,
-} from "./lib/render.ts";
+import type { ConnectOptions } from "./lib/connect.ts";
+import type { EctoEvent } from "./lib/events.ts";
+import type { Style } from "./lib/render.ts";
+
+// Runtime imports are dynamic (in `main`): `ecto edge run` is dispatched before any of them
+// loads, so the supervised edge carries neither commander, dax nor the orchestration
+// (tests/cli_imports_test.ts keeps it that way).
 
 /** What `main` needs from the outside world. Tests pass their own. */
 export interface CliDeps {
@@ -92,6 +82,9 @@ export const VERSION: string = denoJson.version;
 
 const FUNNEL_PORTS = [443, 8443, 10000];
 
+/** Commander's refusal of an option value; set by `main` once commander is loaded. */
+let InvalidArgumentError: new (message: string) => Error = Error;
+
 function parsePort(value: string): number {
   const port = Number(value);
   if (!FUNNEL_PORTS.includes(port)) {
@@ -116,6 +109,33 @@ function parseSeconds(value: string): number {
 
 /** Runs ecto with `args` and returns the exit code. Never exits the process. */
 export async function main(args: string[], deps: CliDeps): Promise<number> {
+  const [
+    { Command, CommanderError, InvalidArgumentError: CommanderInvalidArgument },
+    { build$ },
+    { connect },
+    { disconnect },
+    { status },
+    { runEdgeCommand },
+    { addClientKey, editKey, listKeys, parseExpiry, revokeKey },
+    {
+      renderConnectHuman,
+      renderDisconnectHuman,
+      renderErrorHuman,
+      renderEventHuman,
+      renderKeysHuman,
+      renderStatusHuman,
+    },
+  ] = await Promise.all([
+    import("@commander-js/extra-typings"),
+    import("dax"),
+    import("./lib/connect.ts"),
+    import("./lib/disconnect.ts"),
+    import("./lib/status.ts"),
+    import("./lib/edge_command.ts"),
+    import("./lib/keys_admin.ts"),
+    import("./lib/render.ts"),
+  ]);
+  InvalidArgumentError = CommanderInvalidArgument;
   let exitCode: number = ExitCode.ok;
   const colour = deps.isTerminal && deps.env("NO_COLOR") === undefined;
   const style: Style = { colour, terminal: deps.isTerminal };
@@ -178,7 +198,9 @@ grant sudo: the message says how), 4 a prerequisite is missing and ecto will not
 install it without consent (--yes).
 
 Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
-(default ~/.ecto), TS_AUTHKEY (Tailscale auth key for headless login).`,
+(default ~/.ecto), TS_AUTHKEY (Tailscale auth key for headless login),
+ECTO_CONFIG_WRITER=cli (write OpenClaw's config with \`openclaw config patch\`
+instead of the running gateway's API).`,
     );
 
   program
@@ -264,7 +286,8 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .summary("remove ecto's Funnel route and stop the edge")
     .description(
       "Remove ecto's Funnel route and stop the edge; keys and gateway settings stay for a quick " +
-        "reconnect. --purge also restores the gateway settings and deletes keys and credentials.",
+        "reconnect. --purge also restores the gateway settings, removes ecto's device pairing " +
+        "from the gateway, and deletes keys and credentials.",
     )
     .option("--purge", "also restore the OpenClaw snapshot and delete ecto's keys and credentials")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
@@ -484,4 +507,10 @@ function errorJson(error: unknown, verbose = false): Record<string, unknown> {
   };
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args, realDeps()));
+if (import.meta.main) {
+  // `edge run` first, through its own small entry (`--help` and the like fall through).
+  const edge = Deno.args[0] === "edge" && Deno.args[1] === "run"
+    ? await (await import("./edge_main.ts")).edgeRunMain(Deno.args.slice(2))
+    : undefined;
+  Deno.exit(edge ?? await main(Deno.args, realDeps()));
+}

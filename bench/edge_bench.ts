@@ -6,9 +6,10 @@
  * Measures: requests/s and p50/p99 latency of `GET /v1/models` at 1 and 32
  * connections (wrk) and the latency each proxy adds over going direct; SSE
  * time-to-first-byte and per-chunk delay added (50 chunks, 20 ms apart);
- * VmRSS at idle and with 1,000 idle streams held open. Writes a Markdown
- * report to `bench/results/latest.md` (and the raw numbers to
- * `latest.json`) and prints it.
+ * VmRSS at idle and with 1,000 idle streams held open. The edge is started
+ * exactly as its supervisor starts it (`deno run --quiet --config=deno.json
+ * -P=ecto cli.ts edge run --config FILE`). Writes a Markdown report to
+ * `bench/results/latest.md` (and the raw numbers to `latest.json`) and prints it.
  *
  * Knobs (environment): `BENCH_SECONDS` (per wrk run, default 3), `BENCH_ROUNDS`
  * (interleaved wrk runs per cell, medians reported, default 3: 9 s measured per cell),
@@ -40,6 +41,8 @@ import {
 import { startCaddy, startNginx } from "./_proxies.ts";
 import { holdStreams, type StreamTiming, timeStream } from "./_sse.ts";
 import { runWrk, writeHeaderScript, type WrkResult } from "./_wrk.ts";
+import { KeyStore } from "../lib/edge/mod.ts";
+import { ectoPaths } from "../lib/paths.ts";
 
 const BENCH_DIR = new URL(".", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
@@ -219,24 +222,40 @@ async function startEdge(
     }),
     { mode: 0o600 },
   );
-  const keyFile = `${dir}/edge.key`;
+  const key = await createOwnerKey(stateDir);
+  // Exactly what the supervisor runs (lib/layers/edge_layer.ts: `selfCommand` + `edge run
+  // --config FILE`; cli.ts's `selfCommand()`: `deno run --quiet --config=deno.json -P=ecto cli.ts`).
+  const extra = (Deno.env.get("BENCH_EDGE_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
   const proc = await spawnLogged(
     "edge",
     Deno.execPath(),
     [
       "run",
+      "--quiet",
+      `--config=${REPO}deno.json`,
+      ...extra,
       "-P=ecto",
+      `${REPO}cli.ts`,
+      "edge",
+      "run",
       "--config",
-      `${REPO}deno.json`,
-      `${BENCH_DIR}edge_process.ts`,
       configPath,
-      keyFile,
     ],
     { logFile: `${dir}/edge.log`, cwd: REPO, env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" } },
   );
-  const key = await waitForFile(keyFile, proc, 30_000);
   await waitForPort(port, proc, 30_000);
   return { proc, port, key };
+}
+
+/** An owner key in the edge's key store, made here so no secret goes through the edge's argv. */
+async function createOwnerKey(stateDir: string): Promise<string> {
+  const paths = ectoPaths((name) => name === "ECTO_STATE_DIR" ? stateDir : Deno.env.get(name));
+  const store = await KeyStore.open(paths.keysFile);
+  try {
+    return (await store.create("bench", { role: "owner", agent: "main" })).key;
+  } finally {
+    await store.close();
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -9,7 +9,14 @@
 import type { EctoContext } from "./context.ts";
 import { DEFAULT_EDGE_LISTEN, type EdgeConfig, loadEdgeConfig, runEdge } from "./edge/run.ts";
 import { renderEventLine } from "./render.ts";
-import { inspectGatewaySettings, readOpenClawConfig, resolveOpenClawLocation } from "./openclaw.ts";
+import {
+  inspectGatewaySettings,
+  readOpenClawConfig,
+  resolveOpenClawLocation,
+} from "./openclaw/config.ts";
+
+/** What `edge run` needs of the context (the edge's own entry builds just this). */
+export type EdgeCommandContext = Pick<EctoContext, "env" | "paths" | "now">;
 
 /** Flags of `ecto edge run`. */
 export interface EdgeRunFlags {
@@ -20,7 +27,7 @@ export interface EdgeRunFlags {
 
 /** Resolves the edge's settings from the file and flags. */
 export async function resolveEdgeConfig(
-  ctx: EctoContext,
+  ctx: EdgeCommandContext,
   flags: EdgeRunFlags,
 ): Promise<EdgeConfig> {
   const file = flags.configFile ?? ctx.paths.edgeConfigFile;
@@ -49,7 +56,7 @@ export async function resolveEdgeConfig(
 
 /** Runs the edge until SIGTERM/SIGINT; each event becomes one log line. */
 export async function runEdgeCommand(
-  ctx: EctoContext,
+  ctx: EdgeCommandContext,
   flags: EdgeRunFlags,
   log: (line: string) => void,
 ): Promise<void> {

@@ -2,7 +2,8 @@
  * The OpenClaw layer: find the CLI and the config the way OpenClaw does, read
  * the config (JSON5) directly, plan the minimal change that turns on the
  * OpenAI-compatible API behind token auth on loopback, apply it with one
- * `openclaw config patch --stdin` after snapshotting the old values, verify it
+ * patch after snapshotting the old values (through the running gateway's config
+ * API, or `openclaw config patch --stdin` when it is down), verify it
  * by probing, undo it exactly, and start/restart the gateway only when needed.
  *
  * @example
@@ -111,3 +112,13 @@ export {
   undoOpenClaw,
   type UndoResult,
 } from "./openclaw/apply.ts";
+export {
+  chooseConfigWriter,
+  type ConfigWriter,
+  type ConfigWriterDeps,
+  type ConfigWriteResult,
+  writeOpenClawConfig,
+  type WriterTarget,
+} from "./openclaw/config_writer.ts";
+export { type DeviceIdentity, loadOrCreateDeviceIdentity } from "./openclaw/device_identity.ts";
+export { forgetGatewayDevice, type ForgetResult } from "./openclaw/device_pairing.ts";

@@ -37,7 +37,10 @@ const FIXTURES = new URL("./fixtures/openclaw/", import.meta.url).pathname;
 const TOKEN = "f".repeat(32) + "0".repeat(32);
 
 function envOf(vars: Record<string, string | undefined>): (name: string) => string | undefined {
-  return (name) => vars[name];
+  // These tests fake the `openclaw` CLI, so the config goes through it; the gateway-API writer
+  // has its own tests (openclaw_gateway_rpc_test.ts, openclaw_config_api_test.ts).
+  const all: Record<string, string | undefined> = { ECTO_CONFIG_WRITER: "cli", ...vars };
+  return (name) => all[name];
 }
 
 async function fixture(name: string): Promise<Record<string, unknown>> {

@@ -115,12 +115,18 @@ export function edgeLayer(): EdgeLayer {
       const installed = await installEdgeService(serviceDeps(ctx), spec(ctx), {
         restart: options.restart || configChanged,
       });
+      // A bounded poll, fine-grained (loopback answers in ~1 ms); every 0.5 s it also asks the
+      // supervisor, so an edge that exited at start fails now instead of after the bound.
       const started = ctx.now();
       let last: Health = { ok: false };
-      while (ctx.now() - started < HEALTH_WAIT_MS) {
+      for (let round = 1; ctx.now() - started < HEALTH_WAIT_MS; round++) {
         last = await health(ctx, listen);
         if (last.ok) break;
-        await ctx.sleep(200);
+        if (round % 10 === 0 && !(await edgeServiceStatus(serviceDeps(ctx), spec(ctx))).running) {
+          last = { ok: false, error: "the edge process exited" };
+          break;
+        }
+        await ctx.sleep(50);
       }
       if (!last.ok) {
         throw new EctoError(

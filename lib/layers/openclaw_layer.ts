@@ -11,6 +11,7 @@ import type { GatewayConfigured, LayerStatus, OpenClawLayer, StepResult } from "
 import {
   applyOpenClawPlan,
   ensureGatewayRunning,
+  forgetGatewayDevice,
   GATEWAY_LOG_PATH,
   type GatewayDeps,
   gatewayHealth,
@@ -64,6 +65,41 @@ async function listModels(ctx: EctoContext, url: string, credential: string): Pr
   }
 }
 
+/** Restores the gateway settings ecto changed, from its snapshot. */
+async function restoreSettings(ctx: EctoContext): Promise<StepResult> {
+  const snapshot = await readOpenClawSnapshot(ctx.env);
+  if (!snapshot) return { detail: "ecto changed no gateway settings." };
+  const state = await loadOpenClaw({ env: ctx.env });
+  const result = await undoOpenClaw(gatewayDeps(ctx), {
+    cli: state.cli,
+    state,
+    logPath: gatewayLog(ctx),
+  });
+  return result.restored
+    ? {
+      changed: true,
+      detail: `Restored the gateway settings ecto changed (${result.keys.join(", ")}).`,
+    }
+    : { detail: "ecto changed no gateway settings." };
+}
+
+/** Removes ecto's device pairing from the gateway (purge); one sentence when it did. */
+async function forgetDevice(ctx: EctoContext): Promise<string | undefined> {
+  const location = resolveOpenClawLocation(ctx.env);
+  const settings = await readOpenClawConfig(location.configPath).then(
+    async (file) =>
+      inspectGatewaySettings(file.config, await openClawEnvLookup(ctx.env, location.stateDir)),
+    () => undefined,
+  );
+  if (!settings) return undefined;
+  const result = await forgetGatewayDevice(ctx, {
+    url: settings.url,
+    credential: settings.credential,
+  });
+  // "kept" (gateway down or refusing): the identity stays for the next run, nothing to say.
+  return result === "removed" ? "Removed ecto's device pairing from the gateway." : undefined;
+}
+
 /** Builds the OpenClaw layer. */
 export function openclawLayer(): OpenClawLayer {
   return {
@@ -85,7 +121,11 @@ export function openclawLayer(): OpenClawLayer {
         restarted = applied.restart !== undefined;
         parts.push(
           `Applied ${plan.changes.length} setting(s) in one patch` +
-            (applied.cliMs === undefined ? "" : ` (CLI ${(applied.cliMs / 1000).toFixed(1)} s`) +
+            (applied.cliMs === undefined
+              ? ""
+              : ` (${applied.writer === "gateway" ? "gateway API" : "CLI"} ${
+                (applied.cliMs / 1000).toFixed(1)
+              } s`) +
             (applied.liveMs === undefined
               ? (applied.cliMs === undefined ? "" : ")")
               : `, live ${(applied.liveMs / 1000).toFixed(1)} s later)`) +
@@ -132,20 +172,9 @@ export function openclawLayer(): OpenClawLayer {
     },
 
     async undo(ctx): Promise<StepResult> {
-      const snapshot = await readOpenClawSnapshot(ctx.env);
-      if (!snapshot) return { detail: "ecto changed no gateway settings." };
-      const state = await loadOpenClaw({ env: ctx.env });
-      const result = await undoOpenClaw(gatewayDeps(ctx), {
-        cli: state.cli,
-        state,
-        logPath: gatewayLog(ctx),
-      });
-      return result.restored
-        ? {
-          changed: true,
-          detail: `Restored the gateway settings ecto changed (${result.keys.join(", ")}).`,
-        }
-        : { detail: "ecto changed no gateway settings." };
+      const restored = await restoreSettings(ctx);
+      const forgotten = await forgetDevice(ctx);
+      return forgotten ? { changed: true, detail: `${restored.detail} ${forgotten}` } : restored;
     },
 
     async report(ctx): Promise<LayerStatus> {

@@ -23,8 +23,8 @@ import {
   configReadOnlyError,
   locateOpenClaw,
   type OpenClawCli,
-  patchOpenClawConfig,
 } from "./cli.ts";
+import { restartAfterWrite, writeOpenClawConfig } from "./config_writer.ts";
 import {
   type GatewayApiProbe,
   type GatewayDeps,
@@ -104,6 +104,8 @@ export interface ApplyResult {
   snapshotPath: string;
   /** `openclaw config patch` wall time. */
   cliMs?: number;
+  /** Who wrote the config: the running gateway's API or the CLI (`cliMs` is its time). */
+  writer?: "gateway" | "cli";
   /** The CLI's hint (a prediction only). */
   cliMessage?: string;
   /** From the CLI's exit until the probe saw the change (includes any restart). */
@@ -303,11 +305,17 @@ export async function applyOpenClawPlan(
   // 2. One validated write.
   let patched;
   try {
-    patched = await patchOpenClawConfig(deps.$, opts.cli, deps.env, plan.patch, {
-      secrets,
-      configPath: plan.configPath,
-      now,
-    });
+    patched = await writeOpenClawConfig(
+      deps,
+      {
+        cli: opts.cli,
+        url: plan.url,
+        credentials: [plan.before.credential, plan.credential],
+        authNone: plan.before.effectiveAuthMode === "none",
+      },
+      plan.patch,
+      { secrets, configPath: plan.configPath },
+    );
   } catch (error) {
     if (previous) await writeJsonAtomic(paths.openclawSnapshotFile, previous);
     else await Deno.remove(paths.openclawSnapshotFile).catch(() => {});
@@ -329,6 +337,7 @@ export async function applyOpenClawPlan(
       changed: true,
       snapshotPath: paths.openclawSnapshotFile,
       cliMs: patched.ms,
+      writer: patched.via,
       cliMessage: patched.message,
       gatewayRunning: false,
     };
@@ -337,7 +346,7 @@ export async function applyOpenClawPlan(
     deps,
     opts,
     plan.url,
-    plan.restart,
+    restartAfterWrite(plan.restart, patched),
     plan.credential.value,
     expectedApiState(plan.after),
     "openclaw.live",
@@ -347,6 +356,7 @@ export async function applyOpenClawPlan(
     changed: true,
     snapshotPath: paths.openclawSnapshotFile,
     cliMs: patched.ms,
+    writer: patched.via,
     cliMessage: patched.message,
     liveMs: now() - cliExit,
     gatewayRunning: true,
@@ -363,6 +373,8 @@ export interface UndoResult {
   keys: string[];
   /** `openclaw config patch` wall time. */
   cliMs?: number;
+  /** Who wrote the config. */
+  writer?: "gateway" | "cli";
   /** From the CLI's exit until the gateway showed the change. */
   liveMs?: number;
   /** The restart ecto did, if any. */
@@ -415,23 +427,35 @@ export async function undoOpenClaw(
   const after = inspectGatewaySettings(applyMergePatch(state.file.config, patch), state.env);
   const secrets = [state.settings.credential?.value ?? "", after.credential?.value ?? ""];
   events({ kind: "step", step, status: "start", detail: `restoring ${keys.join(", ")}` });
-  const patched = await patchOpenClawConfig(deps.$, opts.cli, deps.env, patch, {
-    secrets,
-    configPath: snapshot.configPath,
-    now,
-  });
+  const patched = await writeOpenClawConfig(
+    deps,
+    {
+      cli: opts.cli,
+      url: state.settings.url,
+      credentials: [state.settings.credential, after.credential],
+      authNone: state.settings.effectiveAuthMode === "none",
+    },
+    patch,
+    { secrets, configPath: snapshot.configPath },
+  );
   const cliExit = now();
   events({ kind: "step", step, status: "done", detail: patched.message || "config restored" });
 
   const health = await gatewayHealth(deps.fetch, state.settings.url);
-  let result: UndoResult = { restored: true, keys, cliMs: patched.ms, gatewayRunning: health.live };
+  let result: UndoResult = {
+    restored: true,
+    keys,
+    cliMs: patched.ms,
+    writer: patched.via,
+    gatewayRunning: health.live,
+  };
   if (health.live) {
     const want = expectedApiState(after);
     const live = await makeLive(
       deps,
       opts,
       after.url,
-      restart,
+      restartAfterWrite(restart, patched),
       after.credential?.value,
       // Without a readable credential "ok" cannot be checked; 401 without one is then the sign.
       want === "ok" && !after.credential ? "unexpected" : want,

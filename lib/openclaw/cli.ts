@@ -308,7 +308,12 @@ export async function patchOpenClawConfig(
   cli: OpenClawCli,
   env: EnvLookup,
   patch: Record<string, unknown>,
-  opts: { secrets?: string[]; configPath?: string; now?: () => number } = {},
+  opts: {
+    secrets?: string[];
+    configPath?: string;
+    now?: () => number;
+    sleep?: (ms: number) => Promise<void>;
+  } = {},
 ): Promise<ConfigPatchResult> {
   const secrets = opts.secrets ?? [];
   const attempt = () =>
@@ -326,7 +331,7 @@ export async function patchOpenClawConfig(
     retry < 3 && run.code !== 0 && isConcurrentWrite(run.stderr + run.stdout);
     retry++
   ) {
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await (opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))))(1_000);
     run = await attempt();
   }
   if (run.code !== 0) {
