@@ -8,7 +8,7 @@
  */
 import type { EctoContext } from "./context.ts";
 import { DEFAULT_EDGE_LISTEN, type EdgeConfig, loadEdgeConfig, runEdge } from "./edge/run.ts";
-import { renderEventLine } from "./render.ts";
+import { renderEventLine } from "./render_event_line.ts";
 import {
   inspectGatewaySettings,
   readOpenClawConfig,

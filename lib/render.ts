@@ -10,6 +10,7 @@ import type { KeyRecord } from "./edge/keys.ts";
 import type { ConnectResult } from "./connect.ts";
 import type { DisconnectResult } from "./disconnect.ts";
 import type { StatusReport } from "./status.ts";
+export { renderEventLine } from "./render_event_line.ts";
 import { renderUnicodeCompact } from "uqr";
 
 /**
@@ -176,20 +177,6 @@ export function renderDisconnectHuman(result: DisconnectResult, style: Style): s
     );
   }
   return lines.join("\n") + "\n";
-}
-
-/** One event as a single plain line (logs: the edge's output, JSON-less agents). */
-export function renderEventLine(event: EctoEvent): string {
-  switch (event.kind) {
-    case "step":
-      return `[${event.step}] ${event.status}: ${event.detail ?? ""}`.trimEnd();
-    case "progress":
-      return `[${event.step}] ${event.message}`;
-    case "action":
-      return `[${event.step}] action ${event.action}: ${event.message} ${event.url}`;
-    case "note":
-      return `[${event.step}] ${event.level}: ${event.message}`;
-  }
 }
 
 /** The key list: id, role, name, created, last used. */
