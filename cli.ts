@@ -17,6 +17,7 @@ import { EctoError, ExitCode, exitCodeFor } from "./lib/errors.ts";
 import type { EctoEvent } from "./lib/events.ts";
 import { addKey, listKeys, revokeKey } from "./lib/keys_admin.ts";
 import { ectoPaths } from "./lib/paths.ts";
+import { withProfileEnv } from "./lib/openclaw/config.ts";
 import {
   renderConnectHuman,
   renderDisconnectHuman,
@@ -120,8 +121,10 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
   const colour = deps.isTerminal && deps.env("NO_COLOR") === undefined;
   const style: Style = { colour, terminal: deps.isTerminal };
 
-  const makeContext = (json: boolean, yes: boolean): EctoContext => {
+  const makeContext = (json: boolean, yes: boolean, profile?: string): EctoContext => {
     const interactive = deps.isTerminal && !json;
+    // `--profile` selects an OpenClaw profile exactly as `openclaw --profile` does.
+    const env = profile === undefined ? deps.env : withProfileEnv(deps.env, profile);
     const consent: Consent = async (request) => {
       if (yes) return true;
       if (!interactive) return false;
@@ -136,7 +139,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     };
     return {
       $: build$({}),
-      env: deps.env,
+      env,
       envAll: deps.envAll,
       fetch: deps.fetch,
       now: () => Date.now(),
@@ -187,7 +190,10 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
       "Install and log in to Tailscale if needed, configure the gateway, start the edge,\n" +
         "publish it through Funnel, prove the public URL works, and print URL, key and an example.",
     )
-    .option("-y, --yes", "consent to installing and starting Tailscale; never prompt")
+    .option(
+      "-y, --yes",
+      "consent to installing and starting Tailscale and to taking over a directly published gateway; never prompt",
+    )
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
     .option(
       "--auth-key <key>",
@@ -197,6 +203,10 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .option("--restart", "re-apply the gateway settings and restart the edge; Tailscale untouched")
     .option("--funnel-port <port>", "publish on this Funnel port (443, 8443 or 10000)", parsePort)
     .option("--keep-bind", "leave gateway.bind as it is instead of forcing loopback")
+    .option(
+      "--profile <name>",
+      "the OpenClaw profile (~/.openclaw-<name>), as `openclaw --profile`",
+    )
     .option(
       "--proof-timeout <seconds>",
       "how long to wait for public DNS (default 60)",
@@ -210,8 +220,8 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .option("-v, --verbose", "show the cause chain of errors")
     .action(async (opts) => {
       const json = opts.json ?? false;
-      const ctx = makeContext(json, opts.yes ?? false);
       try {
+        const ctx = makeContext(json, opts.yes ?? false, opts.profile);
         const options: ConnectOptions = {
           authKey: opts.authKey ?? deps.env("TS_AUTHKEY"),
           regenerateToken: opts.regenerateToken ?? false,
@@ -236,11 +246,15 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     )
     .option("--json", "print one JSON document on stdout")
     .option("--no-public", "skip the public check")
+    .option(
+      "--profile <name>",
+      "the OpenClaw profile (~/.openclaw-<name>), as `openclaw --profile`",
+    )
     .option("-v, --verbose", "show the cause chain of errors")
     .action(async (opts) => {
       const json = opts.json ?? false;
-      const ctx = makeContext(json, false);
       try {
+        const ctx = makeContext(json, false, opts.profile);
         const report = await status(ctx, { publicCheck: opts.public });
         if (json) deps.stdout(JSON.stringify(report, null, 2) + "\n");
         else deps.stdout(renderStatusHuman(report, style));
@@ -259,11 +273,15 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .option("--purge", "also restore the OpenClaw snapshot and delete ecto's keys and credentials")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
     .option("-y, --yes", "never prompt")
+    .option(
+      "--profile <name>",
+      "the OpenClaw profile (~/.openclaw-<name>), as `openclaw --profile`",
+    )
     .option("-v, --verbose", "show the cause chain of errors")
     .action(async (opts) => {
       const json = opts.json ?? false;
-      const ctx = makeContext(json, opts.yes ?? false);
       try {
+        const ctx = makeContext(json, opts.yes ?? false, opts.profile);
         const result = await disconnect(ctx, { purge: opts.purge ?? false });
         if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
         else deps.stdout(renderDisconnectHuman(result, style));

@@ -76,7 +76,7 @@ export async function loadOpenClaw(
   const cli = opts.cli ?? await locateOpenClaw(deps.env);
   const location = resolveOpenClawLocation(deps.env);
   const file = await readOpenClawConfig(location.configPath);
-  const env = await openClawEnvLookup(deps.env, location.stateDir);
+  const env = await openClawEnvLookup(deps.env, location);
   return { cli, location, file, settings: inspectGatewaySettings(file.config, env), env };
 }
 
