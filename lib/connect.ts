@@ -179,6 +179,22 @@ export async function connect(
   );
 
   const plan = takeover.plan;
+  const notes: string[] = [];
+  let legacyKeyId: string | undefined;
+  if (plan.rotateCredential || options.regenerateToken) {
+    // Before the gateway stops accepting it, so an interrupted run cannot lose it.
+    const legacy = await adoptLegacyKey(ctx, {
+      secret: plan.rotateCredential ? takeover.credential : undefined,
+      retire: options.regenerateToken,
+    });
+    legacyKeyId = legacy.id;
+    if (legacy.note) notes.push(legacy.note);
+    if (plan.rotateCredential && takeover.credential === undefined) {
+      notes.push(
+        "ecto could not read the gateway's old credential, so clients that used it must switch to the new key.",
+      );
+    }
+  }
   if (plan.routes.length > 0) {
     await step(
       "takeover.routes",
@@ -202,27 +218,12 @@ export async function connect(
       }),
   );
   await updateConnectionRecord(ctx.paths, { gatewayPort: gateway.port });
-  const notes: string[] = [];
-  let legacyKeyId: string | undefined;
   if (plan.needed) {
     await step(
       "takeover.verify",
       "Checking that nothing publishes the gateway any more",
       () => verifyNoGatewayRoute(ctx, l, { port: gateway.port }),
     );
-  }
-  if (plan.rotateCredential || options.regenerateToken) {
-    const legacy = await adoptLegacyKey(ctx, {
-      secret: gateway.retired,
-      retire: options.regenerateToken,
-    });
-    legacyKeyId = legacy.id;
-    if (legacy.note) notes.push(legacy.note);
-    if (plan.rotateCredential && gateway.retired === undefined) {
-      notes.push(
-        "ecto could not read the gateway's old credential, so clients that used it must switch to the new key.",
-      );
-    }
   }
   await syncGatewayCredentialCopy(ctx, gateway.edgeNeedsCopy);
 

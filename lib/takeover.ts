@@ -198,6 +198,8 @@ export interface TakeoverInspection {
   plan: TakeoverPlan;
   /** One sentence for the step line. */
   detail: string;
+  /** The gateway's current credential (a secret: the `legacy` key when it is rotated). */
+  credential: string | undefined;
 }
 
 /**
@@ -223,6 +225,7 @@ export async function inspectTakeover(
   });
   return {
     plan,
+    credential: gateway.settings.credential?.value,
     detail: plan.needed
       ? `The gateway is exposed: ${plan.changes.length} change(s) needed.`
       : "Nothing publishes the gateway directly.",

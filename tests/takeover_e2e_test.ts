@@ -10,6 +10,7 @@ import { funnelRequest } from "./tailscale_double/https_client.ts";
 import { type EctoRun, runEcto } from "./e2e/run_ecto.ts";
 import { type Sandbox, type SandboxOptions, startSandbox } from "./e2e/sandbox.ts";
 import { randomToken } from "./harness/gateway.ts";
+import { profilePort } from "../lib/openclaw/config.ts";
 
 const timings: Record<string, number> = {};
 const HOST = "build-box.tail1234.ts.net";
@@ -236,6 +237,298 @@ Deno.test({
     });
   },
 });
+
+/** Runs `connect --yes` and checks the proof went through the edge to the gateway (no 502). */
+async function connectAndProve(
+  sb: Sandbox,
+  env: Record<string, string>,
+  label: string,
+  args: string[] = [],
+) {
+  const run = await runEcto(["connect", "--yes", "--json", ...args], env);
+  timings[label] = run.ms;
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  const result = json(run);
+  assert.equal((result.proof as { path: string }).path, "public");
+  const port = result.funnelPort as number;
+  const models = await publicRequest(sb, port, "/v1/models", {
+    authorization: `Bearer ${result.token}`,
+  });
+  assert.equal(models.status, 200, `the edge authenticates upstream: ${models.body}`);
+  return { result, run, port };
+}
+
+Deno.test({
+  name:
+    "OpenClaw's own tailscale.mode=funnel holding 443: the gateway drops its claim, comes back, the edge takes 443",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { sb, password } = await oldSkillMachine({
+      tailscaleMode: "funnel",
+      gatewaySeesTailscale: true,
+    });
+    await using _sb = sb;
+    // The gateway claims 443 in the foreground (`tailscale funnel --yes --bg=false <port>`).
+    await sb.tailscale.waitFor((c) => Object.keys(c.Foreground ?? {}).length > 0, 60_000);
+    const claim = await sb.tailscale.serveConfig() as Record<string, unknown>;
+    const claimTarget = allTargets(claim)[0]!;
+    assert.notEqual(claimTarget, `http://127.0.0.1:${sb.gateway.port}`, "a private listener");
+
+    const before = await runEcto(["status", "--json", "--no-public"], sb.env);
+    const r = report(before);
+    assert.equal(r.firstProblem?.layer, "exposure");
+    assert.match(r.firstProblem!.message, /foreground session/);
+    assert.match(r.firstProblem!.message, /gateway\.tailscale\.mode is funnel/);
+
+    const { result } = await connectAndProve(sb, sb.env, "openclawFunnelTakeover");
+    assert.equal(result.funnelPort, 443);
+    assert.equal(result.url, `https://${HOST}`);
+    const config = await sb.tailscale.serveConfig() as Record<string, unknown>;
+    assert.deepEqual(allTargets(config), [`http://127.0.0.1:${sb.edgePort}`]);
+    assert.equal(config.Foreground, undefined, "the gateway's own claim is gone");
+    assert.ok(sb.gateway.isRunning(), "the gateway came back (no exit 78)");
+    assert.equal(await direct(sb, "/readyz"), 200);
+    assert.equal(await direct(sb, "/v1/models", password), 401);
+    const viaEdge = await publicRequest(sb, 443, "/v1/models", {
+      authorization: `Bearer ${password}`,
+    });
+    assert.equal(viaEdge.status, 200);
+    const status = await runEcto(["status", "--json"], sb.env);
+    assert.equal(status.code, 0, status.stdout);
+    await runEcto(["disconnect", "--purge", "--json"], sb.env);
+    assert.equal(await direct(sb, "/readyz"), 200);
+    assert.equal(
+      (await sb.tailscale.serveConfig() as Record<string, unknown>).Foreground,
+      undefined,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "token from a ${VAR} template resolved from OpenClaw's .env: the edge authenticates upstream",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const token = randomToken();
+    const sb = await startSandbox({
+      gatewayToken: null,
+      startGateway: false,
+      gatewayOptions: {
+        extraConfig: { gateway: { auth: { mode: "token", token: "${GW_TOKEN}" } } },
+      },
+    });
+    await using _sb = sb;
+    // OpenClaw reads `<stateDir>/.env` at start; the variable is nowhere else.
+    await Deno.writeTextFile(
+      `${sb.gateway.stateDir}/.env`,
+      `# gateway secrets\nGW_TOKEN="${token}"\n`,
+    );
+    await sb.gateway.start();
+    assert.equal(
+      await direct(sb, "/v1/models", token),
+      404,
+      "the template resolved (endpoint off)",
+    );
+    const { run } = await connectAndProve(sb, sb.env, "templateDotEnv");
+    assert.ok(!run.stderr.includes(token) && !run.stdout.includes(token));
+    const config = await Deno.readTextFile(sb.gateway.configPath);
+    assert.ok(config.includes("${GW_TOKEN}"), "the user's template is kept");
+    await assert.rejects(
+      Deno.stat(`${sb.env.ECTO_STATE_DIR}/gateway-credential`),
+      "no copy needed",
+    );
+  },
+});
+Deno.test({
+  name:
+    "token only in OPENCLAW_GATEWAY_TOKEN (the environment): the edge gets a 0600 copy, never argv or its environment",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const token = randomToken();
+    const sb = await startSandbox({
+      gatewayToken: null,
+      gatewayOptions: { extraEnv: { OPENCLAW_GATEWAY_TOKEN: token } },
+    });
+    await using _sb = sb;
+    assert.equal(
+      sb.env.OPENCLAW_GATEWAY_TOKEN,
+      token,
+      "ecto runs where the gateway's token is set",
+    );
+    await connectAndProve(sb, sb.env, "envToken");
+    const copy = `${sb.env.ECTO_STATE_DIR}/gateway-credential`;
+    assert.equal((await Deno.stat(copy)).mode! & 0o777, 0o600);
+    const edgeJson = await Deno.readTextFile(`${sb.env.ECTO_STATE_DIR}/edge.json`);
+    assert.ok(!edgeJson.includes(token));
+    const pid = Number(
+      (await Deno.readTextFile(`${sb.env.ECTO_STATE_DIR}/edge.pid`)).trim().split(/\s/)[0],
+    );
+    const ps = await new Deno.Command("ps", { args: ["-ww", "-o", "command=", "-p", String(pid)] })
+      .output();
+    assert.ok(!new TextDecoder().decode(ps.stdout).includes(token), "not in the edge's argv");
+    await runEcto(["disconnect", "--purge", "--json"], sb.env);
+    await assert.rejects(Deno.stat(copy), "purge deletes the copy");
+  },
+});
+
+Deno.test({
+  name:
+    "gateway.reload.mode=off: ecto applies the patch, restarts the gateway once, and the API is live",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const sb = await startSandbox({
+      gatewayOptions: { extraConfig: { gateway: { reload: { mode: "off" } } } },
+    });
+    await using _sb = sb;
+    assert.equal(await direct(sb, "/v1/models", sb.gateway.token), 404, "endpoint off before");
+    const { run } = await connectAndProve(sb, sb.env, "reloadOff");
+    assert.match(run.stderr, /reload\.mode is off|restart/i);
+    assert.equal(await direct(sb, "/v1/models", sb.gateway.token), 200, "live after one restart");
+    await runEcto(["disconnect", "--purge", "--json"], sb.env);
+  },
+});
+
+Deno.test({
+  name: "the legacy directory: an old-skill machine whose config is ~/.clawdbot/clawdbot.json",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const password = randomToken();
+    const sb = await startSandbox({
+      gatewayToken: null,
+      startGateway: false,
+      gatewayOptions: {
+        chatCompletions: true,
+        extraConfig: { gateway: { auth: { mode: "password", password } } },
+      },
+    });
+    await using _sb = sb;
+    const legacy = `${sb.home}/.clawdbot/clawdbot.json`;
+    await Deno.mkdir(`${sb.home}/.clawdbot`, { mode: 0o700 });
+    await Deno.rename(sb.gateway.configPath, legacy);
+    // The old skill's credentials file is what keeps ~/.openclaw (and OpenClaw's state) there.
+    await Deno.writeTextFile(
+      `${sb.home}/.openclaw/ecto-credentials.json`,
+      JSON.stringify({ token: password, url: `https://${HOST}`, port: sb.gateway.port }),
+    );
+    await sb.gateway.start();
+    assert.equal(
+      await direct(sb, "/v1/models", password),
+      200,
+      "the gateway runs on the legacy config",
+    );
+    await sb.tailscale.run(["funnel", "--bg", `localhost:${sb.gateway.port}`]);
+
+    const { result } = await connectAndProve(sb, sb.env, "legacyDir");
+    assert.equal(result.funnelPort, 443);
+    const text = await Deno.readTextFile(legacy);
+    assert.ok(!text.includes(password), "the legacy file itself was patched");
+    await assert.rejects(
+      Deno.stat(`${sb.home}/.openclaw/openclaw.json`),
+      "no second config appeared",
+    );
+    assert.equal(await direct(sb, "/v1/models", password), 401);
+    const viaEdge = await publicRequest(sb, 443, "/v1/models", {
+      authorization: `Bearer ${password}`,
+    });
+    assert.equal(viaEdge.status, 200);
+    await runEcto(["disconnect", "--purge", "--json"], sb.env);
+  },
+});
+
+Deno.test({
+  name: "a profile: `--profile` finds ~/.openclaw-<name> and the port OpenClaw derives for it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const home = await Deno.makeTempDir({ prefix: "ecto-profile-" });
+    const name = ["work", "work2", "lab", "lab2"].find((p) => portFree(profilePort(p)))!;
+    const port = profilePort(name);
+    const stateDir = `${home}/.openclaw-${name}`;
+    const profileEnv = {
+      OPENCLAW_PROFILE: name,
+      OPENCLAW_STATE_DIR: stateDir,
+      OPENCLAW_CONFIG_PATH: `${stateDir}/openclaw.json`,
+    };
+    const sb = await startSandbox({
+      startGateway: false,
+      gatewayOptions: {
+        home,
+        port,
+        extraEnv: profileEnv,
+        extraConfig: { gateway: { port: null } },
+      },
+    });
+    await using _sb = sb;
+    await Deno.rename(sb.gateway.stateDir, stateDir);
+    await sb.gateway.start();
+    const env = { ...sb.env };
+    for (const k of Object.keys(profileEnv)) delete env[k];
+
+    const plain = await runEcto(["status", "--json", "--no-public"], env);
+    const gw = report(plain).layers.find((l) => l.name === "gateway")!;
+    assert.match(gw.summary, /no OpenClaw config found at .*\.openclaw\/openclaw\.json/);
+
+    await connectAndProve(sb, env, "profile", ["--profile", name]);
+    const status = await runEcto(["status", "--json", "--profile", name], env);
+    assert.equal(status.code, 0, status.stdout);
+    const text = await Deno.readTextFile(`${stateDir}/openclaw.json`);
+    assert.match(text, /"chatCompletions"/);
+    await runEcto(["disconnect", "--purge", "--json", "--profile", name], env);
+    await Deno.remove(home, { recursive: true }).catch(() => {});
+  },
+});
+
+Deno.test({
+  name:
+    "a failed connect leaves the old credentials file byte-identical; the re-run finishes the take-over",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { sb, password, creds } = await oldSkillMachine();
+    await using _sb = sb;
+    await sb.tailscale.run(["funnel", "--bg", String(sb.gateway.port)]);
+    const credsFile = `${sb.home}/.openclaw/ecto-credentials.json`;
+    // Another program holds the edge's address: the edge cannot start.
+    const squatter = Deno.listen({ hostname: "127.0.0.1", port: sb.edgePort });
+    let failed: EctoRun;
+    try {
+      failed = await runEcto(["connect", "--yes", "--json"], sb.env);
+    } finally {
+      squatter.close();
+    }
+    assert.notEqual(failed.code, 0);
+    assert.equal((json(failed).error as { code: string }).code, "edge_not_healthy");
+    assert.equal(await Deno.readTextFile(credsFile), creds, "byte-identical");
+    // Safe meanwhile: nothing publishes the gateway.
+    assert.ok(
+      !allTargets(await sb.tailscale.serveConfig() as Record<string, unknown>).includes(
+        `http://127.0.0.1:${sb.gateway.port}`,
+      ),
+    );
+    const { result } = await connectAndProve(sb, sb.env, "rerunAfterFailure");
+    assert.equal(result.funnelPort, 443);
+    const viaEdge = await publicRequest(sb, 443, "/v1/models", {
+      authorization: `Bearer ${password}`,
+    });
+    assert.equal(viaEdge.status, 200, "the old token survived the interrupted run");
+    assert.notEqual(await Deno.readTextFile(credsFile), creds);
+    await runEcto(["disconnect", "--purge", "--json"], sb.env);
+  },
+});
+
+function portFree(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 Deno.test({
   name: "e2e timings (old-skill migration)",

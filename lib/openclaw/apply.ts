@@ -298,7 +298,8 @@ export async function applyOpenClawPlan(
   const previous = await readSnapshot(paths.openclawSnapshotFile);
   const snapshot = mergeSnapshot(previous, plan.snapshot, plan.configPath, new Date(now()));
   await ensurePrivateDir(paths.stateDir);
-  await writeJsonAtomic(paths.openclawSnapshotFile, snapshot);
+  // A take-over's changes are not undone: with nothing else changed there is nothing to restore.
+  if (snapshot.entries.length > 0) await writeJsonAtomic(paths.openclawSnapshotFile, snapshot);
 
   // 2. One validated write.
   let patched;
@@ -390,7 +391,8 @@ export async function undoOpenClaw(
   const paths = ectoPaths(deps.env);
   const step = "openclaw.undo";
   const snapshot = await readSnapshot(paths.openclawSnapshotFile);
-  if (!snapshot) {
+  if (!snapshot || snapshot.entries.length === 0) {
+    if (snapshot) await Deno.remove(paths.openclawSnapshotFile).catch(() => {});
     events({ kind: "step", step, status: "skip", detail: "ecto changed nothing in OpenClaw" });
     return { restored: false, keys: [] };
   }
