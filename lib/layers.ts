@@ -79,6 +79,10 @@ export interface GatewayInspection {
   exists: boolean;
   /** The gateway settings (port, bind, auth, tailscale mode). */
   settings: GatewaySettings;
+  /** The parsed config (`{}` without a file); holds secrets: never log it. */
+  config: Record<string, unknown>;
+  /** The environment OpenClaw resolves variables from (process env + its dotenv files). */
+  env: (name: string) => string | undefined;
 }
 
 /** The routes that publish the gateway itself. */

@@ -17,6 +17,7 @@ import { KeyStore } from "./edge/keys.ts";
 import { ActionRequiredError, EctoError } from "./errors.ts";
 import type { GatewayRoutes, Layers } from "./layers.ts";
 import { type GatewaySettings, isLoopbackBind } from "./openclaw/config.ts";
+import { planOpenClaw } from "./openclaw/plan.ts";
 import {
   describeExposure,
   exposureOffArgs,
@@ -222,6 +223,15 @@ export async function inspectTakeover(
     settings: gateway.settings,
     keepBind: options.keepBind,
     oldCredentialsToken: old?.legacy ? old.token : undefined,
+  });
+  // A dry run of the gateway change: a credential ecto cannot give the edge (a file/exec
+  // SecretRef, a variable not set here) is refused now, before anything changes.
+  planOpenClaw(gateway.config, {
+    configPath: gateway.location.configPath,
+    env: gateway.env,
+    allowNonLoopback: options.keepBind,
+    rotateCredential: plan.rotateCredential,
+    tailscaleOff: plan.tailscaleOff,
   });
   return {
     plan,

@@ -18,6 +18,17 @@ import type { GatewayExposure } from "../lib/tailscale/serve_config.ts";
 
 const OLD_PASSWORD = "old-public-password-0123456789abcdef";
 
+function inspected(tailscaleMode: string | undefined) {
+  const config = {
+    gateway: {
+      mode: "local",
+      auth: { mode: "password", password: OLD_PASSWORD },
+      tailscale: { mode: tailscaleMode ?? "off" },
+    },
+  };
+  return { config, env: () => undefined, settings: inspectGatewaySettings(config) };
+}
+
 /** The old skill's route: Funnel on 443 straight to the gateway. */
 const OLD_ROUTE: GatewayExposure = {
   port: 443,
@@ -175,12 +186,7 @@ function fakeLayers(
             profile: undefined,
           },
           exists: true,
-          settings: inspectGatewaySettings({
-            gateway: {
-              auth: { mode: "password", password: OLD_PASSWORD },
-              tailscale: { mode: state.tailscaleMode ?? "off" },
-            },
-          }),
+          ...inspected(state.tailscaleMode),
         }),
       answersAsGateway: () => Promise.resolve(false),
       undo: () => (calls.push("oc.undo"), Promise.resolve({ changed: true, detail: "restored" })),
@@ -455,5 +461,31 @@ Deno.test("`status()` reports a route straight to the gateway as the first broke
   );
   assert.match(report.firstProblem?.message ?? "", /gateway\.tailscale\.mode is funnel/);
   assert.match(report.firstProblem?.fix ?? "", /^ecto connect --yes/);
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect()` refuses a credential the edge cannot be given before changing anything", async () => {
+  const ctx = await context();
+  const { layers, calls } = fakeLayers({ loggedIn: true, proofPath: "public" });
+  const config = {
+    gateway: { mode: "local", auth: { mode: "token", token: { source: "file", id: "/run/gw" } } },
+  };
+  layers.openclaw.inspect = () =>
+    Promise.resolve({
+      location: {
+        configPath: "/x/openclaw.json",
+        stateDir: "/x",
+        home: "/",
+        source: "HOME" as const,
+        legacy: false,
+        profile: undefined,
+      },
+      exists: true,
+      config,
+      env: () => undefined,
+      settings: inspectGatewaySettings(config),
+    });
+  await assert.rejects(connect(ctx, OPTIONS, layers), /SecretRef/);
+  assert.deepEqual(calls, ["ts.install", "ts.running", "ts.login", "ts.funnel"]);
   await Deno.remove(ctx.home, { recursive: true });
 });

@@ -169,7 +169,13 @@ export function openclawLayer(): OpenClawLayer {
       const location = resolveOpenClawLocation(ctx.env);
       const file = await readOpenClawConfig(location.configPath);
       const env = await openClawEnvLookup(ctx.env, location);
-      return { location, exists: file.exists, settings: inspectGatewaySettings(file.config, env) };
+      return {
+        location,
+        exists: file.exists,
+        settings: inspectGatewaySettings(file.config, env),
+        config: file.config,
+        env,
+      };
     },
 
     async answersAsGateway(ctx, port): Promise<boolean> {

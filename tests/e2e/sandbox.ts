@@ -57,7 +57,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       ? {
         extraEnv: {
           ...tailscale.env(),
-          PATH: `${tailscale.binDir}:${install.nodeBinDir}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+          PATH: `${tailscale.binDir}:${install.nodeBinDir}:${
+            Deno.env.get("PATH") ?? "/usr/bin:/bin"
+          }`,
           ...options.gatewayOptions?.extraEnv,
         },
       }
