@@ -13,7 +13,13 @@ import { ensurePrivateDir } from "./atomic_file.ts";
 import type { EctoContext } from "./context.ts";
 import { updateConnectionRecord } from "./connection_record.ts";
 import { credentialsFileFor, readCredentials, writeCredentials } from "./credentials.ts";
-import { type Layers, type ProofOutcome, realLayers } from "./layers.ts";
+import {
+  type Layers,
+  type ProofOutcome,
+  type PublishedRoute,
+  realLayers,
+  type TailscaleNode,
+} from "./layers.ts";
 import { acquireLock } from "./lock.ts";
 import { ActionRequiredError, EctoError } from "./errors.ts";
 import { baseUrl } from "./proof.ts";
@@ -242,11 +248,7 @@ export async function connect(
   const route = await step(
     "funnel.route",
     "Publishing the edge through Funnel",
-    (c) =>
-      l.tailscale.publish(c, ts, {
-        target: edge.target,
-        ...(publishPort(options, plan) === undefined ? {} : { port: publishPort(options, plan)! }),
-      }),
+    (c) => publishEdge(c, l, { node: ts, target: edge.target, options, plan }),
   );
   const now = new Date(ctx.now()).toISOString();
   const record = await updateConnectionRecord(ctx.paths, {
@@ -364,7 +366,27 @@ async function takeoverConsent(
   await consentToTakeover(ctx.consent, plan);
 }
 
-/** The port to publish on: `--funnel-port`, else the port the old direct route used. */
-function publishPort(options: ConnectOptions, plan: TakeoverPlan): number | undefined {
-  return options.funnelPort ?? (plan.needed ? plan.publishPort : undefined);
+/**
+ * Publishes the edge on `--funnel-port`, else on the port the old direct route used (so the
+ * URL does not change), else ecto's usual choice. When the old port still carries someone
+ * else's handler, ecto leaves it alone and takes the first free port instead.
+ */
+async function publishEdge(
+  ctx: EctoContext,
+  l: Layers,
+  args: { node: TailscaleNode; target: string; options: ConnectOptions; plan: TakeoverPlan },
+): Promise<PublishedRoute> {
+  const { options, plan } = args;
+  const port = options.funnelPort ?? (plan.needed ? plan.publishPort : undefined);
+  try {
+    return await l.tailscale.publish(ctx, args.node, {
+      target: args.target,
+      ...(port === undefined ? {} : { port }),
+    });
+  } catch (error) {
+    const busy = error instanceof EctoError &&
+      (error.code === "funnel_port_busy" || error.code === "funnel_port_not_allowed");
+    if (!busy || options.funnelPort !== undefined || port === undefined) throw error;
+    return await l.tailscale.publish(ctx, args.node, { target: args.target });
+  }
 }
