@@ -22,6 +22,7 @@ export type { EctoEvent, EventSink } from "./events.ts";
 export { ActionRequiredError, EctoError } from "./errors.ts";
 export type { ActionEvent, NoteEvent, ProgressEvent, StepEvent } from "./events.ts";
 export {
+  blockedLegacyMigration,
   type CredentialState,
   credentialUnavailableError,
   DEFAULT_GATEWAY_PORT,

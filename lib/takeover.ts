@@ -16,7 +16,7 @@ import { gatewayCredentialFile } from "./edge/token_source.ts";
 import { KeyStore } from "./edge/keys.ts";
 import { ActionRequiredError, EctoError } from "./errors.ts";
 import type { GatewayRoutes, Layers } from "./layers.ts";
-import { type GatewaySettings, isLoopbackBind } from "./openclaw/config.ts";
+import { blockedLegacyMigration, type GatewaySettings, isLoopbackBind } from "./openclaw/config.ts";
 import { planOpenClaw } from "./openclaw/plan.ts";
 import {
   describeExposure,
@@ -212,6 +212,17 @@ export async function inspectTakeover(
   l: Layers,
   options: { keepBind: boolean; credentialsFile: string },
 ): Promise<TakeoverInspection> {
+  const blocked = blockedLegacyMigration(ctx.env);
+  if (blocked) {
+    throw new ActionRequiredError(
+      "openclaw_legacy_migration_blocked",
+      `OpenClaw keeps its state in the legacy ${blocked.source}, but ${blocked.target} also exists, so OpenClaw's own migration refuses and the gateway will not start.`,
+      {
+        fix:
+          `Move what is in ${blocked.target} (usually only ecto-credentials.json from the old skill) into ${blocked.source}, remove the empty ${blocked.target}, then run ecto connect again (OpenClaw migrates ${blocked.source} when the gateway starts).`,
+      },
+    );
+  }
   const gateway = await l.openclaw.inspect(ctx);
   const routes = await l.tailscale.gatewayRoutes(ctx, {
     port: gateway.settings.port,

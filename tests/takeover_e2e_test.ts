@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { funnelRequest } from "./tailscale_double/https_client.ts";
 import { type EctoRun, runEcto } from "./e2e/run_ecto.ts";
 import { type Sandbox, type SandboxOptions, startSandbox } from "./e2e/sandbox.ts";
-import { randomToken } from "./harness/gateway.ts";
+import { randomToken, stopPid } from "./harness/gateway.ts";
 import { profilePort } from "../lib/openclaw/config.ts";
 
 const timings: Record<string, number> = {};
@@ -393,50 +393,56 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the legacy directory: an old-skill machine whose config is ~/.clawdbot/clawdbot.json",
+  name:
+    "the legacy directory: ~/.clawdbot/clawdbot.json with the gateway stopped; connect patches it and starts the gateway",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const password = randomToken();
-    const sb = await startSandbox({
-      gatewayToken: null,
-      startGateway: false,
-      gatewayOptions: {
-        chatCompletions: true,
-        extraConfig: { gateway: { auth: { mode: "password", password } } },
-      },
-    });
+    const sb = await startSandbox({ startGateway: false });
     await using _sb = sb;
     const legacy = `${sb.home}/.clawdbot/clawdbot.json`;
-    await Deno.mkdir(`${sb.home}/.clawdbot`, { mode: 0o700 });
-    await Deno.rename(sb.gateway.configPath, legacy);
-    // The old skill's credentials file is what keeps ~/.openclaw (and OpenClaw's state) there.
-    await Deno.writeTextFile(
-      `${sb.home}/.openclaw/ecto-credentials.json`,
-      JSON.stringify({ token: password, url: `https://${HOST}`, port: sb.gateway.port }),
-    );
-    await sb.gateway.start();
-    assert.equal(
-      await direct(sb, "/v1/models", password),
-      200,
-      "the gateway runs on the legacy config",
-    );
-    await sb.tailscale.run(["funnel", "--bg", `localhost:${sb.gateway.port}`]);
+    await Deno.rename(sb.gateway.stateDir, `${sb.home}/.clawdbot`);
+    await Deno.rename(`${sb.home}/.clawdbot/openclaw.json`, legacy);
+    let pid: number | undefined;
+    try {
+      const status = await runEcto(["status", "--json", "--no-public"], sb.env);
+      const gw = report(status).layers.find((l) => l.name === "gateway")!;
+      assert.ok(!/no OpenClaw config found/.test(gw.summary), gw.summary);
+      const run = await runEcto(["connect", "--yes", "--json"], sb.env);
+      timings.legacyDir = run.ms;
+      pid = Number(/gateway ready \(pid (\d+)/.exec(run.stderr)?.[1]) || undefined;
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.match(run.stderr, /clawdbot\.json/, "ecto patched the legacy file");
+      const result = json(run);
+      const models = await publicRequest(sb, result.funnelPort as number, "/v1/models", {
+        authorization: `Bearer ${result.token}`,
+      });
+      assert.equal(models.status, 200);
+    } finally {
+      if (pid) await stopPid(pid);
+    }
+  },
+});
 
-    const { result } = await connectAndProve(sb, sb.env, "legacyDir");
-    assert.equal(result.funnelPort, 443);
-    const text = await Deno.readTextFile(legacy);
-    assert.ok(!text.includes(password), "the legacy file itself was patched");
-    await assert.rejects(
-      Deno.stat(`${sb.home}/.openclaw/openclaw.json`),
-      "no second config appeared",
-    );
-    assert.equal(await direct(sb, "/v1/models", password), 401);
-    const viaEdge = await publicRequest(sb, 443, "/v1/models", {
-      authorization: `Bearer ${password}`,
-    });
-    assert.equal(viaEdge.status, 200);
-    await runEcto(["disconnect", "--purge", "--json"], sb.env);
+Deno.test({
+  name:
+    "the legacy directory on an old-skill machine: OpenClaw cannot migrate, ecto says how to fix it and changes nothing",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const sb = await startSandbox({ startGateway: false });
+    await using _sb = sb;
+    await Deno.rename(sb.gateway.stateDir, `${sb.home}/.clawdbot`);
+    await Deno.mkdir(`${sb.home}/.openclaw`, { mode: 0o700 });
+    const creds = JSON.stringify({ token: randomToken(), url: `https://${HOST}`, port: 1 });
+    await Deno.writeTextFile(`${sb.home}/.openclaw/ecto-credentials.json`, creds);
+    const run = await runEcto(["connect", "--yes", "--json"], sb.env);
+    assert.equal(run.code, 3, run.stdout + run.stderr);
+    const error = json(run).error as { code: string; fix: string };
+    assert.equal(error.code, "openclaw_legacy_migration_blocked");
+    assert.match(error.fix, /ecto-credentials\.json/);
+    assert.equal(await Deno.readTextFile(`${sb.home}/.openclaw/ecto-credentials.json`), creds);
+    assert.deepEqual(await sb.tailscale.serveConfig(), {});
   },
 });
 

@@ -17,6 +17,7 @@ import type {
 import {
   applyMergePatch,
   applyOpenClawPlan,
+  blockedLegacyMigration,
   ensureGatewayRunning,
   GATEWAY_LOG_PATH,
   type GatewayDeps,
@@ -219,6 +220,22 @@ export function openclawLayer(): OpenClawLayer {
           };
         }
         settings = inspectGatewaySettings(file.config, await openClawEnvLookup(ctx.env, location));
+        const blocked = blockedLegacyMigration(ctx.env);
+        if (blocked) {
+          const message =
+            `OpenClaw's migration from ${blocked.source} is blocked by an existing ${blocked.target}; the gateway will not start.`;
+          return {
+            name: "gateway",
+            ok: false,
+            summary: message,
+            details: { config: location.configPath },
+            problem: {
+              message,
+              fix:
+                `Move ${blocked.target}/ecto-credentials.json into ${blocked.source}, remove the empty ${blocked.target}, then ecto connect`,
+            },
+          };
+        }
       } catch (error) {
         const e = error instanceof EctoError ? error : undefined;
         return {

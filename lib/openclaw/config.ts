@@ -163,6 +163,31 @@ export function resolveOpenClawLocation(
   };
 }
 
+/**
+ * OpenClaw 2026.9.6 will not start while its state-dir migration from the
+ * legacy `~/.clawdbot` is pending and `~/.openclaw` already exists (its
+ * startup migration refuses, `gateway.maintenance_required`): typically the
+ * old skill's credentials file created `~/.openclaw`. Returns the two
+ * directories when that is the case.
+ */
+export function blockedLegacyMigration(
+  env: EnvLookup,
+): { source: string; target: string } | undefined {
+  if (env("OPENCLAW_STATE_DIR")) return undefined;
+  const home = env("OPENCLAW_HOME") ?? env("HOME");
+  if (!home) return undefined;
+  const source = `${home}/.clawdbot`;
+  const target = `${home}/.openclaw`;
+  try {
+    const info = Deno.lstatSync(source);
+    if (info.isSymlink || !info.isDirectory) return undefined; // already migrated (a mirror)
+    if (!Deno.statSync(target).isDirectory) return undefined;
+  } catch {
+    return undefined;
+  }
+  return { source, target };
+}
+
 /** A config file as read from disk. */
 export interface OpenClawConfigFile {
   /** The file. */
