@@ -84,25 +84,27 @@ Deno.test("`findGatewayExposures()` sees every port, mount, target form and TCP 
   assert.deepEqual(
     found.map((e) => [e.kind, e.port, e.mount ?? null, e.funnel]),
     [
-      ["web", 443, "/gw", true],
       ["web", 8443, "/", true],
+      ["web", 443, "/gw", false],
       ["web", 10000, "/", false],
       ["tcp", 5000, null, false],
     ],
   );
-  // The foreign `/` on 443 (port 3000) is not the gateway's.
+  // Recorded from the double after `funnel --bg 3000`, `serve --https=443 --set-path=/gw …18789/`,
+  // `funnel --https=8443 http://localhost:18789`, `serve --https=10000 https+insecure://…`,
+  // `serve --tcp=5000 tcp://127.0.0.1:18789`. The foreign `/` on 443 (port 3000) is not the gateway's.
   assert.ok(!found.some((e) => e.target === "http://127.0.0.1:3000"));
   assert.deepEqual(exposureOffArgs(found[3]), ["serve", "--tcp=5000", "off"]);
 });
 
 Deno.test("`findGatewayExposures()` sees OpenClaw's own foreground claim on its private listener", () => {
   const config = fixture("serve_openclaw_claim.json");
-  assert.deepEqual(foregroundLoopbackPorts(config), [40123]);
+  assert.deepEqual(foregroundLoopbackPorts(config), [40881]);
   assert.deepEqual(findGatewayExposures(config, [18789]), [], "not without knowing the listener");
-  const found = findGatewayExposures(config, [18789, 40123]);
+  const found = findGatewayExposures(config, [18789, 40881]);
   assert.equal(found.length, 1);
   assert.equal(found[0].foreground, true);
-  assert.equal(found[0].session, "9a0c5e71d2b84f36");
+  assert.equal(found[0].session, "abe2af65f6f7410e");
   assert.equal(found[0].port, 443);
 });
 
@@ -128,7 +130,7 @@ Deno.test("`planTakeover()` decides what a take-over changes", async (t) => {
   });
   await t.step("OpenClaw's funnel claim: tailscale mode off, no route to remove", () => {
     const config = fixture("serve_openclaw_claim.json");
-    const ports = [18789, 40123];
+    const ports = [18789, 40881];
     const plan = planTakeover({
       routes: { read: true, routes: findGatewayExposures(config, ports), gatewayPorts: ports },
       settings: settings({
