@@ -188,7 +188,10 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .command("connect")
     .description(
       "Install and log in to Tailscale if needed, configure the gateway, start the edge,\n" +
-        "publish it through Funnel, prove the public URL works, and print URL, key and an example.",
+        "publish it through Funnel, prove the public URL works, and print URL, key and an example.\n" +
+        "A gateway published directly (the old skill's Funnel route, gateway.tailscale.mode) is\n" +
+        "taken over with consent: its routes removed, its public token kept as the key `legacy`,\n" +
+        "the edge on the same URL.",
     )
     .option(
       "-y, --yes",
@@ -199,7 +202,10 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
       "--auth-key <key>",
       "Tailscale auth key for headless login (prefer TS_AUTHKEY or file:PATH)",
     )
-    .option("--regenerate-token", "issue a new owner key and revoke the old one")
+    .option(
+      "--regenerate-token",
+      "issue a new owner key and revoke the old one (and retire the `legacy` key of a take-over)",
+    )
     .option("--restart", "re-apply the gateway settings and restart the edge; Tailscale untouched")
     .option("--funnel-port <port>", "publish on this Funnel port (443, 8443 or 10000)", parsePort)
     .option("--keep-bind", "leave gateway.bind as it is instead of forcing loopback")

@@ -223,6 +223,23 @@ Deno.test({
       assert.ok(r.layers.every((l) => l.ok === true), JSON.stringify(r.layers));
     });
 
+    await t.step(
+      "`--regenerate-token` retires the old token: 401 through the edge too",
+      async () => {
+        const run = await runEcto(["connect", "--regenerate-token", "--yes", "--json"], sb.env);
+        assert.equal(run.code, 0, run.stdout + run.stderr);
+        assert.match((json(run).notes as string[]).join(" "), /retired/);
+        const old = await publicRequest(sb, 443, "/v1/models", {
+          authorization: `Bearer ${password}`,
+        });
+        assert.equal(old.status, 401);
+        const fresh = await publicRequest(sb, 443, "/v1/models", {
+          authorization: `Bearer ${json(run).token}`,
+        });
+        assert.equal(fresh.status, 200);
+      },
+    );
+
     await t.step("disconnect --purge returns to a safe state, never the old exposure", async () => {
       const run = await runEcto(["disconnect", "--purge", "--json"], sb.env);
       assert.equal(run.code, 0, run.stdout + run.stderr);
