@@ -359,6 +359,25 @@ Deno.test({
   },
 });
 Deno.test({
+  name: "password mode, nothing exposed: the password stays, the edge sends `Bearer <password>`",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const password = randomToken();
+    const sb = await startSandbox({
+      gatewayToken: null,
+      gatewayOptions: { extraConfig: { gateway: { auth: { mode: "password", password } } } },
+    });
+    await using _sb = sb;
+    const { result } = await connectAndProve(sb, sb.env, "passwordMode");
+    assert.equal(result.takeover, undefined, "not a take-over");
+    const config = await Deno.readTextFile(sb.gateway.configPath);
+    assert.ok(config.includes(password), "the user's password is kept");
+    await runEcto(["disconnect", "--purge", "--json"], sb.env);
+  },
+});
+
+Deno.test({
   name:
     "token only in OPENCLAW_GATEWAY_TOKEN (the environment): the edge gets a 0600 copy, never argv or its environment",
   sanitizeResources: false,
