@@ -25,6 +25,10 @@ import {
 } from "../lib/tailscale/serve_config.ts";
 import { planTakeover } from "../lib/takeover.ts";
 import { credentialsFileFor } from "../lib/credentials.ts";
+import { createShell } from "../lib/shell.ts";
+import { tailscaleCli } from "../lib/tailscale/runner.ts";
+import { removeGatewayExposures } from "../lib/tailscale/gateway_routes.ts";
+import { TailscaleDouble } from "./tailscale_double/control.ts";
 
 const fixture = (name: string) =>
   parseServeConfig(
@@ -348,4 +352,41 @@ Deno.test("`KeyStore.importKey()` adopts an old secret: hash only, any shape, ne
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "`removeGatewayExposures()` on the tailscale double removes only the gateway's handlers and reads back",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using ts = await TailscaleDouble.start({});
+    const setup = [
+      ["funnel", "--bg", "3000"],
+      ["serve", "--bg", "--https=443", "--set-path=/gw", "http://127.0.0.1:18789/"],
+      ["funnel", "--bg", "--https=8443", "localhost:18789"],
+      ["serve", "--bg", "--tcp=5000", "tcp://127.0.0.1:18789"],
+      ["serve", "--bg", "--http=8080", "18789"],
+    ];
+    for (const args of setup) assert.equal((await ts.run(args)).code, 0, args.join(" "));
+    const cli = tailscaleCli({ $: createShell(), path: ts.cliPath, env: ts.env() });
+    const before = parseServeConfig(JSON.stringify(await ts.serveConfig()));
+    const exposures = findGatewayExposures(before, [18789]);
+    assert.equal(exposures.length, 4);
+    const events: string[] = [];
+    const result = await removeGatewayExposures(cli, {
+      exposures,
+      gatewayPorts: [18789],
+      events: (e) => events.push(e.kind),
+    });
+    assert.equal(result.removed.length, 4);
+    assert.equal(result.othersUnchanged, true);
+    assert.deepEqual(await ts.serveConfig(), {
+      TCP: { "443": { HTTPS: true } },
+      Web: {
+        "build-box.tail1234.ts.net:443": { Handlers: { "/": { Proxy: "http://127.0.0.1:3000" } } },
+      },
+    });
+    assert.ok(!events.includes("note"), "no warning: nothing else moved");
+  },
 });
