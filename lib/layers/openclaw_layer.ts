@@ -180,7 +180,19 @@ export function openclawLayer(): OpenClawLayer {
     },
 
     async answersAsGateway(ctx, port): Promise<boolean> {
-      return (await gatewayHealth(ctx.fetch, `http://127.0.0.1:${port}`)).live;
+      // OpenClaw's private Tailscale listener is the gateway's own HTTP server: its `/healthz`
+      // answers exactly `{"ok":true,"status":"live"}` (recorded with 2026.9.6).
+      try {
+        const response = await ctx.fetch(`http://127.0.0.1:${port}/healthz`, {
+          signal: AbortSignal.timeout(3_000),
+        });
+        const body = await response.json().catch(() => undefined) as
+          | { ok?: unknown; status?: unknown }
+          | undefined;
+        return response.status === 200 && body?.ok === true && body.status === "live";
+      } catch {
+        return false;
+      }
     },
 
     async undo(ctx): Promise<StepResult> {
