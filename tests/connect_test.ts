@@ -489,3 +489,21 @@ Deno.test("`connect()` refuses a credential the edge cannot be given before chan
   assert.deepEqual(calls, ["ts.install", "ts.running", "ts.login", "ts.funnel"]);
   await Deno.remove(ctx.home, { recursive: true });
 });
+
+Deno.test("`connect({ restart })` on a directly published gateway refuses with exit 3: only a full connect takes over", async () => {
+  const ctx = { ...(await context()), consent: () => Promise.resolve(true) };
+  const { layers, calls } = fakeLayers({
+    loggedIn: true,
+    proofPath: "public",
+    route: 443,
+    exposed: [OLD_ROUTE],
+  });
+  const error = await connect(ctx, { ...OPTIONS, restart: true }, layers).then(
+    () => assert.fail("--restart took over"),
+    (e) => e,
+  );
+  assert.equal(error.code, "takeover_needs_connect");
+  assert.equal(error.exitCode, 3);
+  assert.deepEqual(calls, ["ts.current"]);
+  await Deno.remove(ctx.home, { recursive: true });
+});
