@@ -117,6 +117,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     { status },
     { runEdgeCommand },
     { addClientKey, editKey, listKeys, parseExpiry, revokeKey },
+    { withProfileEnv },
     {
       renderConnectHuman,
       renderDisconnectHuman,
@@ -133,6 +134,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     import("./lib/status.ts"),
     import("./lib/edge_command.ts"),
     import("./lib/keys_admin.ts"),
+    import("./lib/openclaw/config.ts"),
     import("./lib/render.ts"),
   ]);
   InvalidArgumentError = CommanderInvalidArgument;
@@ -140,8 +142,10 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
   const colour = deps.isTerminal && deps.env("NO_COLOR") === undefined;
   const style: Style = { colour, terminal: deps.isTerminal };
 
-  const makeContext = (json: boolean, yes: boolean): EctoContext => {
+  const makeContext = (json: boolean, yes: boolean, profile?: string): EctoContext => {
     const interactive = deps.isTerminal && !json;
+    // `--profile` selects an OpenClaw profile exactly as `openclaw --profile` does.
+    const env = profile === undefined ? deps.env : withProfileEnv(deps.env, profile);
     const consent: Consent = async (request) => {
       if (yes) return true;
       if (!interactive) return false;
@@ -156,7 +160,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     };
     return {
       $: build$({}),
-      env: deps.env,
+      env,
       envAll: deps.envAll,
       fetch: deps.fetch,
       now: () => Date.now(),
@@ -210,21 +214,33 @@ instead of the running gateway's API).`,
       "Check first (OpenClaw, the gateway port, the Tailscale version and variant: 1.102.0-1.102.1 " +
         "break Funnel and are refused), then install and log in to Tailscale if needed, configure " +
         "the gateway, start the edge, publish it through Funnel, prove the public URL works, and " +
-        "print URL, key and an example.",
+        "print URL, key and an example. A gateway published directly (the old skill's Funnel " +
+        "route, gateway.tailscale.mode) is taken over with consent: its routes removed, its " +
+        "public token kept as the key `legacy`, the edge on the same URL.",
     )
-    .option("-y, --yes", "consent to installing and starting Tailscale; never prompt")
+    .option(
+      "-y, --yes",
+      "consent to installing and starting Tailscale and to taking over a directly published gateway; never prompt",
+    )
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
     .option(
       "--auth-key <key>",
       "Tailscale auth key for headless login (prefer TS_AUTHKEY or file:PATH)",
     )
-    .option("--regenerate-token", "issue a new owner key and revoke the old one")
+    .option(
+      "--regenerate-token",
+      "issue a new owner key and revoke the old one (and retire the `legacy` key of a take-over)",
+    )
     .option("--restart", "re-apply the gateway settings and restart the edge; Tailscale untouched")
     .option("--funnel-port <port>", "publish on this Funnel port (443, 8443 or 10000)", parsePort)
     .option("--keep-bind", "leave gateway.bind as it is instead of forcing loopback")
     .option(
       "--agent <id>",
       "the OpenClaw agent the owner key reaches (default: your default agent)",
+    )
+    .option(
+      "--profile <name>",
+      "the OpenClaw profile (~/.openclaw-<name>), as `openclaw --profile`",
     )
     .option(
       "--proof-timeout <seconds>",
@@ -239,8 +255,8 @@ instead of the running gateway's API).`,
     .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const json = opts.json ?? false;
-      const ctx = makeContext(json, opts.yes ?? false);
       try {
+        const ctx = makeContext(json, opts.yes ?? false, opts.profile);
         const options: ConnectOptions = {
           authKey: opts.authKey ?? deps.env("TS_AUTHKEY"),
           regenerateToken: opts.regenerateToken ?? false,
@@ -267,11 +283,15 @@ instead of the running gateway's API).`,
     )
     .option("--json", "print one JSON document on stdout")
     .option("--no-public", "skip the public check")
+    .option(
+      "--profile <name>",
+      "the OpenClaw profile (~/.openclaw-<name>), as `openclaw --profile`",
+    )
     .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const json = opts.json ?? false;
-      const ctx = makeContext(json, false);
       try {
+        const ctx = makeContext(json, false, opts.profile);
         const report = await status(ctx, { publicCheck: opts.public });
         if (json) deps.stdout(JSON.stringify(report, null, 2) + "\n");
         else deps.stdout(renderStatusHuman(report, style));
@@ -292,11 +312,15 @@ instead of the running gateway's API).`,
     .option("--purge", "also restore the OpenClaw snapshot and delete ecto's keys and credentials")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
     .option("-y, --yes", "never prompt")
+    .option(
+      "--profile <name>",
+      "the OpenClaw profile (~/.openclaw-<name>), as `openclaw --profile`",
+    )
     .option("-v, --verbose", "on errors, show causes and a failed tool's stderr")
     .action(async (opts) => {
       const json = opts.json ?? false;
-      const ctx = makeContext(json, opts.yes ?? false);
       try {
+        const ctx = makeContext(json, opts.yes ?? false, opts.profile);
         const result = await disconnect(ctx, { purge: opts.purge ?? false });
         if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
         else deps.stdout(renderDisconnectHuman(result, style));

@@ -12,11 +12,25 @@
 import { ensurePrivateDir } from "./atomic_file.ts";
 import type { EctoContext } from "./context.ts";
 import { updateConnectionRecord } from "./connection_record.ts";
-import { readCredentials, writeCredentials } from "./credentials.ts";
-import { type Layers, type ProofOutcome, realLayers } from "./layers.ts";
+import { credentialsFileFor, readCredentials, writeCredentials } from "./credentials.ts";
+import {
+  type Layers,
+  type ProofOutcome,
+  type PublishedRoute,
+  realLayers,
+  type TailscaleNode,
+} from "./layers.ts";
 import { acquireLock } from "./lock.ts";
-import { EctoError } from "./errors.ts";
+import { ActionRequiredError, EctoError } from "./errors.ts";
 import { baseUrl } from "./proof.ts";
+import {
+  adoptLegacyKey,
+  consentToTakeover,
+  inspectTakeover,
+  syncGatewayCredentialCopy,
+  type TakeoverPlan,
+  verifyNoGatewayRoute,
+} from "./takeover.ts";
 
 /** What the user asked for. */
 export interface ConnectOptions {
@@ -58,6 +72,19 @@ export interface ConnectResult {
   proof: ProofOutcome;
   /** What this run changed (empty on a repeat run of a connected machine). */
   changed: string[];
+  /** Things the user must know (the take-over, the `legacy` key). */
+  notes: string[];
+  /** What the take-over of a directly published gateway did, when there was one. */
+  takeover?: {
+    /** The routes straight to the gateway that were removed (descriptions, no secrets). */
+    removedRoutes: string[];
+    /** `gateway.tailscale.mode` was turned off. */
+    tailscaleModeOff: boolean;
+    /** The public gateway credential was replaced by a token only the edge uses. */
+    credentialRotated: boolean;
+    /** The id of the `legacy` key the old credential became, if it did. */
+    legacyKeyId?: string | undefined;
+  } | undefined;
 }
 
 /**
@@ -160,18 +187,68 @@ export async function connect(
       return login;
     })();
 
+  const credentialsFile = credentialsFileFor(ctx.paths);
+  const takeover = await step(
+    "takeover.inspect",
+    "Looking for routes that publish the gateway itself",
+    (c) => inspectTakeover(c, l, { keepBind: options.keepBind, credentialsFile }),
+  );
+  await takeoverConsent(ctx, takeover.plan, options);
+
   const owner = await step(
     "keys.owner",
     "Checking the owner key",
     (c) => l.keys.ensureOwner(c, { regenerate: options.regenerateToken, agent: options.agent }),
   );
 
+  const plan = takeover.plan;
+  const notes: string[] = [];
+  let legacyKeyId: string | undefined;
+  if (plan.rotateCredential || options.regenerateToken) {
+    // Before the gateway stops accepting it, so an interrupted run cannot lose it.
+    const legacy = await adoptLegacyKey(ctx, {
+      secret: plan.rotateCredential ? takeover.credential : undefined,
+      retire: options.regenerateToken,
+    });
+    legacyKeyId = legacy.id;
+    if (legacy.note) notes.push(legacy.note);
+    if (plan.rotateCredential && takeover.credential === undefined) {
+      notes.push(
+        "ecto could not read the gateway's old credential, so clients that used it must switch to the new key.",
+      );
+    }
+  }
+  if (plan.routes.length > 0) {
+    await step(
+      "takeover.routes",
+      "Removing the routes straight to the gateway",
+      (c) =>
+        l.tailscale.removeGatewayRoutes(c, {
+          routes: plan.routes,
+          gatewayPorts: plan.gatewayPorts,
+        }),
+    );
+  }
   const gateway = await step(
     "openclaw.configure",
     "Configuring the OpenClaw gateway",
-    (c) => l.openclaw.configure(c, { keepBind: options.keepBind, restart: options.restart }),
+    (c) =>
+      l.openclaw.configure(c, {
+        keepBind: options.keepBind,
+        restart: options.restart,
+        rotateCredential: plan.rotateCredential,
+        tailscaleOff: plan.tailscaleOff,
+      }),
   );
   await updateConnectionRecord(ctx.paths, { gatewayPort: gateway.port });
+  if (plan.needed) {
+    await step(
+      "takeover.verify",
+      "Checking that nothing publishes the gateway any more",
+      () => verifyNoGatewayRoute(ctx, l, { port: gateway.port }),
+    );
+  }
+  await syncGatewayCredentialCopy(ctx, gateway.edgeNeedsCopy);
 
   const edge = await step(
     "edge.run",
@@ -188,11 +265,7 @@ export async function connect(
   const route = await step(
     "funnel.route",
     "Publishing the edge through Funnel",
-    (c) =>
-      l.tailscale.publish(c, ts, {
-        target: edge.target,
-        ...(options.funnelPort === undefined ? {} : { port: options.funnelPort }),
-      }),
+    (c) => publishEdge(c, l, { node: ts, target: edge.target, options, plan }),
   );
   const now = new Date(ctx.now()).toISOString();
   const record = await updateConnectionRecord(ctx.paths, {
@@ -200,31 +273,27 @@ export async function connect(
     funnelPort: route.port,
     funnelTarget: edge.target,
     updated: now,
+    ...(plan.needed
+      ? {
+        takeover: {
+          at: now,
+          removedRoutes: plan.routes.length + plan.openclawClaims.length,
+          tailscaleModeOff: plan.tailscaleOff,
+          credentialRotated: plan.rotateCredential,
+        },
+      }
+      : {}),
   });
+  if (plan.needed && plan.publishPort !== undefined && route.port !== plan.publishPort) {
+    notes.push(
+      `The old URL's port ${plan.publishPort} could not be reused; the URL is now on port ${route.port}.`,
+    );
+  }
   if (!record.created) await updateConnectionRecord(ctx.paths, { created: now });
 
   const url = baseUrl(ts.dnsName, route.port);
   const model = gateway.model;
   const endpoint = `${url}/v1/chat/completions`;
-  await step("credentials", "Writing the credentials file", async () => {
-    const previous = await readCredentials(ctx.paths.credentialsFile).catch(() => undefined);
-    const same = previous?.token === owner.key && previous.url === url &&
-      previous.port === gateway.port && previous.model === model;
-    if (same) return { detail: `Credentials unchanged in ${ctx.paths.credentialsFile}.` };
-    const keepCreated = previous?.token === owner.key && previous.created !== "";
-    await writeCredentials(ctx.paths.credentialsFile, {
-      token: owner.key,
-      url,
-      port: gateway.port,
-      model,
-      created: keepCreated ? new Date(previous.created) : new Date(ctx.now()),
-    });
-    return {
-      changed: true,
-      detail: `Credentials written to ${ctx.paths.credentialsFile} (mode 0600).`,
-    };
-  });
-
   // The proof: over the public path when public DNS has the name, else say plainly that
   // only the tailnet path was proven. Nothing proven at all is a failure.
   ctx.events({ kind: "step", step: "proof", status: "start", detail: "Proving the public URL" });
@@ -249,6 +318,27 @@ export async function connect(
     });
   }
 
+  // Only a proven URL and key reach the file the old skill's scripts read; a failed or
+  // interrupted run leaves the previous file as it was (atomic rename).
+  await step("credentials", "Writing the credentials file", async () => {
+    const previous = await readCredentials(credentialsFile).catch(() => undefined);
+    const same = previous?.token === owner.key && previous.url === url &&
+      previous.port === gateway.port && previous.model === model;
+    if (same) return { detail: `Credentials unchanged in ${credentialsFile}.` };
+    const keepCreated = previous?.token === owner.key && previous.created !== "";
+    await writeCredentials(credentialsFile, {
+      token: owner.key,
+      url,
+      port: gateway.port,
+      model,
+      created: keepCreated ? new Date(previous.created) : new Date(ctx.now()),
+    });
+    return {
+      changed: true,
+      detail: `Credentials written to ${credentialsFile} (mode 0600).`,
+    };
+  });
+
   return {
     ok: true,
     url,
@@ -256,8 +346,64 @@ export async function connect(
     token: owner.key,
     model,
     funnelPort: route.port,
-    credentialsFile: ctx.paths.credentialsFile,
+    credentialsFile,
     proof,
     changed,
+    notes,
+    ...(plan.needed
+      ? {
+        takeover: {
+          removedRoutes: plan.routes.map((r) => r.target + " on port " + r.port),
+          tailscaleModeOff: plan.tailscaleOff,
+          credentialRotated: plan.rotateCredential,
+          legacyKeyId,
+        },
+      }
+      : {}),
   };
+}
+
+/**
+ * The take-over's consent, and the refusals that come before any change:
+ * `--restart` does not touch Tailscale, so it cannot take over.
+ */
+async function takeoverConsent(
+  ctx: EctoContext,
+  plan: TakeoverPlan,
+  options: ConnectOptions,
+): Promise<void> {
+  if (!plan.needed) return;
+  if (options.restart) {
+    throw new ActionRequiredError(
+      "takeover_needs_connect",
+      "The gateway is published directly; --restart leaves Tailscale alone and cannot take that over.",
+      { fix: "ecto connect --yes" },
+    );
+  }
+  await consentToTakeover(ctx.consent, plan);
+}
+
+/**
+ * Publishes the edge on `--funnel-port`, else on the port the old direct route used (so the
+ * URL does not change), else ecto's usual choice. When the old port still carries someone
+ * else's handler, ecto leaves it alone and takes the first free port instead.
+ */
+async function publishEdge(
+  ctx: EctoContext,
+  l: Layers,
+  args: { node: TailscaleNode; target: string; options: ConnectOptions; plan: TakeoverPlan },
+): Promise<PublishedRoute> {
+  const { options, plan } = args;
+  const port = options.funnelPort ?? (plan.needed ? plan.publishPort : undefined);
+  try {
+    return await l.tailscale.publish(ctx, args.node, {
+      target: args.target,
+      ...(port === undefined ? {} : { port }),
+    });
+  } catch (error) {
+    const busy = error instanceof EctoError &&
+      (error.code === "funnel_port_busy" || error.code === "funnel_port_not_allowed");
+    if (!busy || options.funnelPort !== undefined || port === undefined) throw error;
+    return await l.tailscale.publish(ctx, args.node, { target: args.target });
+  }
 }

@@ -31,6 +31,21 @@ export interface ConnectionRecord {
   created?: string;
   /** When connect last completed (ISO-8601). */
   updated?: string;
+  /**
+   * A take-over of a directly published gateway. Its changes are safety
+   * fixes: `disconnect --purge` never undoes them (no direct route, no
+   * `gateway.tailscale.mode`, no return to the public credential).
+   */
+  takeover?: {
+    /** When (ISO-8601). */
+    at: string;
+    /** How many routes straight to the gateway were removed or dropped. */
+    removedRoutes: number;
+    /** `gateway.tailscale.mode` was turned off. */
+    tailscaleModeOff: boolean;
+    /** The public credential was replaced. */
+    credentialRotated: boolean;
+  };
 }
 
 /** Reads the record; an empty one when there is none. */

@@ -136,6 +136,33 @@ export async function readCredentials(path: string): Promise<StoredCredentials |
   return stored;
 }
 
+/**
+ * Where the credentials file goes: `~/.openclaw/ecto-credentials.json`, except
+ * on a machine whose OpenClaw still lives in the legacy `~/.clawdbot` with no
+ * `~/.openclaw`: creating `~/.openclaw` there would move OpenClaw's state dir
+ * (it prefers `~/.openclaw` when that exists), so the file goes beside the
+ * legacy config instead.
+ */
+export function credentialsFileFor(
+  paths: { home: string; credentialsFile: string },
+  exists: (path: string) => boolean = (path) => {
+    try {
+      Deno.statSync(path);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+): string {
+  if (paths.credentialsFile !== `${paths.home}/.openclaw/ecto-credentials.json`) {
+    return paths.credentialsFile;
+  }
+  if (!exists(`${paths.home}/.openclaw`) && exists(`${paths.home}/.clawdbot`)) {
+    return `${paths.home}/.clawdbot/ecto-credentials.json`;
+  }
+  return paths.credentialsFile;
+}
+
 /** Deletes the credentials file; `false` when there was none. */
 export function removeCredentials(path: string): Promise<boolean> {
   return removeIfExists(path);

@@ -6,10 +6,11 @@
  *
  * @module
  */
-import { ensurePrivateDir } from "./atomic_file.ts";
 import type { EctoContext } from "./context.ts";
 import { readConnectionRecord, removeConnectionRecord } from "./connection_record.ts";
-import { removeCredentials } from "./credentials.ts";
+import { credentialsFileFor, removeCredentials } from "./credentials.ts";
+import { gatewayCredentialFile } from "./edge/token_source.ts";
+import { ensurePrivateDir, removeIfExists } from "./atomic_file.ts";
 import { type Layers, realLayers, type StepResult } from "./layers.ts";
 import { acquireLock } from "./lock.ts";
 
@@ -71,9 +72,11 @@ export async function disconnect(
       () => l.openclaw.undo(ctx),
     );
     await step("credentials", "Deleting the credentials file", async () => {
-      const removed = await removeCredentials(ctx.paths.credentialsFile);
+      const file = credentialsFileFor(ctx.paths);
+      await removeIfExists(gatewayCredentialFile(ctx.paths.stateDir));
+      const removed = await removeCredentials(file);
       return removed
-        ? { changed: true, detail: `Deleted ${ctx.paths.credentialsFile}.` }
+        ? { changed: true, detail: `Deleted ${file}.` }
         : { detail: "No credentials file." };
     });
   }

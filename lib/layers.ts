@@ -13,7 +13,10 @@ import { openclawLayer } from "./layers/openclaw_layer.ts";
 import { proofLayer } from "./layers/proof_layer.ts";
 import { tailscaleLayer } from "./layers/tailscale_layer.ts";
 import { preflight } from "./preflight.ts";
+import type { OpenClawLocation } from "./openclaw/config.ts";
+import type { GatewaySettings } from "./openclaw/config.ts";
 import type { ProofResult } from "./proof.ts";
+import type { GatewayExposure } from "./tailscale/serve_config.ts";
 
 /** Every step result says what it found or did, and whether it changed anything. */
 export interface StepResult {
@@ -63,6 +66,34 @@ export interface GatewayConfigured extends StepResult {
   model: string;
   /** Whether applying the settings restarted the gateway. */
   restarted: boolean;
+  /** The public credential a take-over replaced (a secret: only for the `legacy` key). */
+  retired?: string | undefined;
+  /** The bearer the edge must send, when the edge cannot read it itself (a secret). */
+  edgeNeedsCopy?: string | undefined;
+}
+
+/** What the OpenClaw config says, read without the CLI (status and the take-over). */
+export interface GatewayInspection {
+  /** Where the config and state are. */
+  location: OpenClawLocation;
+  /** Whether the config file exists (OpenClaw runs on defaults without one). */
+  exists: boolean;
+  /** The gateway settings (port, bind, auth, tailscale mode). */
+  settings: GatewaySettings;
+  /** The parsed config (`{}` without a file); holds secrets: never log it. */
+  config: Record<string, unknown>;
+  /** The environment OpenClaw resolves variables from (process env + its dotenv files). */
+  env: (name: string) => string | undefined;
+}
+
+/** The routes that publish the gateway itself. */
+export interface GatewayRoutes {
+  /** Whether the serve config could be read at all. */
+  read: boolean;
+  /** Every handler, background or foreground, whose target is the gateway. */
+  routes: GatewayExposure[];
+  /** The gateway's ports the routes were matched against (its port + private listeners). */
+  gatewayPorts: number[];
 }
 
 /** The running edge. */
@@ -166,6 +197,19 @@ export interface TailscaleLayer {
   ): Promise<StepResult>;
   /** Status without changing anything. */
   report(ctx: EctoContext, record: ConnectionRecord): Promise<TailscaleReport>;
+  /**
+   * The handlers whose target is the gateway on `port`, or on a foreground
+   * session's loopback port for which `isGateway` answers true.
+   */
+  gatewayRoutes(
+    ctx: EctoContext,
+    options: { port: number; isGateway: (port: number) => Promise<boolean> },
+  ): Promise<GatewayRoutes>;
+  /** Removes the background `routes` (never any other handler) and reads back. */
+  removeGatewayRoutes(
+    ctx: EctoContext,
+    options: { routes: GatewayExposure[]; gatewayPorts: number[] },
+  ): Promise<StepResult>;
 }
 
 /** The OpenClaw layer as orchestration sees it. */
@@ -176,8 +220,19 @@ export interface OpenClawLayer {
    */
   configure(
     ctx: EctoContext,
-    options: { keepBind: boolean; restart: boolean },
+    options: {
+      keepBind: boolean;
+      restart: boolean;
+      /** Replace a public credential with a fresh token only the edge uses. */
+      rotateCredential?: boolean;
+      /** Turn `gateway.tailscale.mode` off. */
+      tailscaleOff?: boolean;
+    },
   ): Promise<GatewayConfigured>;
+  /** Reads the config (no CLI); `undefined` settings never: defaults when there is no file. */
+  inspect(ctx: EctoContext): Promise<GatewayInspection>;
+  /** Whether loopback `port` answers as this OpenClaw gateway (its private Tailscale listener). */
+  answersAsGateway(ctx: EctoContext, port: number): Promise<boolean>;
   /** Restores the gateway settings ecto changed, from its snapshot. */
   undo(ctx: EctoContext): Promise<StepResult>;
   /** Status from the config file and HTTP probes only (no `openclaw` CLI calls). */

@@ -23,6 +23,7 @@ export type { EctoEvent, EventSink } from "./events.ts";
 export { ActionRequiredError, EctoError } from "./errors.ts";
 export type { ActionEvent, NoteEvent, ProgressEvent, StepEvent } from "./events.ts";
 export {
+  blockedLegacyMigration,
   type CredentialState,
   credentialUnavailableError,
   DEFAULT_GATEWAY_PORT,
@@ -33,12 +34,17 @@ export {
   inspectGatewaySettings,
   isLoopbackBind,
   type OpenClawConfigFile,
+  openClawEnvFiles,
   openClawEnvLookup,
   type OpenClawLocation,
   parseDotEnv,
   parseOpenClawConfigText,
+  type PathExists,
+  profileName,
+  profilePort,
   readOpenClawConfig,
   resolveOpenClawLocation,
+  withProfileEnv,
 } from "./openclaw/config.ts";
 export {
   applyMergePatch,
@@ -89,6 +95,7 @@ export {
   type GatewayListener,
   GatewayNotReadyError,
   type GatewayService,
+  gatewayServiceNames,
   LIVE_TIMEOUT_MS,
   openClawDailyLogPath,
   parseGatewayStatus,

@@ -109,6 +109,7 @@ export function renderConnectHuman(result: ConnectResult, style: Style): string 
     `  Proof        ${result.proof.detail}`,
     `  Credentials  ${result.credentialsFile}`,
     "",
+    ...(result.notes ?? []).flatMap((note) => [`Note: ${note}`, ""]),
     "Try it:",
     "",
     `  ${curl}`,

@@ -7,8 +7,10 @@
  */
 import type { EctoContext } from "./context.ts";
 import { readConnectionRecord } from "./connection_record.ts";
-import { keyPreview, readCredentials } from "./credentials.ts";
+import { credentialsFileFor, keyPreview, readCredentials } from "./credentials.ts";
 import { type Layers, type LayerStatus, realLayers } from "./layers.ts";
+import { describeExposure } from "./tailscale/serve_config.ts";
+import { planTakeover } from "./takeover.ts";
 
 /** What the user asked for. */
 export interface StatusOptions {
@@ -24,7 +26,7 @@ export interface StatusReport {
   ok: boolean;
   /** The first broken layer, with its fix. */
   firstProblem?: { layer: string; message: string; fix?: string | undefined } | undefined;
-  /** Every layer's line, in order: tailscale, funnel, edge, gateway, credentials, public. */
+  /** Every layer's line, in order: exposure, tailscale, funnel, edge, gateway, credentials, public. */
   layers: LayerStatus[];
 }
 
@@ -36,13 +38,21 @@ export async function status(
 ): Promise<StatusReport> {
   const l = layers ?? realLayers();
   const record = await readConnectionRecord(ctx.paths);
-  const [ts, edge, gateway, credentials] = await Promise.all([
+  const [exposure, ts, edge, gateway, credentials] = await Promise.all([
+    exposureStatus(ctx, l),
     l.tailscale.report(ctx, record),
     l.edge.report(ctx),
     l.openclaw.report(ctx),
     credentialsStatus(ctx),
   ]);
-  const report: LayerStatus[] = [ts.tailscale, ts.funnel, edge, gateway, credentials.status];
+  const report: LayerStatus[] = [
+    exposure,
+    ts.tailscale,
+    ts.funnel,
+    edge,
+    gateway,
+    credentials.status,
+  ];
 
   let publicStatus: LayerStatus;
   const healthy = report.every((layer) => layer.ok !== false);
@@ -96,15 +106,16 @@ export async function status(
 }
 
 async function credentialsStatus(ctx: EctoContext): Promise<{ status: LayerStatus; key?: string }> {
+  const file = credentialsFileFor(ctx.paths);
   try {
-    const creds = await readCredentials(ctx.paths.credentialsFile);
+    const creds = await readCredentials(file);
     if (!creds) {
       return {
         status: {
           name: "credentials",
           ok: false,
           summary: "no credentials file",
-          details: { file: ctx.paths.credentialsFile },
+          details: { file: file },
           problem: { message: "ecto has not connected this machine yet.", fix: "ecto connect" },
         },
       };
@@ -115,7 +126,7 @@ async function credentialsStatus(ctx: EctoContext): Promise<{ status: LayerStatu
         name: "credentials",
         ok: true,
         summary: `key ${keyPreview(creds.token)}, ${creds.url}`,
-        details: { file: ctx.paths.credentialsFile, created: creds.created, model: creds.model },
+        details: { file: file, created: creds.created, model: creds.model },
       },
     };
   } catch (error) {
@@ -124,7 +135,7 @@ async function credentialsStatus(ctx: EctoContext): Promise<{ status: LayerStatu
         name: "credentials",
         ok: false,
         summary: "unreadable credentials file",
-        details: { file: ctx.paths.credentialsFile },
+        details: { file: file },
         problem: {
           message: error instanceof Error ? error.message : String(error),
           fix: "ecto connect --regenerate-token",
@@ -132,4 +143,68 @@ async function credentialsStatus(ctx: EctoContext): Promise<{ status: LayerStatu
       },
     };
   }
+}
+
+/**
+ * The `exposure` line: every way the gateway itself is reachable beyond ecto's
+ * edge: a Serve/Funnel handler (background or foreground, OpenClaw's own
+ * claim included) whose target is the gateway, `gateway.tailscale.mode`, a
+ * non-loopback bind.
+ */
+async function exposureStatus(ctx: EctoContext, l: Layers): Promise<LayerStatus> {
+  let gateway;
+  try {
+    gateway = await l.openclaw.inspect(ctx);
+  } catch {
+    return {
+      name: "exposure",
+      ok: null,
+      summary: "not checked: the OpenClaw config is unreadable",
+      details: {},
+    };
+  }
+  const routes = await l.tailscale.gatewayRoutes(ctx, {
+    port: gateway.settings.port,
+    isGateway: (port) => l.openclaw.answersAsGateway(ctx, port),
+  });
+  const plan = planTakeover({ routes, settings: gateway.settings, keepBind: false });
+  const found: string[] = [
+    ...routes.routes.map((r) => `a route publishes the gateway: ${describeExposure(r)}`),
+    ...(plan.tailscaleOff
+      ? [
+        `gateway.tailscale.mode is ${gateway.settings.tailscaleMode}: the gateway publishes itself`,
+      ]
+      : []),
+    ...(plan.bindExposed
+      ? [`gateway.bind is ${gateway.settings.bind}: the gateway listens beyond this machine`]
+      : []),
+  ];
+  const details = {
+    routes: routes.routes.length,
+    tailscaleMode: gateway.settings.tailscaleMode,
+    bind: gateway.settings.bind,
+    serveConfigRead: routes.read,
+  };
+  if (found.length === 0) {
+    return {
+      name: "exposure",
+      ok: true,
+      summary: routes.read
+        ? "nothing publishes the gateway itself"
+        : "the gateway is on loopback (Tailscale routes not readable)",
+      details,
+    };
+  }
+  return {
+    name: "exposure",
+    ok: false,
+    summary: found[0],
+    details,
+    problem: {
+      message: `The gateway's full operator API is exposed: ${found.join("; ")}.`,
+      fix: plan.foreign.length > 0
+        ? "Stop the foreground `tailscale funnel`/`serve` that publishes the gateway (Ctrl+C), then ecto connect"
+        : `ecto connect --yes (takes it over: ${plan.changes.join("; ")})`,
+    },
+  };
 }

@@ -82,6 +82,15 @@ export type {
   ServeTcpEntry,
 } from "./tailscale/serve_config.ts";
 export {
+  describeExposure,
+  exposureOffArgs,
+  findGatewayExposures,
+  foregroundLoopbackPorts,
+  type GatewayExposure,
+  loopbackTargetPort,
+} from "./tailscale/serve_config.ts";
+export { type RemoveExposuresResult, removeGatewayExposures } from "./tailscale/gateway_routes.ts";
+export {
   accessDeniedError,
   appCliFailedError,
   classifyDaemonProblem,

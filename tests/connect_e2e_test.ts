@@ -237,6 +237,7 @@ Deno.test({
         assert.equal(report.ok, true);
         const names = (report.layers as Array<{ name: string; ok: boolean }>).map((l) => l.name);
         assert.deepEqual(names, [
+          "exposure",
           "tailscale",
           "funnel",
           "edge",

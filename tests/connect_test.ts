@@ -12,6 +12,35 @@ import type { EctoEvent } from "../lib/events.ts";
 import type { Layers, ProofOutcome } from "../lib/layers.ts";
 import { ectoPaths } from "../lib/paths.ts";
 import { status } from "../lib/status.ts";
+import { inspectGatewaySettings } from "../lib/openclaw/config.ts";
+import { KeyStore } from "../lib/edge/keys.ts";
+import type { GatewayExposure } from "../lib/tailscale/serve_config.ts";
+
+const OLD_PASSWORD = "old-public-password-0123456789abcdef";
+
+function inspected(tailscaleMode: string | undefined) {
+  const config = {
+    gateway: {
+      mode: "local",
+      auth: { mode: "password", password: OLD_PASSWORD },
+      tailscale: { mode: tailscaleMode ?? "off" },
+    },
+  };
+  return { config, env: () => undefined, settings: inspectGatewaySettings(config) };
+}
+
+/** The old skill's route: Funnel on 443 straight to the gateway. */
+const OLD_ROUTE: GatewayExposure = {
+  port: 443,
+  kind: "web",
+  hostPort: "node.example.ts.net:443",
+  mount: "/",
+  target: "http://127.0.0.1:18789",
+  targetPort: 18789,
+  funnel: true,
+  https: true,
+  foreground: false,
+};
 
 const OPTIONS: ConnectOptions = {
   regenerateToken: false,
@@ -37,7 +66,16 @@ function proof(path: ProofOutcome["path"]): ProofOutcome {
 }
 
 /** Fake layers that record calls; `state` decides what they answer. */
-function fakeLayers(state: { loggedIn: boolean; proofPath: ProofOutcome["path"]; route?: number }) {
+function fakeLayers(
+  state: {
+    loggedIn: boolean;
+    proofPath: ProofOutcome["path"];
+    route?: number;
+    /** Handlers straight to the gateway (the old skill's route, OpenClaw's claim). */
+    exposed?: GatewayExposure[];
+    tailscaleMode?: string;
+  },
+) {
   const calls: string[] = [];
   let key = "ecto_first";
   const layers: Layers = {
@@ -86,6 +124,13 @@ function fakeLayers(state: { loggedIn: boolean; proofPath: ProofOutcome["path"];
         state.route = undefined;
         return Promise.resolve({ changed, detail: changed ? "removed" : "no route" });
       },
+      gatewayRoutes: () =>
+        Promise.resolve({ read: true, routes: state.exposed ?? [], gatewayPorts: [18789] }),
+      removeGatewayRoutes: (_c, o) => {
+        calls.push(`ts.removeGatewayRoutes ${o.routes.map((r) => r.port).join(",")}`);
+        state.exposed = (state.exposed ?? []).filter((e) => e.foreground);
+        return Promise.resolve({ changed: true, detail: "removed" });
+      },
       report: () =>
         Promise.resolve({
           tailscale: { name: "tailscale", ok: true, summary: "Running", details: {} },
@@ -110,15 +155,40 @@ function fakeLayers(state: { loggedIn: boolean; proofPath: ProofOutcome["path"];
         }),
     },
     openclaw: {
-      configure: () => (calls.push("oc.configure"),
-        Promise.resolve({
+      configure: (_c, o) => {
+        calls.push(
+          `oc.configure${o.rotateCredential ? " rotate" : ""}${
+            o.tailscaleOff ? " tailscaleOff" : ""
+          }`,
+        );
+        if (o.tailscaleOff) {
+          state.tailscaleMode = "off";
+          state.exposed = (state.exposed ?? []).filter((e) => !e.foreground);
+        }
+        return Promise.resolve({
           port: 18789,
           url: "http://127.0.0.1:18789",
           configPath: "/x/openclaw.json",
           model: "openclaw/default",
           restarted: false,
           detail: "configured",
-        })),
+          ...(o.rotateCredential ? { retired: OLD_PASSWORD } : {}),
+        });
+      },
+      inspect: () =>
+        Promise.resolve({
+          location: {
+            configPath: "/x/openclaw.json",
+            stateDir: "/x",
+            home: "/",
+            source: "HOME" as const,
+            legacy: false,
+            profile: undefined,
+          },
+          exists: true,
+          ...inspected(state.tailscaleMode),
+        }),
+      answersAsGateway: () => Promise.resolve(false),
       undo: () => (calls.push("oc.undo"), Promise.resolve({ changed: true, detail: "restored" })),
       report: () => Promise.resolve({ name: "gateway", ok: true, summary: "ready", details: {} }),
     },
@@ -285,5 +355,155 @@ Deno.test("`status()` puts the first broken layer and its fix on top", async () 
   const preview = /^key (\S+),/.exec(credentials.summary)![1]!;
   assert.ok([...preview].length <= 8, preview);
   assert.ok(!credentials.summary.includes("ecto_first"));
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect()` on a directly published gateway without consent exits 3 naming every change, changing nothing", async () => {
+  const ctx = await context();
+  const { layers, calls } = fakeLayers({
+    loggedIn: true,
+    proofPath: "public",
+    exposed: [OLD_ROUTE],
+    tailscaleMode: "funnel",
+  });
+  const error = await connect(ctx, OPTIONS, layers).then(
+    () => assert.fail("connect went ahead without consent"),
+    (e) => e,
+  );
+  assert.ok(error instanceof ActionRequiredError);
+  assert.equal(error.exitCode, 3);
+  assert.equal(error.code, "takeover_needs_consent");
+  assert.match(
+    error.message,
+    /remove the route https:\/\/node\.example\.ts\.net → http:\/\/127\.0\.0\.1:18789/,
+  );
+  assert.match(error.message, /gateway\.tailscale\.mode funnel → off/);
+  assert.match(error.message, /token auth with a fresh token/);
+  assert.match(error.message, /port 443/);
+  assert.match(error.fix ?? "", /^ecto connect --yes/);
+  assert.ok(!error.message.includes(OLD_PASSWORD), "no secret in the message");
+  assert.deepEqual(calls, ["ts.install", "ts.running", "ts.login", "ts.funnel"]);
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect()` with consent takes over: routes off first, one gateway change, legacy key, old port, credentials last", async () => {
+  const ctx = { ...(await context()), consent: () => Promise.resolve(true) };
+  const state = {
+    loggedIn: true,
+    proofPath: "public" as const,
+    exposed: [OLD_ROUTE],
+    tailscaleMode: "off",
+  };
+  const { layers, calls } = fakeLayers(state);
+  await Deno.mkdir(`${ctx.home}/.openclaw`, { recursive: true });
+  await Deno.writeTextFile(
+    ctx.paths.credentialsFile,
+    JSON.stringify({ token: OLD_PASSWORD, url: "https://node.example.ts.net", port: 18789 }),
+  );
+  const result = await connect(ctx, OPTIONS, layers);
+  assert.deepEqual(calls, [
+    "ts.install",
+    "ts.running",
+    "ts.login",
+    "ts.funnel",
+    "keys.owner",
+    "ts.removeGatewayRoutes 443",
+    "oc.configure rotate",
+    "edge.run",
+    "ts.publish http://127.0.0.1:18795",
+    "proof",
+  ]);
+  assert.equal(result.funnelPort, 443);
+  assert.equal(result.url, "https://node.example.ts.net");
+  assert.equal(result.takeover?.credentialRotated, true);
+  assert.match(result.notes.join(" "), /keeps working through ecto's edge as the key "legacy"/);
+  await using store = await KeyStore.open(ctx.paths.keysFile);
+  const legacy = await store.verify(OLD_PASSWORD);
+  assert.equal(legacy?.name, "legacy");
+  assert.equal(legacy?.role, "owner");
+  assert.equal(await store.owner(), undefined, "an imported key never counts as the owner key");
+  const creds = JSON.parse(await Deno.readTextFile(ctx.paths.credentialsFile));
+  assert.equal(creds.token, "ecto_first");
+
+  // --regenerate-token retires the legacy key.
+  const again = await connect(ctx, { ...OPTIONS, regenerateToken: true }, layers);
+  assert.match(again.notes.join(" "), /retired/);
+  assert.equal(await store.verify(OLD_PASSWORD), undefined);
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("a failed proof leaves the previous credentials file byte-identical", async () => {
+  const ctx = { ...(await context()), consent: () => Promise.resolve(true) };
+  const { layers } = fakeLayers({ loggedIn: true, proofPath: "none", exposed: [OLD_ROUTE] });
+  await Deno.mkdir(`${ctx.home}/.openclaw`, { recursive: true });
+  const before =
+    `{"token": "${OLD_PASSWORD}", "url": "https://node.example.ts.net", "port": 18789, "created": "2026-01-01T00:00:00Z"}`;
+  await Deno.writeTextFile(ctx.paths.credentialsFile, before);
+  await assert.rejects(connect(ctx, OPTIONS, layers), /proven over none/);
+  assert.equal(await Deno.readTextFile(ctx.paths.credentialsFile), before);
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`status()` reports a route straight to the gateway as the first broken layer, with the fix", async () => {
+  const ctx = await context();
+  const { layers } = fakeLayers({
+    loggedIn: true,
+    proofPath: "public",
+    exposed: [OLD_ROUTE],
+    tailscaleMode: "funnel",
+  });
+  const report = await status(ctx, { publicCheck: false }, layers);
+  assert.equal(report.layers[0].name, "exposure");
+  assert.equal(report.firstProblem?.layer, "exposure");
+  assert.match(
+    report.firstProblem?.message ?? "",
+    /https:\/\/node\.example\.ts\.net → http:\/\/127\.0\.0\.1:18789/,
+  );
+  assert.match(report.firstProblem?.message ?? "", /gateway\.tailscale\.mode is funnel/);
+  assert.match(report.firstProblem?.fix ?? "", /^ecto connect --yes/);
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect()` refuses a credential the edge cannot be given before changing anything", async () => {
+  const ctx = await context();
+  const { layers, calls } = fakeLayers({ loggedIn: true, proofPath: "public" });
+  const config = {
+    gateway: { mode: "local", auth: { mode: "token", token: { source: "file", id: "/run/gw" } } },
+  };
+  layers.openclaw.inspect = () =>
+    Promise.resolve({
+      location: {
+        configPath: "/x/openclaw.json",
+        stateDir: "/x",
+        home: "/",
+        source: "HOME" as const,
+        legacy: false,
+        profile: undefined,
+      },
+      exists: true,
+      config,
+      env: () => undefined,
+      settings: inspectGatewaySettings(config),
+    });
+  await assert.rejects(connect(ctx, OPTIONS, layers), /SecretRef/);
+  assert.deepEqual(calls, ["ts.install", "ts.running", "ts.login", "ts.funnel"]);
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect({ restart })` on a directly published gateway refuses with exit 3: only a full connect takes over", async () => {
+  const ctx = { ...(await context()), consent: () => Promise.resolve(true) };
+  const { layers, calls } = fakeLayers({
+    loggedIn: true,
+    proofPath: "public",
+    route: 443,
+    exposed: [OLD_ROUTE],
+  });
+  const error = await connect(ctx, { ...OPTIONS, restart: true }, layers).then(
+    () => assert.fail("--restart took over"),
+    (e) => e,
+  );
+  assert.equal(error.code, "takeover_needs_connect");
+  assert.equal(error.exitCode, 3);
+  assert.deepEqual(calls, ["ts.current"]);
   await Deno.remove(ctx.home, { recursive: true });
 });

@@ -81,3 +81,56 @@ Deno.test("`tokenFromConfig()` resolves ${VAR} substitution and env secret refs"
   assert.equal(substituteEnv("x${GW_TOKEN}y", env), "xsecret-from-envy");
   assert.equal(substituteEnv("${EMPTY}", env), undefined);
 });
+
+Deno.test("`createConfigTokenSource()` answers whatever the gateway accepts: password mode, .env, ecto's copy", async (t) => {
+  const home = await Deno.makeTempDir({ prefix: "ecto-token-home-" });
+  const stateDir = `${home}/.openclaw`;
+  const path = `${stateDir}/openclaw.json`;
+  await Deno.mkdir(stateDir, { recursive: true });
+  const env = (extra: Record<string, string> = {}) => (n: string) =>
+    ({ HOME: home, ECTO_STATE_DIR: `${home}/.ecto`, ...extra } as Record<string, string>)[n];
+  try {
+    await t.step("password mode: the password is the bearer (OpenClaw accepts it)", async () => {
+      await Deno.writeTextFile(
+        path,
+        `{ gateway: { auth: { mode: "password", password: "pw-aaaaaaaaaaaaaaaaaaaa" } } }`,
+      );
+      assert.equal(
+        await createConfigTokenSource(path, { env: env() })(),
+        "pw-aaaaaaaaaaaaaaaaaaaa",
+      );
+    });
+    await t.step("a ${VAR} template resolved from OpenClaw's .env", async () => {
+      await Deno.writeTextFile(
+        path,
+        `{ gateway: { auth: { mode: "token", token: "\${GW_TOKEN}" } } }`,
+      );
+      await Deno.writeTextFile(
+        `${stateDir}/.env`,
+        `export GW_TOKEN="from-dotenv-bbbbbbbbbbbb" # c\n`,
+      );
+      assert.equal(
+        await createConfigTokenSource(path, { env: env() })(),
+        "from-dotenv-bbbbbbbbbbbb",
+      );
+    });
+    await t.step("OPENCLAW_GATEWAY_TOKEN from ~/.config/openclaw/gateway.env", async () => {
+      await Deno.remove(`${stateDir}/.env`);
+      await Deno.writeTextFile(path, `{ gateway: { auth: { mode: "token" } } }`);
+      await Deno.mkdir(`${home}/.config/openclaw`, { recursive: true });
+      await Deno.writeTextFile(
+        `${home}/.config/openclaw/gateway.env`,
+        "OPENCLAW_GATEWAY_TOKEN=gw-env-cccccccccccc\n",
+      );
+      assert.equal(await createConfigTokenSource(path, { env: env() })(), "gw-env-cccccccccccc");
+      await Deno.remove(`${home}/.config/openclaw/gateway.env`);
+    });
+    await t.step("only in ecto's environment: ecto's 0600 copy", async () => {
+      await Deno.mkdir(`${home}/.ecto`, { recursive: true });
+      await Deno.writeTextFile(`${home}/.ecto/gateway-credential`, "copied-dddddddddddd\n");
+      assert.equal(await createConfigTokenSource(path, { env: env() })(), "copied-dddddddddddd");
+    });
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});

@@ -58,6 +58,8 @@ export interface KeyRecord {
   readonly agent?: string;
   /** ISO 8601 time after which the key is refused with `key_expired`. */
   readonly expires?: string;
+  /** An existing secret adopted with {@link KeyStore.importKey} (e.g. the old skill's token). */
+  readonly imported?: true;
 }
 
 /** A newly created key: `key` is the cleartext, returned once and stored nowhere by the store. */
@@ -128,6 +130,8 @@ export interface StoredKey {
   expires?: string;
   /** Lowercase hex SHA-256 of the full key string. */
   sha256: string;
+  /** Adopted with {@link KeyStore.importKey}: any shape, never the owner key. */
+  imported?: true;
 }
 
 /** The key file: `{ "version": 1, "keys": [...] }`. */
@@ -271,7 +275,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
     const key = generateKey();
     let created: StoredKey | undefined;
     await this.#mutate((keys) => {
-      if (role === "owner" && keys.some((k) => k.role === "owner")) {
+      if (role === "owner" && keys.some((k) => k.role === "owner" && !k.imported)) {
         throw new KeyStoreError("owner_key_exists", "There is already an owner key.", {
           fix: "Revoke the current owner key first (ecto keys revoke <id>).",
         });
@@ -293,6 +297,56 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
       return [...keys, created];
     });
     return { id: created!.id, key, record: toRecord(created!) };
+  }
+
+  /**
+   * Adopts an existing secret (say the old skill's public gateway token) as a
+   * key named `name`: only its SHA-256 is stored; it is accepted whatever its
+   * shape, confined like every key, and never counts as the owner key. An
+   * earlier import of the same secret is returned as it is.
+   *
+   * @throws {KeyStoreError} `invalid_key_name`; `invalid_key` for a secret
+   * shorter than 16 or longer than 512 characters or with control characters.
+   */
+  async importKey(
+    name: string,
+    secret: string,
+    options: CreateKeyOptions = {},
+  ): Promise<KeyRecord> {
+    const trimmed = name.trim();
+    if (trimmed === "" || trimmed.length > 64 || hasControlCharacter(trimmed)) {
+      throw new KeyStoreError(
+        "invalid_key_name",
+        "A key name must be 1 to 64 printable characters.",
+      );
+    }
+    if (secret.length < 16 || secret.length > 512 || hasControlCharacter(secret)) {
+      throw new KeyStoreError(
+        "invalid_key",
+        "An imported key must be 16 to 512 printable characters.",
+      );
+    }
+    const sha256 = hashKey(secret);
+    let record: StoredKey | undefined;
+    await this.#mutate((keys) => {
+      record = keys.find((k) => k.sha256 === sha256);
+      if (record) return undefined;
+      let id = generateId();
+      while (keys.some((k) => k.id === id)) id = generateId();
+      record = {
+        id,
+        name: trimmed,
+        role: options.role ?? "client",
+        created: new Date(this.#now()).toISOString(),
+        ...(options.limits ? { limits: { ...options.limits } } : {}),
+        ...(options.agent ? { agent: options.agent } : {}),
+        ...(options.expires ? { expires: options.expires } : {}),
+        sha256,
+        imported: true,
+      };
+      return [...keys, record];
+    });
+    return toRecord(record!);
   }
 
   /** Revokes key `id`; returns its record, or `undefined` when there was no such key. */
@@ -339,7 +393,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
 
   /** The owner key's record, if there is one. */
   async owner(): Promise<KeyRecord | undefined> {
-    return (await this.list()).find((k) => k.role === "owner");
+    return (await this.list()).find((k) => k.role === "owner" && !k.imported);
   }
 
   /**
@@ -347,10 +401,10 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
    * of the file (re-read when it changed), one SHA-256, one map lookup.
    */
   async verify(presented: string): Promise<KeyRecord | undefined> {
-    if (!KEY_SHAPE.test(presented)) return undefined;
     // The stat runs now, after whatever revoke returned before this request
     // arrived; a load that is already queued may predate it, so queue our own.
     if (this.#statSignature() !== this.#signature) await this.#refresh();
+    if (!KEY_SHAPE.test(presented) && !this.#keys.some((k) => k.imported)) return undefined;
     const entry = this.#byHash.get(hashKey(presented));
     if (entry === undefined) return undefined;
     this.#markUsed(entry.record.id, this.#now());
@@ -542,6 +596,7 @@ function toRecord(k: StoredKey): KeyRecord {
   if (k.limits !== undefined) record.limits = k.limits;
   if (k.agent !== undefined) record.agent = k.agent;
   if (k.expires !== undefined) record.expires = k.expires;
+  if (k.imported) record.imported = true;
   return Object.freeze(record);
 }
 
@@ -594,6 +649,7 @@ export function parseKeyFile(text: string): KeyFile {
       ...(k.agent !== undefined ? { agent: k.agent } : {}),
       ...(k.expires !== undefined ? { expires: k.expires } : {}),
       sha256: k.sha256,
+      ...(k.imported === true ? { imported: true as const } : {}),
     });
   }
   return { version: 1, keys };

@@ -1,17 +1,29 @@
 /**
- * Where the edge gets the gateway's bearer token: OpenClaw's own JSON5
- * config (`gateway.auth.token`), re-read when the file changes, with the
- * `OPENCLAW_GATEWAY_TOKEN` environment variable as the fallback (the same
- * order OpenClaw's local clients use).
+ * Where the edge gets the gateway's bearer credential: whatever the gateway
+ * itself accepts, resolved the way OpenClaw does (`inspectGatewaySettings`):
+ * `gateway.auth.token` or, in password mode, `gateway.auth.password`
+ * (OpenClaw accepts `Bearer <password>`), each as a literal, a `${VAR}`
+ * template or an env SecretRef, else `OPENCLAW_GATEWAY_TOKEN` /
+ * `OPENCLAW_GATEWAY_PASSWORD` from the edge's environment or OpenClaw's
+ * dotenv files. Last, a copy connect left in ecto's 0600
+ * `gateway-credential` file when the credential lived only in the
+ * environment ecto ran in (the edge's supervisor does not pass secrets).
+ * The files are re-read when they change.
  *
- * The token is never logged, never put in an error message.
+ * The credential is never logged, never put in an error message.
  *
  * @module
  */
 import { parseJson5 } from "../json5.ts";
-import type { EnvLookup } from "../paths.ts";
+import {
+  inspectGatewaySettings,
+  openClawEnvFiles,
+  parseDotEnv,
+  resolveOpenClawLocation,
+} from "../openclaw/config.ts";
+import { ectoPaths, type EnvLookup } from "../paths.ts";
 
-/** Returns the gateway token now (cheap: cached, re-validated by `stat`), or `undefined`. */
+/** Returns the gateway credential now (cheap: cached, re-validated by `stat`), or `undefined`. */
 export type TokenSource = () => Promise<string | undefined>;
 
 /** Options of {@link createConfigTokenSource}. */
@@ -20,8 +32,15 @@ export interface ConfigTokenSourceOptions {
   env?: EnvLookup;
   /** Clock in ms. Default `Date.now`. */
   now?: () => number;
-  /** Minimum interval between `stat`s of the config file, ms. Default 250. */
+  /** Minimum interval between `stat`s of the files, ms. Default 250. */
   checkIntervalMs?: number;
+  /** ecto's copy of an environment-only credential (default `<ecto state>/gateway-credential`). */
+  credentialFile?: string;
+}
+
+/** ecto's 0600 copy of a gateway credential that lives only in the environment. */
+export function gatewayCredentialFile(stateDir: string): string {
+  return `${stateDir}/gateway-credential`;
 }
 
 /** A token source that always answers `token` (tests, or a token from elsewhere). */
@@ -30,13 +49,29 @@ export function staticTokenSource(token: string | undefined): TokenSource {
   return () => answer;
 }
 
+function statSig(path: string): string {
+  try {
+    const info = Deno.statSync(path);
+    return `${info.mtime?.getTime()}:${info.size}:${info.ino}`;
+  } catch {
+    return "-";
+  }
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * A token source reading `gateway.auth.token` from OpenClaw's config at
- * `configPath`. The file is `stat`ed at most every `checkIntervalMs` and
- * re-parsed only when its mtime, size or inode changed; a file that does not
- * parse keeps the last good token (a half-written edit must not cut traffic).
- * `${VAR}` substitution and `{ source: "env", id }` secret refs are resolved
- * from `env`; with no token in the file, `OPENCLAW_GATEWAY_TOKEN` is used.
+ * A credential source reading OpenClaw's config at `configPath` (and its
+ * dotenv files, and ecto's copy). The files are `stat`ed at most every
+ * `checkIntervalMs` and re-read only when one changed; a config that does
+ * not parse keeps the last good credential (a half-written edit must not
+ * cut traffic).
  */
 export function createConfigTokenSource(
   configPath: string,
@@ -45,45 +80,53 @@ export function createConfigTokenSource(
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const now = options.now ?? Date.now;
   const interval = options.checkIntervalMs ?? 250;
+  let envFiles: string[] = [];
+  try {
+    envFiles = openClawEnvFiles(resolveOpenClawLocation(env));
+  } catch { /* no HOME: no dotenv files */ }
+  let copyFile = options.credentialFile;
+  if (copyFile === undefined) {
+    try {
+      copyFile = gatewayCredentialFile(ectoPaths(env).stateDir);
+    } catch { /* no HOME */ }
+  }
+  const files = [configPath, ...envFiles, ...(copyFile ? [copyFile] : [])];
   let checkedAt = -Infinity;
   let signature: string | undefined;
-  let fromFile: string | undefined;
-  let checking: Promise<void> | undefined;
+  let config: unknown = {};
+  let current: string | undefined;
 
-  const check = async (): Promise<void> => {
-    try {
-      const info = await Deno.stat(configPath);
-      const sig = `${info.mtime?.getTime()}:${info.size}:${info.ino}`;
-      if (sig === signature) return;
-      const text = await Deno.readTextFile(configPath);
-      let config: unknown;
+  const check = (): void => {
+    checkedAt = now();
+    const sig = files.map(statSig).join("|");
+    if (sig === signature) return;
+    const text = readText(configPath);
+    if (text === undefined) config = {};
+    else {
       try {
-        config = parseJson5(text);
+        config = text.trim() === "" ? {} : parseJson5(text);
       } catch {
-        return; // keep the last good token; try again on the next change
+        return; // keep the last good credential; try again on the next change
       }
-      fromFile = tokenFromConfig(config, env);
-      signature = sig;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        fromFile = undefined;
-        signature = "missing";
-      }
-      // Other errors (permissions): keep what we had.
-    } finally {
-      checkedAt = now();
-      checking = undefined;
     }
+    const dotEnv: Record<string, string> = {};
+    for (const file of envFiles) {
+      const t = readText(file);
+      if (t === undefined) continue;
+      for (const [k, v] of Object.entries(parseDotEnv(t))) if (!(k in dotEnv)) dotEnv[k] = v;
+    }
+    const lookup: EnvLookup = (name) => env(name) ?? dotEnv[name];
+    const record = typeof config === "object" && config !== null && !Array.isArray(config)
+      ? config as Record<string, unknown>
+      : {};
+    current = inspectGatewaySettings(record, lookup).credential?.value ??
+      (copyFile ? readText(copyFile)?.trim() || undefined : undefined);
+    signature = sig;
   };
 
-  return async () => {
-    if (now() - checkedAt >= interval) {
-      checking ??= check();
-      await checking;
-    }
-    if (fromFile !== undefined) return fromFile;
-    const fallback = env("OPENCLAW_GATEWAY_TOKEN");
-    return fallback ? fallback : undefined;
+  return () => {
+    if (now() - checkedAt >= interval) check();
+    return Promise.resolve(current);
   };
 }
 

@@ -7,9 +7,17 @@
  */
 import type { EctoContext } from "../context.ts";
 import { EctoError } from "../errors.ts";
-import type { GatewayConfigured, LayerStatus, OpenClawLayer, StepResult } from "../layers.ts";
+import type {
+  GatewayConfigured,
+  GatewayInspection,
+  LayerStatus,
+  OpenClawLayer,
+  StepResult,
+} from "../layers.ts";
 import {
+  applyMergePatch,
   applyOpenClawPlan,
+  blockedLegacyMigration,
   ensureGatewayRunning,
   forgetGatewayDevice,
   GATEWAY_LOG_PATH,
@@ -35,6 +43,23 @@ function gatewayDeps(ctx: EctoContext): GatewayDeps {
     now: ctx.now,
     sleep: ctx.sleep,
   };
+}
+
+/** The variables the edge's supervisor passes on (locations only, never a secret). */
+const EDGE_ENV_NAMES = [
+  "HOME",
+  "PATH",
+  "DENO_DIR",
+  "ECTO_STATE_DIR",
+  "OPENCLAW_STATE_DIR",
+  "OPENCLAW_CONFIG_PATH",
+  "OPENCLAW_HOME",
+];
+
+/** The environment as the supervised edge sees it. */
+export function edgeEnv(env: (name: string) => string | undefined) {
+  return (name: string): string | undefined =>
+    EDGE_ENV_NAMES.includes(name) ? env(name) : undefined;
 }
 
 /** Where a gateway ecto starts writes its output (the seed's path; tests override it). */
@@ -110,7 +135,15 @@ export function openclawLayer(): OpenClawLayer {
         configPath: state.location.configPath,
         env: state.env,
         allowNonLoopback: options.keepBind,
+        ...(options.rotateCredential ? { rotateCredential: true } : {}),
+        ...(options.tailscaleOff ? { tailscaleOff: true } : {}),
       });
+      // The edge runs under a supervisor that passes no secrets: what it can resolve itself.
+      const edgeView = inspectGatewaySettings(
+        applyMergePatch(state.file.config, plan.patch),
+        await openClawEnvLookup(edgeEnv(ctx.env), state.location),
+      ).credential?.value;
+      const edgeNeedsCopy = edgeView === plan.credential.value ? undefined : plan.credential.value;
       const logPath = gatewayLog(ctx);
       const parts: string[] = [];
       let changed = false;
@@ -168,7 +201,38 @@ export function openclawLayer(): OpenClawLayer {
         restarted,
         changed,
         detail: parts.join(" "),
+        ...(plan.retired ? { retired: plan.retired.value } : {}),
+        ...(edgeNeedsCopy ? { edgeNeedsCopy } : {}),
       };
+    },
+
+    async inspect(ctx): Promise<GatewayInspection> {
+      const location = resolveOpenClawLocation(ctx.env);
+      const file = await readOpenClawConfig(location.configPath);
+      const env = await openClawEnvLookup(ctx.env, location);
+      return {
+        location,
+        exists: file.exists,
+        settings: inspectGatewaySettings(file.config, env),
+        config: file.config,
+        env,
+      };
+    },
+
+    async answersAsGateway(ctx, port): Promise<boolean> {
+      // OpenClaw's private Tailscale listener is the gateway's own HTTP server: its `/healthz`
+      // answers exactly `{"ok":true,"status":"live"}` (recorded with 2026.9.6).
+      try {
+        const response = await ctx.fetch(`http://127.0.0.1:${port}/healthz`, {
+          signal: AbortSignal.timeout(3_000),
+        });
+        const body = await response.json().catch(() => undefined) as
+          | { ok?: unknown; status?: unknown }
+          | undefined;
+        return response.status === 200 && body?.ok === true && body.status === "live";
+      } catch {
+        return false;
+      }
     },
 
     async undo(ctx): Promise<StepResult> {
@@ -182,10 +246,37 @@ export function openclawLayer(): OpenClawLayer {
       let settings;
       try {
         const file = await readOpenClawConfig(location.configPath);
-        settings = inspectGatewaySettings(
-          file.config,
-          await openClawEnvLookup(ctx.env, location.stateDir),
-        );
+        if (!file.exists) {
+          const message = `no OpenClaw config found at ${location.configPath}`;
+          return {
+            name: "gateway",
+            ok: false,
+            summary: message,
+            details: { config: location.configPath, stateDir: location.stateDir },
+            problem: {
+              message: `There is no OpenClaw config at ${location.configPath}.`,
+              fix:
+                "Set up OpenClaw (openclaw onboard), or point ecto at your config with --profile, OPENCLAW_STATE_DIR or OPENCLAW_CONFIG_PATH.",
+            },
+          };
+        }
+        settings = inspectGatewaySettings(file.config, await openClawEnvLookup(ctx.env, location));
+        const blocked = blockedLegacyMigration(ctx.env);
+        if (blocked) {
+          const message =
+            `OpenClaw's migration from ${blocked.source} is blocked by an existing ${blocked.target}; the gateway will not start.`;
+          return {
+            name: "gateway",
+            ok: false,
+            summary: message,
+            details: { config: location.configPath },
+            problem: {
+              message,
+              fix:
+                `Move ${blocked.target}/ecto-credentials.json into ${blocked.source}, remove the empty ${blocked.target}, then ecto connect`,
+            },
+          };
+        }
       } catch (error) {
         const e = error instanceof EctoError ? error : undefined;
         return {

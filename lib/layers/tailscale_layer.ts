@@ -8,6 +8,7 @@ import type { ConnectionRecord } from "../connection_record.ts";
 import type { EctoContext } from "../context.ts";
 import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../errors.ts";
 import type {
+  GatewayRoutes,
   LayerStatus,
   StepResult,
   TailscaleFound,
@@ -40,6 +41,12 @@ import {
   type TailscaleStatus,
 } from "../tailscale.ts";
 import { edgeTarget } from "./edge_address.ts";
+import { removeGatewayExposures } from "../tailscale/gateway_routes.ts";
+import {
+  describeExposure,
+  findGatewayExposures,
+  foregroundLoopbackPorts,
+} from "../tailscale/serve_config.ts";
 
 export { ADMIN_DNS_URL, ADMIN_POLICY_URL } from "../tailscale.ts";
 
@@ -215,6 +222,39 @@ export function tailscaleLayer(): TailscaleLayer {
     },
 
     report: (ctx, record) => report(ctx, record, locate, cli),
+
+    async gatewayRoutes(ctx, options): Promise<GatewayRoutes> {
+      const none: GatewayRoutes = { read: false, routes: [], gatewayPorts: [options.port] };
+      const install = await locate(ctx).catch(() => undefined);
+      if (!install) return none;
+      let config;
+      try {
+        config = await getServeConfig(cli(ctx, install));
+      } catch {
+        return none;
+      }
+      const ports = [options.port];
+      for (const p of foregroundLoopbackPorts(config)) {
+        if (p !== options.port && await options.isGateway(p)) ports.push(p);
+      }
+      return { read: true, routes: findGatewayExposures(config, ports), gatewayPorts: ports };
+    },
+
+    async removeGatewayRoutes(ctx, options): Promise<StepResult> {
+      const result = await removeGatewayExposures(cli(ctx, await located(ctx)), {
+        exposures: options.routes,
+        gatewayPorts: options.gatewayPorts,
+        events: ctx.events,
+      });
+      return result.removed.length === 0
+        ? { detail: "No route straight to the gateway to remove." }
+        : {
+          changed: true,
+          detail: `Removed ${result.removed.length} route(s) straight to the gateway: ${
+            result.removed.map(describeExposure).join("; ")
+          }${result.othersUnchanged ? "; every other route is as it was" : ""}.`,
+        };
+    },
   };
 }
 

@@ -76,7 +76,7 @@ export async function loadOpenClaw(
   const cli = opts.cli ?? await locateOpenClaw(deps.env);
   const location = resolveOpenClawLocation(deps.env);
   const file = await readOpenClawConfig(location.configPath);
-  const env = await openClawEnvLookup(deps.env, location.stateDir);
+  const env = await openClawEnvLookup(deps.env, location);
   return { cli, location, file, settings: inspectGatewaySettings(file.config, env), env };
 }
 
@@ -300,7 +300,8 @@ export async function applyOpenClawPlan(
   const previous = await readSnapshot(paths.openclawSnapshotFile);
   const snapshot = mergeSnapshot(previous, plan.snapshot, plan.configPath, new Date(now()));
   await ensurePrivateDir(paths.stateDir);
-  await writeJsonAtomic(paths.openclawSnapshotFile, snapshot);
+  // A take-over's changes are not undone: with nothing else changed there is nothing to restore.
+  if (snapshot.entries.length > 0) await writeJsonAtomic(paths.openclawSnapshotFile, snapshot);
 
   // 2. One validated write.
   let patched;
@@ -402,7 +403,8 @@ export async function undoOpenClaw(
   const paths = ectoPaths(deps.env);
   const step = "openclaw.undo";
   const snapshot = await readSnapshot(paths.openclawSnapshotFile);
-  if (!snapshot) {
+  if (!snapshot || snapshot.entries.length === 0) {
+    if (snapshot) await Deno.remove(paths.openclawSnapshotFile).catch(() => {});
     events({ kind: "step", step, status: "skip", detail: "ecto changed nothing in OpenClaw" });
     return { restored: false, keys: [] };
   }

@@ -13,7 +13,7 @@ import { EctoError, ToolError } from "../errors.ts";
 import { type EventSink, ignoreEvents } from "../events.ts";
 import type { EnvLookup } from "../paths.ts";
 import type { Shell } from "../shell.ts";
-import { isRecord } from "./config.ts";
+import { isRecord, profileName } from "./config.ts";
 import { type OpenClawCli, openClawCommandEnv, parseCliJson, runOpenClaw } from "./cli.ts";
 
 /** `fetch` as ecto injects it. */
@@ -292,28 +292,45 @@ export interface GatewayService {
 }
 
 /**
+ * The service names OpenClaw gives the gateway of `env`'s profile
+ * (`constants-*.mjs`): launchd `ai.openclaw.gateway` / `ai.openclaw.<profile>`,
+ * systemd `openclaw-gateway` / `openclaw-gateway-<profile>`;
+ * `OPENCLAW_LAUNCHD_LABEL` and `OPENCLAW_SYSTEMD_UNIT` override them. Pure.
+ */
+export function gatewayServiceNames(env: EnvLookup): { launchdLabel: string; systemdUnit: string } {
+  const p = profileName(env);
+  const label = env("OPENCLAW_LAUNCHD_LABEL")?.trim() ||
+    (p ? `ai.openclaw.${p}` : "ai.openclaw.gateway");
+  const unit = env("OPENCLAW_SYSTEMD_UNIT")?.trim() ||
+    (p ? `openclaw-gateway-${p}` : "openclaw-gateway");
+  return { launchdLabel: label, systemdUnit: unit.endsWith(".service") ? unit : `${unit}.service` };
+}
+
+/**
  * Detects the gateway installed as a per-user service: the launchd plist
- * `~/Library/LaunchAgents/ai.openclaw.gateway.plist` or the systemd user unit
- * `openclaw-gateway.service`. OpenClaw only manages the service for the
- * canonical state dir, so a relocated one (`OPENCLAW_STATE_DIR`,
- * `OPENCLAW_CONFIG_PATH`, `OPENCLAW_HOME`) is treated as unmanaged.
+ * `~/Library/LaunchAgents/<label>.plist` or the systemd user unit
+ * `~/.config/systemd/user/<unit>` (names from {@link gatewayServiceNames}).
+ * OpenClaw only manages the service of a profile's canonical state dir
+ * (`~/.openclaw` or `~/.openclaw-<profile>`), so a relocated one
+ * (`OPENCLAW_HOME`, another `OPENCLAW_STATE_DIR` or config path) is unmanaged.
  */
 export async function detectGatewayService(
   env: EnvLookup,
   os: typeof Deno.build.os = Deno.build.os,
 ): Promise<GatewayService | undefined> {
-  if (env("OPENCLAW_STATE_DIR") || env("OPENCLAW_CONFIG_PATH") || env("OPENCLAW_HOME")) {
-    return undefined;
-  }
   const home = env("HOME");
-  if (!home) return undefined;
+  if (!home || env("OPENCLAW_HOME")) return undefined;
+  const p = profileName(env);
+  const canonical = p ? `${home}/.openclaw-${p}` : `${home}/.openclaw`;
+  const stateDir = env("OPENCLAW_STATE_DIR")?.replace(/\/+$/, "");
+  if (stateDir !== undefined && stateDir !== canonical) return undefined;
+  const configPath = env("OPENCLAW_CONFIG_PATH");
+  if (configPath !== undefined && configPath !== `${canonical}/openclaw.json`) return undefined;
+  const names = gatewayServiceNames(env);
   const candidates: GatewayService[] = os === "darwin"
-    ? [{ kind: "launchd", path: `${home}/Library/LaunchAgents/ai.openclaw.gateway.plist` }]
+    ? [{ kind: "launchd", path: `${home}/Library/LaunchAgents/${names.launchdLabel}.plist` }]
     : os === "linux"
-    ? [{
-      kind: "systemd",
-      path: `${env("XDG_CONFIG_HOME") ?? `${home}/.config`}/systemd/user/openclaw-gateway.service`,
-    }]
+    ? [{ kind: "systemd", path: `${home}/.config/systemd/user/${names.systemdUnit}` }]
     : [];
   for (const candidate of candidates) {
     try {

@@ -91,6 +91,15 @@ export interface PlanOptions {
   responses?: boolean;
   /** Token generator (tests); default 32 random bytes as 64 hex chars. */
   generateToken?: () => string;
+  /**
+   * The gateway's credential was public (a Funnel route straight to the
+   * gateway, `gateway.tailscale.mode`, or the old skill's credentials file):
+   * move to token auth with a fresh token only the edge uses, delete a
+   * password, and hand the old credential back as `retired`. Not undone.
+   */
+  rotateCredential?: boolean;
+  /** Turn `gateway.tailscale.mode` off (the gateway publishing itself). Not undone. */
+  tailscaleOff?: boolean;
 }
 
 /**
@@ -122,6 +131,10 @@ export interface OpenClawPlan {
   url: string;
   /** Things worth telling the user. */
   notes: string[];
+  /** The credential `rotateCredential` replaced (a secret: for the `legacy` key only). */
+  retired: GatewayCredential | undefined;
+  /** Paths changed for safety that undo leaves as they are (tailscale mode, rotated auth). */
+  permanent: string[][];
 }
 
 /** A fresh gateway token: 32 random bytes as 64 lowercase hex characters. */
@@ -140,6 +153,8 @@ const P = {
   token: ["gateway", "auth", "token"],
   bind: ["gateway", "bind"],
   trustedProxies: ["gateway", "trustedProxies"],
+  password: ["gateway", "auth", "password"],
+  tailscaleMode: ["gateway", "tailscale", "mode"],
 } as const;
 
 /** Sets `value` at `path` in a patch document, creating objects on the way. */
@@ -222,14 +237,23 @@ export function planOpenClaw(config: Record<string, unknown>, options: PlanOptio
   let restart: RestartKind = "none";
   const reasons: string[] = [];
 
-  const change = (path: readonly string[], to: unknown, opts: { secret?: boolean } = {}) => {
+  const permanent: string[][] = [];
+  const change = (
+    path: readonly string[],
+    to: unknown,
+    opts: { secret?: boolean; permanent?: boolean } = {},
+  ) => {
     setPath(patch, path, to);
     const from = getPath(config, path);
     changes.push({
       path: [...path],
       from: opts.secret && from !== undefined ? "<redacted>" : from,
-      to: opts.secret ? "<new 64-hex token>" : to,
+      to: opts.secret ? (to === null ? null : "<new 64-hex token>") : to,
     });
+    if (opts.permanent) {
+      permanent.push([...path]);
+      return;
+    }
     const entry = snapshotEntryFor(config, path, opts.secret === true);
     if (!snapshot.some((e) => samePath(e.path, entry.path))) snapshot.push(entry);
   };
@@ -260,7 +284,30 @@ export function planOpenClaw(config: Record<string, unknown>, options: PlanOptio
     credential = { kind: "token", value, source: "config" };
     return value;
   };
-  switch (before.effectiveAuthMode) {
+  let retired: GatewayCredential | undefined;
+  const rotate = options.rotateCredential === true && before.effectiveAuthMode !== "trusted-proxy";
+  if (rotate) {
+    // The old credential was public: a fresh token only the edge knows, the password gone.
+    retired = before.credential;
+    if (before.authMode !== "token") change(P.authMode, "token", { permanent: true });
+    change(P.token, newToken(), { secret: true, permanent: true });
+    if (hasPath(config, P.password)) change(P.password, null, { secret: true, permanent: true });
+    restart = maxRestart(restart, "automatic");
+    reasons.push("changing gateway auth makes the gateway restart itself");
+    if (before.password.state === "env" || before.token.state === "env") {
+      notes.push(
+        "OPENCLAW_GATEWAY_TOKEN/PASSWORD in the gateway's environment no longer apply: the config token wins.",
+      );
+    }
+  }
+  if (options.tailscaleOff === true && before.tailscaleMode !== "off") {
+    change(P.tailscaleMode, "off", { permanent: true });
+    restart = maxRestart(restart, "automatic");
+    reasons.push("a gateway.tailscale.mode change makes the gateway restart (and drop its route)");
+  }
+  switch (rotate ? "rotated" : before.effectiveAuthMode) {
+    case "rotated":
+      break;
     case "trusted-proxy":
       throw new ActionRequiredError(
         "openclaw_auth_trusted_proxy",
@@ -382,6 +429,11 @@ export function planOpenClaw(config: Record<string, unknown>, options: PlanOptio
     // Unreachable: every branch above either found, generated or refused a credential.
     throw new Error("planOpenClaw: no credential");
   }
+  // With reload.mode=off nothing is applied live, not even endpoint switches: ecto restarts.
+  if (before.reloadMode === "off" && changes.length > 0 && RESTART_ORDER.indexOf(restart) < 2) {
+    restart = "restart";
+    reasons.push("gateway.reload.mode is off, so nothing applies until the gateway restarts");
+  }
   const after = inspectGatewaySettings(applyMergePatch(config, patch), env);
   return {
     configPath: options.configPath,
@@ -396,6 +448,8 @@ export function planOpenClaw(config: Record<string, unknown>, options: PlanOptio
     tokenGenerated,
     url: after.url,
     notes,
+    retired,
+    permanent,
   };
 }
 

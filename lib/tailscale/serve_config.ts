@@ -315,3 +315,144 @@ export function choosePort(
     { fix: "tailscale funnel status (then free one of those ports yourself)" },
   );
 }
+
+/**
+ * The loopback port a Serve target points at, in every form Tailscale
+ * accepts (`18789`, `localhost:18789`, `127.0.0.1:18789`, `[::1]:18789`,
+ * `http://…`, `https://…`, `https+insecure://…`, with or without a path);
+ * `undefined` for a non-loopback host, a unix socket, text or a file path.
+ */
+export function loopbackTargetPort(target: string): number | undefined {
+  const t = target.trim();
+  if (/^\d{1,5}$/.test(t)) return Number(t);
+  const rest = /^(?:https?|https\+insecure|tcp):\/\//i.test(t) ? t.replace(/^[^:]+:\/\//, "") : t;
+  const m = /^(\[[^\]]+\]|[^:/\[]+):(\d{1,5})(?:\/.*)?$/.exec(rest);
+  if (!m) return undefined;
+  const host = m[1].replace(/^\[|\]$/g, "").toLowerCase();
+  const loopback = host === "localhost" || host === "::1" || /^127(?:\.\d{1,3}){3}$/.test(host);
+  const port = Number(m[2]);
+  return loopback && port >= 1 && port <= 65535 ? port : undefined;
+}
+
+/** One Serve/Funnel handler whose target is the gateway itself. */
+export interface GatewayExposure {
+  /** The HTTPS (or TCP) port it listens on. */
+  port: number;
+  /** `web` for an HTTP(S) handler, `tcp` for a TCP forwarder. */
+  kind: "web" | "tcp";
+  /** The config key, `host:port` (web only). */
+  hostPort?: string;
+  /** The mount point (web only), e.g. `/`. */
+  mount?: string;
+  /** The target exactly as stored. */
+  target: string;
+  /** The loopback port the target points at. */
+  targetPort: number;
+  /** Public (Funnel on for its `host:port`) rather than tailnet-only. */
+  funnel: boolean;
+  /** Whether `--https` (false: `--http`) carries it (web only). */
+  https: boolean;
+  /** A foreground session's (ecto cannot remove it; its process must end). */
+  foreground: boolean;
+  /** The foreground session id. */
+  session?: string;
+}
+
+function exposuresIn(
+  config: ServeConfig,
+  ports: ReadonlySet<number>,
+  session: string | undefined,
+): GatewayExposure[] {
+  const out: GatewayExposure[] = [];
+  const fg = session === undefined ? {} : { session };
+  for (const [port, entry] of config.tcp) {
+    if (entry.tcpForward === undefined) continue;
+    const targetPort = loopbackTargetPort(entry.tcpForward);
+    if (targetPort === undefined || !ports.has(targetPort)) continue;
+    const funnel = [...config.allowFunnel].some((k) => k.endsWith(`:${port}`));
+    out.push({
+      port,
+      kind: "tcp",
+      target: entry.tcpForward,
+      targetPort,
+      funnel,
+      https: false,
+      foreground: session !== undefined,
+      ...fg,
+    });
+  }
+  for (const [key, mounts] of config.web) {
+    const i = key.lastIndexOf(":");
+    const port = Number(key.slice(i + 1));
+    if (i < 0 || !Number.isInteger(port)) continue;
+    for (const [mount, handler] of mounts) {
+      if (handler.proxy === undefined) continue;
+      const targetPort = loopbackTargetPort(handler.proxy);
+      if (targetPort === undefined || !ports.has(targetPort)) continue;
+      out.push({
+        port,
+        kind: "web",
+        hostPort: key,
+        mount,
+        target: handler.proxy,
+        targetPort,
+        funnel: config.allowFunnel.has(key),
+        https: config.tcp.get(port)?.http !== true,
+        foreground: session !== undefined,
+        ...fg,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Every handler, background or foreground, whose target is one of
+ * `gatewayPorts` (the gateway's port, plus any private listener known to be
+ * the gateway's, such as the one OpenClaw's own Tailscale claim points at).
+ * Sorted: public first, then by port (443, 8443, 10000, others). Pure.
+ */
+export function findGatewayExposures(
+  config: ServeConfig,
+  gatewayPorts: readonly number[],
+): GatewayExposure[] {
+  const ports = new Set(gatewayPorts);
+  const found = exposuresIn(config, ports, undefined);
+  for (const [id, fg] of config.foreground) found.push(...exposuresIn(fg, ports, id));
+  const rank = (p: number) => FUNNEL_PORTS.includes(p) ? FUNNEL_PORTS.indexOf(p) : 3 + p;
+  return found.sort((a, b) =>
+    Number(b.funnel) - Number(a.funnel) || rank(a.port) - rank(b.port) ||
+    (a.mount ?? "").localeCompare(b.mount ?? "")
+  );
+}
+
+/** Loopback ports that foreground sessions proxy to (candidates for OpenClaw's own claim). */
+export function foregroundLoopbackPorts(config: ServeConfig): number[] {
+  const ports = new Set<number>();
+  for (const fg of config.foreground.values()) {
+    for (const mounts of fg.web.values()) {
+      for (const handler of mounts.values()) {
+        const p = handler.proxy === undefined ? undefined : loopbackTargetPort(handler.proxy);
+        if (p !== undefined) ports.add(p);
+      }
+    }
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+/** The `tailscale serve … off` argv that removes one background exposure (never `reset`). */
+export function exposureOffArgs(exposure: GatewayExposure): string[] {
+  if (exposure.kind === "tcp") return ["serve", `--tcp=${exposure.port}`, "off"];
+  const flag = exposure.https ? "--https" : "--http";
+  return ["serve", "--yes", `${flag}=${exposure.port}`, `--set-path=${exposure.mount}`, "off"];
+}
+
+/** A short, secret-free description of an exposure for messages. */
+export function describeExposure(e: GatewayExposure): string {
+  const where = e.kind === "tcp"
+    ? `TCP port ${e.port}`
+    : `https://${e.hostPort?.replace(/:443$/, "")}${e.mount === "/" ? "" : e.mount}`;
+  return `${where} → ${e.target} (${e.funnel ? "public Funnel" : "tailnet-only Serve"}${
+    e.foreground ? `, foreground session ${e.session}` : ""
+  })`;
+}

@@ -7,7 +7,7 @@
  */
 import { type DoubleOptions, TailscaleDouble } from "../tailscale_double/control.ts";
 import { ensureOpenClaw } from "../harness/openclaw_install.ts";
-import { type Gateway, startGateway } from "../harness/gateway.ts";
+import { type Gateway, startGateway, type StartGatewayOptions } from "../harness/gateway.ts";
 import { startStubLlm, type StubLlm } from "../harness/stub_llm.ts";
 import { type DnsStub, startDnsStub } from "./dns_stub.ts";
 
@@ -19,6 +19,10 @@ export interface SandboxOptions {
   /** Gateway token in config (default: one is generated; null: none). */
   gatewayToken?: string | null;
   onProgress?: (line: string) => void;
+  /** More gateway options (config, environment), merged over the sandbox's. */
+  gatewayOptions?: Partial<StartGatewayOptions>;
+  /** Put the tailscale double on the gateway's PATH (for `gateway.tailscale.mode`). */
+  gatewaySeesTailscale?: boolean;
 }
 
 /** A running sandbox. */
@@ -57,11 +61,24 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let gateway: Gateway;
   try {
     progress("starting a real OpenClaw gateway (20-30 s on a cold start)");
+    const seesTailscale = options.gatewaySeesTailscale
+      ? {
+        extraEnv: {
+          ...tailscale.env(),
+          PATH: `${tailscale.binDir}:${install.nodeBinDir}:${
+            Deno.env.get("PATH") ?? "/usr/bin:/bin"
+          }`,
+          ...options.gatewayOptions?.extraEnv,
+        },
+      }
+      : {};
     gateway = await startGateway({
       stubUrl: stub.url,
       chatCompletions: false,
       start: options.startGateway ?? true,
       ...(options.gatewayToken === undefined ? {} : { token: options.gatewayToken }),
+      ...options.gatewayOptions,
+      ...seesTailscale,
     });
   } catch (error) {
     await tailscale[Symbol.asyncDispose]();
