@@ -54,9 +54,9 @@ Deno.test("edge_main.ts loads no commander, dax or orchestration at run time", a
   const graph = [...await runtimeGraph("edge_main.ts")];
   for (
     const banned of [
-      // npm packages other than json5 (OpenClaw's config syntax, for the gateway's token);
+      // npm packages other than json5 and dotenv (OpenClaw's config and .env, for the gateway's credential);
       // node: built-ins are part of the runtime.
-      /^bare:(?!json5$|node:)/,
+      /^bare:(?!json5$|dotenv$|node:)/,
       /\/lib\/connect\.ts$/,
       /\/lib\/status\.ts$/,
       /\/lib\/shell\.ts$/,

@@ -15,6 +15,7 @@ import type { EnvLookup } from "../paths.ts";
 import type { Shell } from "../shell.ts";
 import { isRecord, profileName } from "./config.ts";
 import { type OpenClawCli, openClawCommandEnv, parseCliJson, runOpenClaw } from "./cli.ts";
+import { listenerPid } from "./listener_pid.ts";
 
 /** `fetch` as ecto injects it. */
 export type Fetch = typeof fetch;
@@ -611,7 +612,8 @@ export async function restartGateway(
     return { method: "service", ms };
   }
 
-  const pid = opts.pid ?? await findGatewayPid(deps, opts.cli);
+  const pid = opts.pid ?? await findGatewayPid(deps, opts.cli) ??
+    await listenerPid(deps.$, Number(new URL(opts.url).port));
   if (pid === undefined) {
     throw new EctoError(
       "openclaw_gateway_not_found",
