@@ -120,7 +120,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
   const colour = deps.isTerminal && deps.env("NO_COLOR") === undefined;
   const style: Style = { colour, terminal: deps.isTerminal };
 
-  const makeContext = (json: boolean, yes: boolean): EctoContext => {
+  const makeContext = (json: boolean, yes: boolean, quiet = false): EctoContext => {
     const interactive = deps.isTerminal && !json;
     const consent: Consent = async (request) => {
       if (yes) return true;
@@ -131,6 +131,8 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
       return /^y(es)?$/i.test((answer ?? "").trim());
     };
     const onEvent = (event: EctoEvent) => {
+      // --quiet: the agent running the skill reads stdout and stderr as one stream.
+      if (quiet) return;
       if (json) deps.stderr(JSON.stringify({ event: event.kind, ...event }) + "\n");
       else deps.stderr(renderEventHuman(event, style));
     };
@@ -189,6 +191,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     )
     .option("-y, --yes", "consent to installing and starting Tailscale; never prompt")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
+    .option("-q, --quiet", "no progress on stderr (with --json, the output is only the result)")
     .option(
       "--auth-key <key>",
       "Tailscale auth key for headless login (prefer TS_AUTHKEY or file:PATH)",
@@ -210,7 +213,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .option("-v, --verbose", "show the cause chain of errors")
     .action(async (opts) => {
       const json = opts.json ?? false;
-      const ctx = makeContext(json, opts.yes ?? false);
+      const ctx = makeContext(json, opts.yes ?? false, opts.quiet ?? false);
       try {
         const options: ConnectOptions = {
           authKey: opts.authKey ?? deps.env("TS_AUTHKEY"),
@@ -235,11 +238,12 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
       "Show every layer: Tailscale, Funnel route, edge, gateway, credentials, public check.",
     )
     .option("--json", "print one JSON document on stdout")
+    .option("-q, --quiet", "no progress on stderr (with --json, the output is only the result)")
     .option("--no-public", "skip the public check")
     .option("-v, --verbose", "show the cause chain of errors")
     .action(async (opts) => {
       const json = opts.json ?? false;
-      const ctx = makeContext(json, false);
+      const ctx = makeContext(json, false, opts.quiet ?? false);
       try {
         const report = await status(ctx, { publicCheck: opts.public });
         if (json) deps.stdout(JSON.stringify(report, null, 2) + "\n");
@@ -258,11 +262,12 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     )
     .option("--purge", "also restore the OpenClaw snapshot and delete ecto's keys and credentials")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
+    .option("-q, --quiet", "no progress on stderr (with --json, the output is only the result)")
     .option("-y, --yes", "never prompt")
     .option("-v, --verbose", "show the cause chain of errors")
     .action(async (opts) => {
       const json = opts.json ?? false;
-      const ctx = makeContext(json, opts.yes ?? false);
+      const ctx = makeContext(json, opts.yes ?? false, opts.quiet ?? false);
       try {
         const result = await disconnect(ctx, { purge: opts.purge ?? false });
         if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");

@@ -2,8 +2,23 @@
  * Spawns `cli.ts` for real, under exactly the permission set the binary is
  * compiled with (`-P=ecto` from deno.json), the way the skill's scripts and
  * users run it. Returns exit code, stdout and stderr.
+ *
+ * With `ECTO_BIN` set (the release workflow sets it to the compiled binary),
+ * that binary runs instead, so the e2e tests test what users download.
  */
 const root = new URL("../../", import.meta.url).pathname;
+
+/** The compiled `ecto` under test (`ECTO_BIN`), or `undefined` to run `cli.ts` from source. */
+export const ectoBin: string | undefined = Deno.env.get("ECTO_BIN") || undefined;
+
+/** The program and leading arguments that run ecto: the binary, or `deno run … cli.ts`. */
+export function ectoCommand(): { program: string; args: string[] } {
+  if (ectoBin) return { program: ectoBin, args: [] };
+  return {
+    program: Deno.execPath(),
+    args: ["run", "--quiet", `--config=${root}deno.json`, "-P=ecto", `${root}cli.ts`],
+  };
+}
 
 /** The result of one ecto run. */
 export interface EctoRun {
@@ -21,8 +36,9 @@ export async function runEcto(
   opts: { timeoutMs?: number; stdin?: string } = {},
 ): Promise<EctoRun> {
   const started = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${root}deno.json`, "-P=ecto", `${root}cli.ts`, ...args],
+  const ecto = ectoCommand();
+  const child = new Deno.Command(ecto.program, {
+    args: [...ecto.args, ...args],
     env: { NO_COLOR: "1", ...env },
     clearEnv: true,
     stdin: opts.stdin === undefined ? "null" : "piped",
