@@ -7,9 +7,11 @@
  * with the gateway token; the assertions are on what OpenClaw really did: the
  * prompt it built, the tools it ran, the results it handed the model.
  *
- * With `ECTO_BIN` set (the release workflow), the compiled binary is put
- * beside the skill, as in the release's skill bundle; otherwise the skill is
- * the source tree and `scripts/_ecto.sh` runs it with Deno.
+ * What gets installed: `ECTO_SKILL_SOURCE` when set (the release workflow
+ * points it at the unpacked skill bundle: SKILL.md, scripts, the binary);
+ * else, with `ECTO_BIN` set, SKILL.md and scripts with that binary beside
+ * them, as in the bundle; else the source tree, which `scripts/_ecto.sh`
+ * runs with Deno.
  */
 import assert from "node:assert/strict";
 import { ensureOpenClaw } from "./harness/openclaw_install.ts";
@@ -152,10 +154,11 @@ async function startWorld(): Promise<World> {
         }:${denoDir}`,
       },
     });
+    const bundle = Deno.env.get("ECTO_SKILL_SOURCE");
     const staged = await Deno.makeTempDir({ prefix: "ecto-skill-src-" });
     try {
-      await stageSkill(`${staged}/ecto`);
-      const installed = await openclaw(gateway, ["skills", "install", `${staged}/ecto`]);
+      if (!bundle) await stageSkill(`${staged}/ecto`);
+      const installed = await openclaw(gateway, ["skills", "install", bundle ?? `${staged}/ecto`]);
       assert.equal(installed.code, 0, installed.stdout + installed.stderr);
     } finally {
       await Deno.remove(staged, { recursive: true });
