@@ -28,6 +28,7 @@ import {
   toolCalls,
   transcript,
 } from "./harness/agent_llm.ts";
+import { connectOperator } from "./harness/operator_client.ts";
 import { TailscaleDouble } from "./tailscale_double/control.ts";
 import { funnelRequest } from "./tailscale_double/https_client.ts";
 import { ectoBin, repoRoot, runEcto } from "./e2e/run_ecto.ts";
@@ -434,8 +435,9 @@ Deno.test({
     );
 
     await t.step(
-      "exec approvals on: nothing runs, the agent tells the owner how to approve; allowed, it completes",
+      "exec approvals on, the owner's Control UI chat: the card shows the plain script; approved, connect runs",
       async () => {
+        // The owner turns approvals on (host approvals: allowlist, ask on a miss).
         const policy = await openclaw(
           world.gateway,
           ["approvals", "set", "--stdin"],
@@ -445,6 +447,57 @@ Deno.test({
           }),
         );
         assert.equal(policy.code, 0, policy.stdout + policy.stderr);
+        // The test plays the Control UI: an operator client that chats and resolves approvals.
+        await using ui = await connectOperator(world.gateway.url, world.gateway.token!, {
+          scopes: ["operator.read", "operator.write", "operator.admin", "operator.approvals"],
+        });
+        const before = world.agent.requests.length;
+        const ack = await ui.request("chat.send", {
+          sessionKey: "agent:main:main",
+          message: "connect with ecto",
+          idempotencyKey: crypto.randomUUID(),
+        });
+        const requested = await ui.nextEvent("exec.approval.requested");
+        const request = requested.payload.request as {
+          command?: string;
+          allowedDecisions?: string[];
+        };
+        assert.equal(request.command, `${baseDir}/scripts/connect.sh --json --quiet`);
+        assert.ok(request.allowedDecisions?.includes("allow-once"));
+        await ui.request("exec.approval.resolve", {
+          id: requested.payload.id,
+          decision: "allow-once",
+        });
+        const final = await ui.nextEvent(
+          "chat",
+          (p) => p.runId === ack.runId && p.state === "final",
+          300_000,
+        );
+        const answer = messageText((final.payload.message as { content: unknown }).content);
+        const requests = world.agent.requests.slice(before);
+        const messages = (requests.at(-1)!.messages ?? []) as ChatMessage[];
+        const userAt = messages.findLastIndex((m) =>
+          m.role === "user" && messageText(m.content).includes("connect with ecto")
+        );
+        const turn: Turn = {
+          user: "connect with ecto",
+          answer,
+          requests,
+          calls: toolCalls(messages.slice(userAt + 1)),
+        };
+        assert.deepEqual(execCommands(turn), [`${baseDir}/scripts/connect.sh --json --quiet`]);
+        const doc = resultDocument(turn);
+        assert.equal(doc.ok, true, JSON.stringify(doc));
+        assert.ok(answer.includes(doc.endpoint as string), answer);
+        assert.ok(answer.includes(token), "the Control UI is the owner's private chat");
+        record(world, turn, [token]);
+      },
+    );
+
+    await t.step(
+      "exec approvals on, a chat that cannot show approvals: nothing runs, the agent tells the owner how to allow it; allowed, it completes",
+      async () => {
+        // A chat through the API is headless in OpenClaw 2026.9.6: a miss is denied at once.
         const before = JSON.stringify(await world.tailscale.serveConfig());
         const first = await say(world, "owner-6", "connect with ecto");
         const exec = first.calls.find((c) => c.name === "exec")!;
