@@ -18,9 +18,12 @@ import { ensureOpenClaw } from "./harness/openclaw_install.ts";
 import { freePort, type Gateway, startGateway } from "./harness/gateway.ts";
 import { startStubLlm, type StubLlm } from "./harness/stub_llm.ts";
 import {
+  baseDirOf,
   type ChatMessage,
+  intentOf,
   listedSkill,
   messageText,
+  pollOutput,
   readOutcome,
   sessionOutcome,
   type SkillAgent,
@@ -550,3 +553,37 @@ Deno.test({
 function shellWords(text: string): string[] {
   return [...text.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
 }
+
+Deno.test("the scripted model reads OpenClaw's tool results the way SKILL.md says (recorded 2026.9.6 texts)", () => {
+  const backgrounded =
+    "Command still running (session tidal-summit, pid 18645). Use process (list/poll/log/write/send-keys/submit/paste/kill/clear/remove) for follow-up.";
+  assert.equal(readOutcome(backgrounded).running, "tidal-summit");
+  // A poll that returned because output arrived, then the one that saw the exit.
+  const early = '{\n  "ok": true,\n  "url": "https://a.ts.net"\n}\n\nProcess still running.';
+  assert.equal(readOutcome(early).running, "");
+  const exited = readOutcome("(no new output)\n\nProcess exited with code 0.", pollOutput(early));
+  assert.equal(exited.exitCode, 0);
+  assert.deepEqual(exited.document, { ok: true, url: "https://a.ts.net" });
+  const foreground = readOutcome('{\n  "ok": false\n}\n\n(Command exited with code 3)');
+  assert.equal(foreground.exitCode, 3);
+  assert.deepEqual(foreground.document, { ok: false });
+  // Progress lines around the document: not one document, so no document.
+  assert.equal(readOutcome('{"event":"step"}\n{\n  "ok": true\n}').document, undefined);
+  const headless =
+    '{\n  "status": "error",\n  "tool": "exec",\n  "error": "exec denied: Headless runs cannot wait for interactive exec approval."\n}';
+  assert.equal(readOutcome(headless).approval, "denied");
+  const pending = readOutcome("Approval required (id ab12, full ab12-…).\nHost: gateway");
+  assert.deepEqual([pending.approval, pending.approvalId], ["pending", "ab12"]);
+  assert.equal(
+    baseDirOf(
+      "~/.openclaw/workspace/skills/ecto-connection/SKILL.md",
+      "## Workspace\nWorking directory: /home/u/.openclaw/workspace\n",
+    ),
+    "/home/u/.openclaw/workspace/skills/ecto-connection",
+  );
+  assert.equal(intentOf("connect with ecto"), "connect");
+  assert.equal(intentOf("is ecto connected?"), "status");
+  assert.equal(intentOf("turn off external access"), "disconnect");
+  assert.equal(intentOf("done"), "done");
+  assert.equal(intentOf("what's the weather?"), undefined);
+});

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { StubAnswer, StubRespond } from "./stub_llm.ts";
+import type { StubRespond } from "./stub_llm.ts";
 
 /** One message of an OpenAI chat request, as OpenClaw sends it. */
 export interface ChatMessage {
@@ -411,5 +411,3 @@ export function transcript(
   lines.push(`ASSISTANT: ${answer}`);
   return redact(lines.join("\n"));
 }
-
-export type { StubAnswer };
