@@ -142,7 +142,12 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
   const colour = deps.isTerminal && deps.env("NO_COLOR") === undefined;
   const style: Style = { colour, terminal: deps.isTerminal };
 
-  const makeContext = (json: boolean, yes: boolean, profile?: string): EctoContext => {
+  const makeContext = (
+    json: boolean,
+    yes: boolean,
+    profile?: string,
+    quiet = false,
+  ): EctoContext => {
     const interactive = deps.isTerminal && !json;
     // `--profile` selects an OpenClaw profile exactly as `openclaw --profile` does.
     const env = profile === undefined ? deps.env : withProfileEnv(deps.env, profile);
@@ -155,6 +160,8 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
       return /^y(es)?$/i.test((answer ?? "").trim());
     };
     const onEvent = (event: EctoEvent) => {
+      // --quiet: the agent running the skill reads stdout and stderr as one stream.
+      if (quiet) return;
       if (json) deps.stderr(JSON.stringify({ event: event.kind, ...event }) + "\n");
       else deps.stderr(renderEventHuman(event, style));
     };
@@ -223,6 +230,7 @@ instead of the running gateway's API).`,
       "consent to installing and starting Tailscale and to taking over a directly published gateway; never prompt",
     )
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
+    .option("-q, --quiet", "no progress on stderr (with --json, the output is only the result)")
     .option(
       "--auth-key <key>",
       "Tailscale auth key for headless login (prefer TS_AUTHKEY or file:PATH)",
@@ -256,7 +264,7 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
-        const ctx = makeContext(json, opts.yes ?? false, opts.profile);
+        const ctx = makeContext(json, opts.yes ?? false, opts.profile, opts.quiet ?? false);
         const options: ConnectOptions = {
           authKey: opts.authKey ?? deps.env("TS_AUTHKEY"),
           regenerateToken: opts.regenerateToken ?? false,
@@ -282,6 +290,7 @@ instead of the running gateway's API).`,
       "Show every layer: Tailscale, Funnel route, edge, gateway, credentials, public check.",
     )
     .option("--json", "print one JSON document on stdout")
+    .option("-q, --quiet", "no progress on stderr (with --json, the output is only the result)")
     .option("--no-public", "skip the public check")
     .option(
       "--profile <name>",
@@ -291,7 +300,7 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
-        const ctx = makeContext(json, false, opts.profile);
+        const ctx = makeContext(json, false, opts.profile, opts.quiet ?? false);
         const report = await status(ctx, { publicCheck: opts.public });
         if (json) deps.stdout(JSON.stringify(report, null, 2) + "\n");
         else deps.stdout(renderStatusHuman(report, style));
@@ -311,6 +320,7 @@ instead of the running gateway's API).`,
     )
     .option("--purge", "also restore the OpenClaw snapshot and delete ecto's keys and credentials")
     .option("--json", "print one JSON document on stdout; progress as JSON lines on stderr")
+    .option("-q, --quiet", "no progress on stderr (with --json, the output is only the result)")
     .option("-y, --yes", "never prompt")
     .option(
       "--profile <name>",
@@ -320,7 +330,7 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
-        const ctx = makeContext(json, opts.yes ?? false, opts.profile);
+        const ctx = makeContext(json, opts.yes ?? false, opts.profile, opts.quiet ?? false);
         const result = await disconnect(ctx, { purge: opts.purge ?? false });
         if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
         else deps.stdout(renderDisconnectHuman(result, style));

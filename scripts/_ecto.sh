@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Finds and runs ecto for the OpenClaw skill's scripts: the compiled binary
-# beside the skill, then `ecto` on PATH, then `deno run` of cli.ts with the
-# permission set the binary is compiled with. Every argument is passed through.
+# Finds and runs ecto for the OpenClaw skill's scripts: $ECTO_BIN, the compiled
+# binary beside the skill, `ecto` on PATH, then the per-user install dirs (a
+# gateway run by launchd/systemd has a minimal PATH, and OpenClaw's exec puts
+# the system dirs first), then `deno run` of cli.ts with the permission set the
+# binary is compiled with. Every argument is passed through.
 set -euo pipefail
 skill_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -12,6 +14,9 @@ for candidate in "$skill_dir/ecto" "$skill_dir/bin/ecto"; do
   if [ -x "$candidate" ] && [ ! -d "$candidate" ]; then exec "$candidate" "$@"; fi
 done
 if command -v ecto >/dev/null 2>&1; then exec ecto "$@"; fi
+for candidate in "${HOME:-}/.local/bin/ecto" "${HOME:-}/.deno/bin/ecto"; do
+  if [ -x "$candidate" ] && [ ! -d "$candidate" ]; then exec "$candidate" "$@"; fi
+done
 
 deno_bin="${DENO:-}"
 if [ -z "$deno_bin" ] && command -v deno >/dev/null 2>&1; then deno_bin="$(command -v deno)"; fi

@@ -4,10 +4,22 @@
  * of deno.json, as flags) except that `net` is loopback only
  * ({@link E2E_PERMISSIONS}): nothing a test runs may leave this machine.
  * Returns exit code, stdout and stderr.
+ *
+ * With `ECTO_BIN` set (the release workflow sets it to the compiled binary),
+ * that binary runs instead, so the e2e tests test what users download.
  */
 import { E2E_PERMISSIONS, permissionFlags } from "./permissions.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
+
+/** The compiled `ecto` under test (`ECTO_BIN`), or `undefined` to run `cli.ts` from source. */
+export const ectoBin: string | undefined = Deno.env.get("ECTO_BIN") || undefined;
+
+/** The program and leading arguments that run ecto: the binary, or `deno run … cli.ts`. */
+export function ectoCommand(): { program: string; args: string[] } {
+  if (ectoBin) return { program: ectoBin, args: [] };
+  return { program: Deno.execPath(), args: ectoDenoArgs([]) };
+}
 
 /** The result of one ecto run. */
 export interface EctoRun {
@@ -37,8 +49,9 @@ export async function runEcto(
   opts: { timeoutMs?: number; stdin?: string } = {},
 ): Promise<EctoRun> {
   const started = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ectoDenoArgs(args),
+  const ecto = ectoCommand();
+  const child = new Deno.Command(ecto.program, {
+    args: [...ecto.args, ...args],
     env: { NO_COLOR: "1", ...env },
     clearEnv: true,
     stdin: opts.stdin === undefined ? "null" : "piped",

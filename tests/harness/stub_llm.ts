@@ -7,6 +7,10 @@
  * chunks `chunkDelayMs` apart and ending with `data: [DONE]`, or a plain
  * `chat.completion` object). Every request is recorded in `requests`.
  *
+ * A test that plays the model sets {@link StubLlm.respond}: it sees each chat
+ * request OpenClaw sends (system prompt, messages, tools, tool results) and
+ * answers with text or tool calls; returning `undefined` falls back to `reply`.
+ *
  * @module
  */
 
@@ -19,15 +23,41 @@ export interface StubLlm extends AsyncDisposable {
   requests: Array<{ path: string; headers: Headers; body: unknown }>;
   /** The assistant's answer to every chat completion; may be changed between requests. */
   reply: string;
+  /**
+   * Optional scripted model: called for every chat completion with the parsed
+   * request body; its answer (text and/or tool calls) replaces `reply`.
+   * `undefined` (or no hook) answers with `reply`.
+   */
+  respond?: StubRespond;
   close(): Promise<void>;
 }
+
+/** One tool call the scripted model makes. */
+export interface StubToolCall {
+  /** Default: `call_<n>`. */
+  id?: string;
+  name: string;
+  /** Serialised as JSON for the wire. */
+  arguments: Record<string, unknown>;
+}
+
+/** What the scripted model answers: text, tool calls, or both. */
+export interface StubAnswer {
+  content?: string;
+  toolCalls?: StubToolCall[];
+}
+
+/** The scripted model hook of {@link StubLlm.respond}. */
+export type StubRespond = (
+  body: Record<string, unknown>,
+) => StubAnswer | undefined | Promise<StubAnswer | undefined>;
 
 /** The model id the stub lists (the gateway's default model is `stub/stub-model`). */
 export const STUB_MODEL_ID = "stub-model";
 
 /** Starts a stub LLM on a free loopback port. */
 export function startStubLlm(
-  opts: { reply?: string; chunkDelayMs?: number; chunks?: number } = {},
+  opts: { reply?: string; chunkDelayMs?: number; chunks?: number; respond?: StubRespond } = {},
 ): Promise<StubLlm> {
   const chunkDelayMs = opts.chunkDelayMs ?? 0;
   const chunkCount = Math.max(1, opts.chunks ?? 3);
@@ -39,7 +69,9 @@ export function startStubLlm(
     port: 0,
     requests,
     reply: opts.reply ?? "Hello from the stub LLM.",
+    ...(opts.respond ? { respond: opts.respond } : {}),
   } as StubLlm;
+  let toolCallCount = 0;
 
   const handler = async (request: Request): Promise<Response> => {
     const path = new URL(request.url).pathname;
@@ -64,8 +96,41 @@ export function startStubLlm(
       const model = typeof req.model === "string" ? req.model : STUB_MODEL_ID;
       const id = `chatcmpl-stub-${requests.length}`;
       const created = Math.floor(Date.now() / 1000);
-      const reply = stub.reply;
       const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
+      const answer = stub.respond
+        ? await stub.respond((body ?? {}) as Record<string, unknown>)
+        : undefined;
+      if (answer?.toolCalls?.length) {
+        const calls = answer.toolCalls.map((call, index) => ({
+          index,
+          id: call.id ?? `call_${++toolCallCount}`,
+          type: "function",
+          function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+        }));
+        const content = answer.content ?? null;
+        if (!req.stream) {
+          return Response.json({
+            id,
+            object: "chat.completion",
+            created,
+            model,
+            choices: [{
+              index: 0,
+              message: { role: "assistant", content, tool_calls: calls },
+              finish_reason: "tool_calls",
+            }],
+            usage,
+          });
+        }
+        const includeUsage = (req.stream_options as { include_usage?: boolean } | undefined)
+          ?.include_usage === true;
+        return sseResponse(
+          toolCallChunks(id, created, model, content, calls, includeUsage ? usage : undefined),
+          chunkDelayMs,
+          closing.signal,
+        );
+      }
+      const reply = answer?.content ?? stub.reply;
       if (!req.stream) {
         return Response.json({
           id,
@@ -133,6 +198,29 @@ function chatChunks(
       choices: [{ index: 0, delta: { content }, finish_reason: null }],
     })),
     { ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+  ];
+  if (usage) chunks.push({ ...base, choices: [], usage });
+  return chunks;
+}
+
+function toolCallChunks(
+  id: string,
+  created: number,
+  model: string,
+  content: string | null,
+  calls: Array<
+    { index: number; id: string; type: string; function: { name: string; arguments: string } }
+  >,
+  usage: Record<string, number> | undefined,
+): unknown[] {
+  const base = { id, object: "chat.completion.chunk", created, model };
+  const chunks: unknown[] = [
+    { ...base, choices: [{ index: 0, delta: { role: "assistant", content: content ?? "" } }] },
+    ...calls.map((call) => ({
+      ...base,
+      choices: [{ index: 0, delta: { tool_calls: [call] }, finish_reason: null }],
+    })),
+    { ...base, choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] },
   ];
   if (usage) chunks.push({ ...base, choices: [], usage });
   return chunks;
