@@ -151,6 +151,7 @@ export async function connect(
           authKey: options.authKey,
           restart: options.restart,
           funnelPort: options.funnelPort,
+          keepBind: options.keepBind,
         }),
     );
   }

@@ -288,7 +288,12 @@ export interface Layers {
    */
   preflight?(
     ctx: EctoContext,
-    request: { authKey?: string | undefined; restart: boolean; funnelPort?: number | undefined },
+    request: {
+      authKey?: string | undefined;
+      restart: boolean;
+      funnelPort?: number | undefined;
+      keepBind?: boolean;
+    },
   ): Promise<StepResult>;
 }
 

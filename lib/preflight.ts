@@ -13,7 +13,7 @@
 import type { EctoContext } from "./context.ts";
 import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "./errors.ts";
 import { edgeListen } from "./layers/edge_address.ts";
-import { loadOpenClaw } from "./openclaw.ts";
+import { loadOpenClaw, planOpenClaw } from "./openclaw.ts";
 import {
   allowedFunnelPorts,
   assertNotKnownBroken,
@@ -36,6 +36,8 @@ export interface PreflightRequest {
   restart?: boolean;
   /** `--funnel-port`: must be one the tailnet policy allows. */
   funnelPort?: number | undefined;
+  /** `--keep-bind`: a non-loopback bind is left as it is. */
+  keepBind?: boolean;
 }
 
 /** What the preflight found (for the step line and `--json`). */
@@ -131,6 +133,19 @@ export async function preflight(
         fix: "ecto connect (without --restart) installs it",
       });
     }
+    // No Tailscale, so no route can publish the gateway: only its own tailscale.mode would
+    // make connect rotate the credential. The dry run of the gateway change refuses a
+    // credential the edge could not use (a file/exec SecretRef, a variable not set here)
+    // before Tailscale is installed. With Tailscale present the take-over inspection does
+    // the same dry run, knowing the routes, before anything touches the gateway.
+    const exposed = openclaw.settings.tailscaleMode !== "off";
+    planOpenClaw(openclaw.file.config, {
+      configPath: openclaw.location.configPath,
+      env: openclaw.env,
+      allowNonLoopback: request.keepBind === true,
+      rotateCredential: exposed,
+      tailscaleOff: exposed,
+    });
     await canInstallTailscale(ctx);
     parts.push("Tailscale not installed yet (connect installs it)");
     return { ...found, detail: `${parts.join("; ")}.` };

@@ -417,6 +417,31 @@ Deno.test("`preflight()` on a machine without OpenClaw refuses before anything t
   assert.deepEqual(calls, [], "no tailscale, brew, sudo or curl ran");
 });
 
+Deno.test("`preflight()` refuses a gateway credential the edge cannot use (a file SecretRef) before installing Tailscale", async () => {
+  await using tmp = await tempDir();
+  const bin = `${tmp.path}/bin`;
+  await Deno.mkdir(bin);
+  await Deno.writeTextFile(`${bin}/openclaw`, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  await Deno.mkdir(`${tmp.path}/.openclaw`);
+  await Deno.copyFile(
+    new URL("./fixtures/openclaw/secretref-token.json5", import.meta.url),
+    `${tmp.path}/.openclaw/openclaw.json`,
+  );
+  const calls: string[] = [];
+  const record: Handler = (ctx) => (calls.push(ctx.args.join(" ")), { code: 0 });
+  const ctx = preflightContext(
+    { HOME: tmp.path, PATH: `${bin}:${tmp.path}/empty` },
+    { brew: record, sudo: record, curl: record },
+  );
+  await assert.rejects(preflight(ctx), (e: unknown) => {
+    assert.ok(e instanceof EctoError, String(e));
+    assert.match(e.message, /gateway token/);
+    assert.ok(e.fix, "says what to do");
+    return true;
+  });
+  assert.deepEqual(calls, [], "nothing was installed");
+});
+
 Deno.test("`preflight()` refuses Tailscale 1.102.1 before connect installs or starts anything", async () => {
   await using tmp = await tempDir();
   const bin = `${tmp.path}/bin`;
