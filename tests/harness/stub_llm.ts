@@ -19,6 +19,12 @@ export interface StubLlm extends AsyncDisposable {
   requests: Array<{ path: string; headers: Headers; body: unknown }>;
   /** The assistant's answer to every chat completion; may be changed between requests. */
   reply: string;
+  /**
+   * The `usage` every answer reports (JSON answers always; streams when
+   * `stream_options.include_usage` is set); may be changed between requests.
+   * Default 1 prompt and 1 completion token.
+   */
+  usage: { prompt_tokens: number; completion_tokens: number };
   close(): Promise<void>;
 }
 
@@ -27,7 +33,12 @@ export const STUB_MODEL_ID = "stub-model";
 
 /** Starts a stub LLM on a free loopback port. */
 export function startStubLlm(
-  opts: { reply?: string; chunkDelayMs?: number; chunks?: number } = {},
+  opts: {
+    reply?: string;
+    chunkDelayMs?: number;
+    chunks?: number;
+    usage?: { prompt_tokens: number; completion_tokens: number };
+  } = {},
 ): Promise<StubLlm> {
   const chunkDelayMs = opts.chunkDelayMs ?? 0;
   const chunkCount = Math.max(1, opts.chunks ?? 3);
@@ -39,6 +50,7 @@ export function startStubLlm(
     port: 0,
     requests,
     reply: opts.reply ?? "Hello from the stub LLM.",
+    usage: opts.usage ?? { prompt_tokens: 1, completion_tokens: 1 },
   } as StubLlm;
 
   const handler = async (request: Request): Promise<Response> => {
@@ -65,7 +77,10 @@ export function startStubLlm(
       const id = `chatcmpl-stub-${requests.length}`;
       const created = Math.floor(Date.now() / 1000);
       const reply = stub.reply;
-      const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
+      const usage = {
+        ...stub.usage,
+        total_tokens: stub.usage.prompt_tokens + stub.usage.completion_tokens,
+      };
       if (!req.stream) {
         return Response.json({
           id,
