@@ -15,7 +15,16 @@ import { status } from "./lib/status.ts";
 import { runEdgeCommand } from "./lib/edge_command.ts";
 import { causeChain, EctoError, ExitCode, exitCodeFor, ToolError } from "./lib/errors.ts";
 import type { EctoEvent } from "./lib/events.ts";
-import { addClientKey, editKey, listKeys, parseExpiry, revokeKey } from "./lib/keys_admin.ts";
+import {
+  addClientKey,
+  buildShareCard,
+  editKey,
+  listKeys,
+  parseExpiry,
+  publishedBaseUrl,
+  revokeKey,
+} from "./lib/keys_admin.ts";
+import { parseSince, readUsage, usageToday } from "./lib/usage/report.ts";
 import { ectoPaths } from "./lib/paths.ts";
 import {
   renderConnectHuman,
@@ -23,7 +32,9 @@ import {
   renderErrorHuman,
   renderEventHuman,
   renderKeysHuman,
+  renderShareCard,
   renderStatusHuman,
+  renderUsageHuman,
   type Style,
 } from "./lib/render.ts";
 
@@ -317,9 +328,16 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
-        const records = await listKeys(ectoPaths(deps.env));
-        if (json) deps.stdout(JSON.stringify({ ok: true, keys: records }, null, 2) + "\n");
-        else deps.stdout(renderKeysHuman(records, style));
+        const paths = ectoPaths(deps.env);
+        const records = await listKeys(paths);
+        const today = usageToday(paths.usageDb, Date.now());
+        if (json) {
+          const keys = records.map((k) => {
+            const { keyId: _, keyName: __, ...use } = today.get(k.id) ?? {};
+            return { ...k, today: use };
+          });
+          deps.stdout(JSON.stringify({ ok: true, keys }, null, 2) + "\n");
+        } else deps.stdout(renderKeysHuman(records, style, today));
       } catch (error) {
         fail(error, json, false);
       }
@@ -340,6 +358,16 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .option("--expires <when>", "expire after 30m, 12h, 7d ... or at an ISO time")
     .option("--rpm <n>", "requests per minute (default 120)", parseCount)
     .option("--concurrency <n>", "requests at once (default 16)", parseCount)
+    .option("--max-tokens-per-day <n>", "daily token budget (UTC day); over it: 429", parseCount)
+    .option(
+      "--max-requests-per-day <n>",
+      "daily request budget (UTC day); over it: 429",
+      parseCount,
+    )
+    .option(
+      "--share",
+      "print a share card: base URL, key, model, curl, SDK snippets, QR on a terminal",
+    )
     .option("-y, --yes", "consent to adding ecto's confined agent to OpenClaw; never prompt")
     .option("--json", "print one JSON document on stdout")
     .action(async (name, opts) => {
@@ -349,6 +377,8 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
         const limits = {
           ...(opts.rpm === undefined ? {} : { requestsPerMinute: opts.rpm }),
           ...(opts.concurrency === undefined ? {} : { maxConcurrent: opts.concurrency }),
+          ...(opts.maxTokensPerDay ? { maxTokensPerDay: opts.maxTokensPerDay } : {}),
+          ...(opts.maxRequestsPerDay ? { maxRequestsPerDay: opts.maxRequestsPerDay } : {}),
         };
         const added = await addClientKey(ctx, name, {
           ...(Object.keys(limits).length ? { limits } : {}),
@@ -358,7 +388,18 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
         });
         const { created } = added;
         for (const warning of added.warnings) deps.stderr(`warning: ${warning}\n`);
-        if (json) {
+        if (opts.share) {
+          const card = buildShareCard(created, added.agent, await publishedBaseUrl(ctx.paths));
+          if (json) {
+            deps.stdout(
+              JSON.stringify(
+                { ok: true, ...card, agentAdded: added.agentAdded, warnings: added.warnings },
+                null,
+                2,
+              ) + "\n",
+            );
+          } else deps.stdout(renderShareCard(card, style));
+        } else if (json) {
           deps.stdout(
             JSON.stringify(
               {
@@ -389,14 +430,22 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     });
   keys
     .command("edit")
+    .alias("set")
     .description(
-      "Re-bind a key to another agent or change its expiry; applies from its next request.",
+      "Re-bind a key to another agent, change its expiry or its daily budgets; applies from its\n" +
+        "next request.",
     )
-    .argument("<id>", "the key's id from `ecto keys list`")
+    .argument("<key>", "the key's id (or its name, when unique) from `ecto keys list`")
     .option("--agent <id>", "bind it to this agent (ecto-guest: ecto's confined agent)")
     .option(
       "--expires <when>",
       "expire after 30m, 12h, 7d ... or at an ISO time; `never` clears it",
+    )
+    .option("--max-tokens-per-day <n>", "daily token budget (UTC day); 0 removes it", parseCount)
+    .option(
+      "--max-requests-per-day <n>",
+      "daily request budget (UTC day); 0 removes it",
+      parseCount,
     )
     .option("-y, --yes", "consent to adding ecto's confined agent to OpenClaw; never prompt")
     .option("--json", "print one JSON document on stdout")
@@ -404,7 +453,14 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
       const json = opts.json ?? false;
       const ctx = makeContext(json, opts.yes ?? false);
       try {
+        const limits = {
+          ...(opts.maxTokensPerDay === undefined ? {} : { maxTokensPerDay: opts.maxTokensPerDay }),
+          ...(opts.maxRequestsPerDay === undefined
+            ? {}
+            : { maxRequestsPerDay: opts.maxRequestsPerDay }),
+        };
         const edited = await editKey(ctx, id, {
+          ...(Object.keys(limits).length ? { limits } : {}),
           ...(opts.agent === undefined ? {} : { agent: opts.agent }),
           ...(opts.expires === undefined
             ? {}
@@ -416,10 +472,14 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
           deps.stdout(JSON.stringify({ ok: true, key: edited.record }, null, 2) + "\n");
         } else {
           const r = edited.record;
+          const budgets = [
+            r.limits?.maxRequestsPerDay ? `${r.limits.maxRequestsPerDay} requests` : "",
+            r.limits?.maxTokensPerDay ? `${r.limits.maxTokensPerDay} tokens` : "",
+          ].filter(Boolean);
           deps.stdout(
             `Key ${r.id} (${r.name}): agent ${r.agent ?? "(none)"}, ${
               r.expires ? `expires ${r.expires}` : "no expiry"
-            }.\n`,
+            }, ${budgets.length ? `budget ${budgets.join(" and ")} per UTC day` : "no budget"}.\n`,
           );
         }
       } catch (error) {
@@ -437,6 +497,34 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
         const record = await revokeKey(ectoPaths(deps.env), id);
         if (json) deps.stdout(JSON.stringify({ ok: true, revoked: record.id }, null, 2) + "\n");
         else deps.stdout(`Revoked ${record.id} (${record.name}).\n`);
+      } catch (error) {
+        fail(error, json, false);
+      }
+    });
+
+  program
+    .command("usage")
+    .summary("requests, tokens, errors and bytes per key per day")
+    .description(
+      "Usage per key and UTC day from ~/.ecto/usage.db (the edge writes it every second; this\n" +
+        "reads it read-only, also while the edge runs).",
+    )
+    .option("--since <when>", "first day: 7d, 2w, today or YYYY-MM-DD", "7d")
+    .option("--key <key>", "only this key (id, or name when unique)")
+    .option("--json", "print one JSON document on stdout")
+    .action(async (opts) => {
+      const json = opts.json ?? false;
+      try {
+        const paths = ectoPaths(deps.env);
+        const since = parseSince(opts.since, Date.now());
+        let keyId: string | undefined;
+        if (opts.key !== undefined) {
+          const keys = await listKeys(paths);
+          keyId = keys.find((k) => k.id === opts.key || k.name === opts.key)?.id ?? opts.key;
+        }
+        const rows = readUsage(paths.usageDb, { since, ...(keyId ? { keyId } : {}) });
+        if (json) deps.stdout(JSON.stringify({ ok: true, since, usage: rows }, null, 2) + "\n");
+        else deps.stdout(renderUsageHuman(rows, style, since));
       } catch (error) {
         fail(error, json, false);
       }
