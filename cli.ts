@@ -345,10 +345,14 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
   keys
     .command("add")
     .description(
-      "Add a key for a person or app; it is printed once and stored only as a hash.\n" +
-        "The key reaches one agent only: by default ecto's confined agent (no tools, no skills,\n" +
-        "its own workspace), which ecto adds to OpenClaw on first use (asking first: with a\n" +
-        "second agent, direct gateway calls with model openclaw/default get 400).",
+      "Add a key for a person or app; it is printed once and stored only as a hash. " +
+        "The key reaches one agent only: by default ecto's confined agent (no tools, no skills, " +
+        "its own workspace), which ecto adds to OpenClaw on first use (asking first: with a " +
+        "second agent, direct gateway calls with model openclaw/default get 400). " +
+        "Daily budgets count per UTC day; over one the key gets 429 budget_exceeded until " +
+        "00:00 UTC (a stream that crosses it finishes). --share prints a card to hand over: " +
+        "base URL, key, model, curl, OPENAI_* exports, Python and JavaScript snippets, and a QR " +
+        "code on a terminal.",
     )
     .argument("<name>", 'a label, e.g. "alice-laptop"')
     .option(
@@ -432,8 +436,8 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .command("edit")
     .alias("set")
     .description(
-      "Re-bind a key to another agent, change its expiry or its daily budgets; applies from its\n" +
-        "next request.",
+      "Re-bind a key to another agent, change its expiry or its daily budgets; applies from " +
+        "its next request. `keys set` is the same command.",
     )
     .argument("<key>", "the key's id (or its name, when unique) from `ecto keys list`")
     .option("--agent <id>", "bind it to this agent (ecto-guest: ecto's confined agent)")
@@ -506,8 +510,9 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .command("usage")
     .summary("requests, tokens, errors and bytes per key per day")
     .description(
-      "Usage per key and UTC day from ~/.ecto/usage.db (the edge writes it every second; this\n" +
-        "reads it read-only, also while the edge runs).",
+      "Usage per key and UTC day from ~/.ecto/usage.db: requests forwarded, prompt and " +
+        "completion tokens, errors, requests refused by the edge, bytes. The edge writes it " +
+        "every second; this reads it read-only, also while the edge runs.",
     )
     .option("--since <when>", "first day: 7d, 2w, today or YYYY-MM-DD", "7d")
     .option("--key <key>", "only this key (id, or name when unique)")
