@@ -323,7 +323,10 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .description("Client keys: one per person or app, each revocable on its own.");
   keys
     .command("list")
-    .description("List the keys (ids, names, roles, agents, expiry, last use; never a secret).")
+    .description(
+      "List the keys (ids, names, roles, agents, today's requests and tokens against their " +
+        "budgets, expiry, last use; never a secret).",
+    )
     .option("--json", "print one JSON document on stdout")
     .action(async (opts) => {
       const json = opts.json ?? false;

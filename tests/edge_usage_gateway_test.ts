@@ -32,7 +32,7 @@ Deno.test({
   gateway.stub!.usage = { prompt_tokens: 7, completion_tokens: 5 };
   const dir = await Deno.makeTempDir({ prefix: "ecto-usage-gw-" });
   await using store = await KeyStore.open(`${dir}/keys.json`);
-  const { key } = await store.create("friend", {
+  const { key, id: friendId } = await store.create("friend", {
     agent: "main",
     limits: { maxRequestsPerDay: 4 },
   });
@@ -61,7 +61,7 @@ Deno.test({
         completion_tokens: 5,
         total_tokens: 12,
       });
-      assert.equal(meter.today(store.path ? (await store.list())[0].id : "").tokens, 12);
+      assert.equal(meter.today(friendId).tokens, 12);
     });
 
     await t.step(
@@ -73,8 +73,7 @@ Deno.test({
         assert.ok(text.endsWith("data: [DONE]\n\n"), text);
         assert.ok(!text.includes('"usage"'), text);
         assert.match(text, /"finish_reason":"stop"/);
-        const id = (await store.list())[0].id;
-        assert.equal(meter.today(id).tokens, 24);
+        assert.equal(meter.today(friendId).tokens, 24);
       },
     );
 
@@ -82,7 +81,7 @@ Deno.test({
       const res = await post(chatBody({ stream: true, stream_options: { include_usage: true } }));
       const text = await res.text();
       assert.match(text, /"choices":\[\],"usage":\{"prompt_tokens":7,"completion_tokens":5/);
-      assert.equal(meter.today((await store.list())[0].id).tokens, 36);
+      assert.equal(meter.today(friendId).tokens, 36);
     });
 
     await t.step(
@@ -100,10 +99,31 @@ Deno.test({
       },
     );
 
+    await t.step("8 parallel requests of a 3-a-day key: exactly 3 reach the gateway", async () => {
+      const { key: burst, id } = await store.create("burst", {
+        agent: "main",
+        limits: { maxRequestsPerDay: 3 },
+      });
+      const before = gateway.stub!.requests.length;
+      const statuses = await Promise.all(Array.from({ length: 8 }, async () => {
+        const res = await fetch(`${edge.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${burst}`, "content-type": "application/json" },
+          body: chatBody(),
+        });
+        await res.body?.cancel();
+        return res.status;
+      }));
+      assert.deepEqual(statuses.filter((s) => s === 200).length, 3, String(statuses));
+      assert.deepEqual(statuses.filter((s) => s === 429).length, 5, String(statuses));
+      assert.equal(gateway.stub!.requests.length - before, 3, "the LLM saw 3 runs");
+      assert.equal(meter.today(id).requests, 3);
+    });
+
     await t.step("the database holds the day's row once flushed", async () => {
       await meter.close();
       using reader = UsageStore.openReader(`${dir}/usage.db`)!;
-      const [row] = reader.rows();
+      const [row] = reader.rows({ keyId: friendId });
       assert.equal(row.keyName, "friend");
       assert.equal(row.requests, 4);
       assert.equal(row.promptTokens, 28);
