@@ -271,3 +271,26 @@ Deno.test("gateway errors count as requests and errors; refusals after admission
     refused: 1,
   });
 });
+
+Deno.test("model lists are neither counted nor budgeted: a key over its budget still lists models", async () => {
+  const s = setup(
+    { maxRequestsPerDay: 1 },
+    (c) =>
+      c.url.endsWith("/v1/models")
+        ? Response.json({ object: "list", data: [{ id: "openclaw/ecto-guest", object: "model" }] })
+        : gatewayLike(c),
+  );
+  const used = await s.chat({});
+  await used.text();
+  assert.equal((await s.chat({})).status, 429);
+  const models = await s.handler(req("/v1/models", { key: CLIENT_KEY }), info());
+  assert.equal(models.status, 200);
+  await models.text();
+  assert.deepEqual(s.totals(), {
+    requests: 1,
+    promptTokens: 9,
+    completionTokens: 3,
+    errors: 0,
+    refused: 1,
+  });
+});

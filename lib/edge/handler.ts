@@ -91,7 +91,9 @@ export interface EdgeHandlerOptions {
   audit?: AuditSink;
   /**
    * Counts usage per key and day and enforces daily budgets (`limits.maxRequestsPerDay`,
-   * `limits.maxTokensPerDay`). Default: nothing counted, no budgets.
+   * `limits.maxTokensPerDay`) on the routes that run the agent (chat completions,
+   * responses; model lists are neither counted nor budgeted). Default: nothing
+   * counted, no budgets.
    */
   usage?: Pick<UsageMeter, "admit" | "refused">;
   /** Publish `POST /v1/responses` too. Default `false`. */
@@ -583,7 +585,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       finish(response.status, 0, streamed);
       return new Response(null, { status: response.status, headers });
     }
-    const counted = usage !== undefined && (route.kind === "chat" || route.kind === "responses");
+    const counted = slot.ticket !== undefined;
     if (!(upstreamBody instanceof ReadableStream)) {
       // Read whole by the client (small, known length): no chunk-by-chunk relaying.
       if (counted) tokens = usageFromJson(upstreamBody);
@@ -817,7 +819,9 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
 
     // Budgets first (a key over its day's budget spends no rate tokens); synchronous
     // from the check to the count, so parallel requests cannot slip past a budget.
-    const admitted = usage?.admit(key, start);
+    // Only the routes that run the agent are metered: a model list costs nothing.
+    const metered = route.kind === "chat" || route.kind === "responses";
+    const admitted = metered ? usage?.admit(key, start) : undefined;
     if (admitted !== undefined && !admitted.ok) {
       return deny(
         429,
