@@ -19,6 +19,7 @@ import {
   addClientKey,
   buildShareCard,
   editKey,
+  findKey,
   listKeys,
   parseExpiry,
   publishedBaseUrl,
@@ -333,7 +334,14 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
       try {
         const paths = ectoPaths(deps.env);
         const records = await listKeys(paths);
-        const today = usageToday(paths.usageDb, Date.now());
+        let today: ReturnType<typeof usageToday>;
+        try {
+          today = usageToday(paths.usageDb, Date.now());
+        } catch (error) {
+          // The keys are worth listing even when the usage database is unreadable.
+          deps.stderr(`warning: ${error instanceof Error ? error.message : String(error)}\n`);
+          today = new Map();
+        }
         if (json) {
           const keys = records.map((k) => {
             const { keyId: _, keyName: __, ...use } = today.get(k.id) ?? {};
@@ -528,7 +536,11 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
         let keyId: string | undefined;
         if (opts.key !== undefined) {
           const keys = await listKeys(paths);
-          keyId = keys.find((k) => k.id === opts.key || k.name === opts.key)?.id ?? opts.key;
+          const ref = opts.key;
+          // A revoked key is no longer in the store but still has usage: take its id as given.
+          keyId = keys.some((k) => k.id === ref || k.name === ref.trim())
+            ? findKey(keys, ref).id
+            : ref;
         }
         const rows = readUsage(paths.usageDb, { since, ...(keyId ? { keyId } : {}) });
         if (json) deps.stdout(JSON.stringify({ ok: true, since, usage: rows }, null, 2) + "\n");
