@@ -337,6 +337,8 @@ export interface ShareCard {
   key: string;
   /** Always `true`: ecto keeps only the key's hash. */
   shownOnce: true;
+  /** The sentence to pass on with the key: it is shown once, and how to revoke it. */
+  note: string;
   /** `https://<host>/v1`, or `null` before `ecto connect` has published the edge. */
   baseUrl: string | null;
   /** The model id for the key's agent, `openclaw/<agent>`. */
@@ -381,6 +383,8 @@ export function buildShareCard(
     name: created.record.name,
     key: created.key,
     shownOnce: true,
+    note: `This key is shown once: ecto keeps only its hash. Revoke it with ` +
+      `\`ecto keys revoke ${created.id}\`.`,
     baseUrl: baseUrl ?? null,
     model,
     agent,

@@ -239,11 +239,7 @@ export function renderShareCard(card: ShareCard, style: Style): string {
   const lines = [
     "",
     bold(style, `Key ${card.id} for ${card.name}`) + ` (agent ${card.agent})`,
-    yellow(
-      style,
-      "This key is shown once: ecto keeps only its hash. Send it privately; revoke it with " +
-        `\`ecto keys revoke ${card.id}\`.`,
-    ),
+    yellow(style, `${card.note} Send it privately.`),
     "",
     `  Base URL  ${card.baseUrl ?? "(not connected yet)"}`,
     `  API key   ${card.key}`,
