@@ -324,6 +324,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     .description("Client keys: one per person or app, each revocable on its own.");
   keys
     .command("list")
+    .summary("list the keys with today's usage, expiry and last use")
     .description(
       "List the keys (ids, names, roles, agents, today's requests and tokens against their " +
         "budgets, expiry, last use; never a secret).",
@@ -344,7 +345,15 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
         }
         if (json) {
           const keys = records.map((k) => {
-            const { keyId: _, keyName: __, ...use } = today.get(k.id) ?? {};
+            const row = today.get(k.id);
+            const use = {
+              requests: row?.requests ?? 0,
+              promptTokens: row?.promptTokens ?? 0,
+              completionTokens: row?.completionTokens ?? 0,
+              errors: row?.errors ?? 0,
+              refused: row?.refused ?? 0,
+              ...(row?.lastUsed ? { lastUsed: row.lastUsed } : {}),
+            };
             return { ...k, today: use };
           });
           deps.stdout(JSON.stringify({ ok: true, keys }, null, 2) + "\n");
@@ -355,6 +364,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
     });
   keys
     .command("add")
+    .summary("add a key (bound to one agent; --share prints a card for a friend)")
     .description(
       "Add a key for a person or app; it is printed once and stored only as a hash. " +
         "The key reaches one agent only: by default ecto's confined agent (no tools, no skills, " +
@@ -446,6 +456,7 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
   keys
     .command("edit")
     .alias("set")
+    .summary("change a key's agent, expiry or daily budgets")
     .description(
       "Re-bind a key to another agent, change its expiry or its daily budgets; applies from " +
         "its next request. `keys set` is the same command.",
