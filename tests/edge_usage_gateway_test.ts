@@ -120,6 +120,30 @@ Deno.test({
       assert.equal(meter.today(id).requests, 3);
     });
 
+    await t.step(
+      "a stream that crosses a 10-token budget finishes; the next request is 429",
+      async () => {
+        const { key: small } = await store.create("small", {
+          agent: "main",
+          limits: { maxTokensPerDay: 10 },
+        });
+        const send = () =>
+          fetch(`${edge.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${small}`, "content-type": "application/json" },
+            body: chatBody({ stream: true }),
+          });
+        const res = await send();
+        assert.equal(res.status, 200);
+        const text = await res.text();
+        assert.ok(text.endsWith("data: [DONE]\n\n"), "12 tokens against 10: the answer is whole");
+        assert.match(text, /"finish_reason":"stop"/);
+        const next = await send();
+        assert.equal(next.status, 429);
+        assert.equal((await next.json()).error.code, "budget_exceeded");
+      },
+    );
+
     await t.step("the database holds the day's row once flushed", async () => {
       await meter.close();
       using reader = UsageStore.openReader(`${dir}/usage.db`)!;
