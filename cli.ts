@@ -116,15 +116,27 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     { disconnect },
     { status },
     { runEdgeCommand },
-    { addClientKey, editKey, listKeys, parseExpiry, revokeKey },
+    {
+      addClientKey,
+      buildShareCard,
+      editKey,
+      findKey,
+      listKeys,
+      parseExpiry,
+      publishedBaseUrl,
+      revokeKey,
+    },
     { withProfileEnv },
+    { parseSince, readUsage, usageToday },
     {
       renderConnectHuman,
       renderDisconnectHuman,
       renderErrorHuman,
       renderEventHuman,
       renderKeysHuman,
+      renderShareCard,
       renderStatusHuman,
+      renderUsageHuman,
     },
   ] = await Promise.all([
     import("@commander-js/extra-typings"),
@@ -135,6 +147,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     import("./lib/edge_command.ts"),
     import("./lib/keys_admin.ts"),
     import("./lib/openclaw/config.ts"),
+    import("./lib/usage/report.ts"),
     import("./lib/render.ts"),
   ]);
   InvalidArgumentError = CommanderInvalidArgument;
@@ -369,25 +382,56 @@ instead of the running gateway's API).`,
     .description("Client keys: one per person or app, each revocable on its own.");
   keys
     .command("list")
-    .description("List the keys (ids, names, roles, agents, expiry, last use; never a secret).")
+    .summary("list the keys with today's usage, expiry and last use")
+    .description(
+      "List the keys (ids, names, roles, agents, today's requests and tokens against their " +
+        "budgets, expiry, last use; never a secret).",
+    )
     .option("--json", "print one JSON document on stdout")
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
-        const records = await listKeys(ectoPaths(deps.env));
-        if (json) deps.stdout(JSON.stringify({ ok: true, keys: records }, null, 2) + "\n");
-        else deps.stdout(renderKeysHuman(records, style));
+        const paths = ectoPaths(deps.env);
+        const records = await listKeys(paths);
+        let today: ReturnType<typeof usageToday>;
+        try {
+          today = usageToday(paths.usageDb, Date.now());
+        } catch (error) {
+          // The keys are worth listing even when the usage database is unreadable.
+          deps.stderr(`warning: ${error instanceof Error ? error.message : String(error)}\n`);
+          today = new Map();
+        }
+        if (json) {
+          const keys = records.map((k) => {
+            const row = today.get(k.id);
+            const use = {
+              requests: row?.requests ?? 0,
+              promptTokens: row?.promptTokens ?? 0,
+              completionTokens: row?.completionTokens ?? 0,
+              errors: row?.errors ?? 0,
+              refused: row?.refused ?? 0,
+              ...(row?.lastUsed ? { lastUsed: row.lastUsed } : {}),
+            };
+            return { ...k, today: use };
+          });
+          deps.stdout(JSON.stringify({ ok: true, keys }, null, 2) + "\n");
+        } else deps.stdout(renderKeysHuman(records, style, today));
       } catch (error) {
         fail(error, json, false);
       }
     });
   keys
     .command("add")
+    .summary("add a key (bound to one agent; --share prints a card for a friend)")
     .description(
       "Add a key for a person or app; it is printed once and stored only as a hash. " +
         "The key reaches one agent only: by default ecto's confined agent (no tools, no skills, " +
         "its own workspace), which ecto adds to OpenClaw on first use (asking first: with a " +
-        "second agent, direct gateway calls with model openclaw/default get 400).",
+        "second agent, direct gateway calls with model openclaw/default get 400). " +
+        "Daily budgets count per UTC day; over one the key gets 429 budget_exceeded until " +
+        "00:00 UTC (a stream that crosses it finishes). --share prints a card to hand over: " +
+        "base URL, key, model, curl, OPENAI_* exports, Python and JavaScript snippets, and a QR " +
+        "code on a terminal.",
     )
     .argument("<name>", 'a label, e.g. "alice-laptop"')
     .option(
@@ -397,6 +441,16 @@ instead of the running gateway's API).`,
     .option("--expires <when>", "expire after 30m, 12h, 7d ... or at an ISO time")
     .option("--rpm <n>", "requests per minute (default 120)", parseCount)
     .option("--concurrency <n>", "requests at once (default 16)", parseCount)
+    .option("--max-tokens-per-day <n>", "daily token budget (UTC day); over it: 429", parseCount)
+    .option(
+      "--max-requests-per-day <n>",
+      "daily request budget (UTC day); over it: 429",
+      parseCount,
+    )
+    .option(
+      "--share",
+      "print a share card: base URL, key, model, curl, SDK snippets, QR on a terminal",
+    )
     .option("-y, --yes", "consent to adding ecto's confined agent to OpenClaw; never prompt")
     .option("--json", "print one JSON document on stdout")
     .action(async (name, opts) => {
@@ -406,6 +460,8 @@ instead of the running gateway's API).`,
         const limits = {
           ...(opts.rpm === undefined ? {} : { requestsPerMinute: opts.rpm }),
           ...(opts.concurrency === undefined ? {} : { maxConcurrent: opts.concurrency }),
+          ...(opts.maxTokensPerDay ? { maxTokensPerDay: opts.maxTokensPerDay } : {}),
+          ...(opts.maxRequestsPerDay ? { maxRequestsPerDay: opts.maxRequestsPerDay } : {}),
         };
         const added = await addClientKey(ctx, name, {
           ...(Object.keys(limits).length ? { limits } : {}),
@@ -415,7 +471,18 @@ instead of the running gateway's API).`,
         });
         const { created } = added;
         for (const warning of added.warnings) deps.stderr(`warning: ${warning}\n`);
-        if (json) {
+        if (opts.share) {
+          const card = buildShareCard(created, added.agent, await publishedBaseUrl(ctx.paths));
+          if (json) {
+            deps.stdout(
+              JSON.stringify(
+                { ok: true, ...card, agentAdded: added.agentAdded, warnings: added.warnings },
+                null,
+                2,
+              ) + "\n",
+            );
+          } else deps.stdout(renderShareCard(card, style));
+        } else if (json) {
           deps.stdout(
             JSON.stringify(
               {
@@ -446,14 +513,23 @@ instead of the running gateway's API).`,
     });
   keys
     .command("edit")
+    .alias("set")
+    .summary("change a key's agent, expiry or daily budgets")
     .description(
-      "Re-bind a key to another agent or change its expiry; applies from its next request.",
+      "Re-bind a key to another agent, change its expiry or its daily budgets; applies from " +
+        "its next request. `keys set` is the same command.",
     )
-    .argument("<id>", "the key's id from `ecto keys list`")
+    .argument("<key>", "the key's id (or its name, when unique) from `ecto keys list`")
     .option("--agent <id>", "bind it to this agent (ecto-guest: ecto's confined agent)")
     .option(
       "--expires <when>",
       "expire after 30m, 12h, 7d ... or at an ISO time; `never` clears it",
+    )
+    .option("--max-tokens-per-day <n>", "daily token budget (UTC day); 0 removes it", parseCount)
+    .option(
+      "--max-requests-per-day <n>",
+      "daily request budget (UTC day); 0 removes it",
+      parseCount,
     )
     .option("-y, --yes", "consent to adding ecto's confined agent to OpenClaw; never prompt")
     .option("--json", "print one JSON document on stdout")
@@ -461,7 +537,14 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       const ctx = makeContext(json, opts.yes ?? false);
       try {
+        const limits = {
+          ...(opts.maxTokensPerDay === undefined ? {} : { maxTokensPerDay: opts.maxTokensPerDay }),
+          ...(opts.maxRequestsPerDay === undefined
+            ? {}
+            : { maxRequestsPerDay: opts.maxRequestsPerDay }),
+        };
         const edited = await editKey(ctx, id, {
+          ...(Object.keys(limits).length ? { limits } : {}),
           ...(opts.agent === undefined ? {} : { agent: opts.agent }),
           ...(opts.expires === undefined
             ? {}
@@ -473,10 +556,14 @@ instead of the running gateway's API).`,
           deps.stdout(JSON.stringify({ ok: true, key: edited.record }, null, 2) + "\n");
         } else {
           const r = edited.record;
+          const budgets = [
+            r.limits?.maxRequestsPerDay ? `${r.limits.maxRequestsPerDay} requests` : "",
+            r.limits?.maxTokensPerDay ? `${r.limits.maxTokensPerDay} tokens` : "",
+          ].filter(Boolean);
           deps.stdout(
             `Key ${r.id} (${r.name}): agent ${r.agent ?? "(none)"}, ${
               r.expires ? `expires ${r.expires}` : "no expiry"
-            }.\n`,
+            }, ${budgets.length ? `budget ${budgets.join(" and ")} per UTC day` : "no budget"}.\n`,
           );
         }
       } catch (error) {
@@ -494,6 +581,39 @@ instead of the running gateway's API).`,
         const record = await revokeKey(ectoPaths(deps.env), id);
         if (json) deps.stdout(JSON.stringify({ ok: true, revoked: record.id }, null, 2) + "\n");
         else deps.stdout(`Revoked ${record.id} (${record.name}).\n`);
+      } catch (error) {
+        fail(error, json, false);
+      }
+    });
+
+  program
+    .command("usage")
+    .summary("requests, tokens, errors and bytes per key per day")
+    .description(
+      "Usage per key and UTC day from ~/.ecto/usage.db: requests forwarded, prompt and " +
+        "completion tokens, errors, requests refused by the edge, bytes. The edge writes it " +
+        "every second; this reads it read-only, also while the edge runs.",
+    )
+    .option("--since <when>", "first day: 7d, 2w, today or YYYY-MM-DD", "7d")
+    .option("--key <key>", "only this key (id, or name when unique)")
+    .option("--json", "print one JSON document on stdout")
+    .action(async (opts) => {
+      const json = opts.json ?? false;
+      try {
+        const paths = ectoPaths(deps.env);
+        const since = parseSince(opts.since, Date.now());
+        let keyId: string | undefined;
+        if (opts.key !== undefined) {
+          const keys = await listKeys(paths);
+          const ref = opts.key;
+          // A revoked key is no longer in the store but still has usage: take its id as given.
+          keyId = keys.some((k) => k.id === ref || k.name === ref.trim())
+            ? findKey(keys, ref).id
+            : ref;
+        }
+        const rows = readUsage(paths.usageDb, { since, ...(keyId ? { keyId } : {}) });
+        if (json) deps.stdout(JSON.stringify({ ok: true, since, usage: rows }, null, 2) + "\n");
+        else deps.stdout(renderUsageHuman(rows, style, since));
       } catch (error) {
         fail(error, json, false);
       }

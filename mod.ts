@@ -54,6 +54,7 @@ export type { ConnectionRecord } from "./lib/connection_record.ts";
 export * from "./lib/tailscale.ts";
 export * from "./lib/openclaw.ts";
 export * from "./lib/edge/mod.ts";
+export * from "./lib/usage/mod.ts";
 export * from "./lib/service.ts";
 export * from "./lib/proof.ts";
 export * from "./lib/credentials.ts";

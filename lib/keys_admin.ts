@@ -12,6 +12,9 @@ import { EctoError, UsageError } from "./errors.ts";
 import { type CreatedKey, isAgentId, type KeyRecord, KeyStore } from "./edge/keys.ts";
 import type { KeyLimits } from "./edge/limits.ts";
 import type { EctoPaths } from "./paths.ts";
+import { type ConnectionRecord, readConnectionRecord } from "./connection_record.ts";
+import { readCredentials } from "./credentials.ts";
+import { baseUrl } from "./proof.ts";
 import { locateOpenClaw } from "./openclaw/cli.ts";
 import {
   inspectGatewaySettings,
@@ -143,27 +146,52 @@ export interface EditKeyOptions {
   agent?: string | undefined;
   /** A new expiry (ISO time), or `null` for none. */
   expires?: string | null | undefined;
+  /** Limits and daily budgets to set; `0` removes one. */
+  limits?: KeyLimits | undefined;
   /** The command to repeat with `--yes` in the consent refusal. */
   command?: string;
 }
 
 /**
- * Re-binds or re-dates key `id`; the edge applies it from the key's next
- * request. Returns the new record and any warning about the agent's tools.
+ * The key `ref` names: its id, or else its name when exactly one key has it.
+ *
+ * @throws {UsageError} when no key, or more than one, matches.
+ */
+export function findKey(keys: readonly KeyRecord[], ref: string): KeyRecord {
+  const byId = keys.find((k) => k.id === ref);
+  if (byId) return byId;
+  const named = keys.filter((k) => k.name === ref.trim());
+  if (named.length === 1) return named[0];
+  if (named.length > 1) {
+    throw new UsageError(
+      `${named.length} keys are named "${ref}" (${named.map((k) => k.id).join(", ")}).`,
+      { fix: "Name the key by its id (ecto keys list)." },
+    );
+  }
+  throw new UsageError(`There is no key with id or name "${ref}".`, { fix: "ecto keys list" });
+}
+
+/**
+ * Re-binds, re-dates or re-budgets key `ref` (id or name); the edge applies
+ * it from the key's next request. Returns the new record and any warning
+ * about the agent's tools.
  *
  * @throws {UsageError} no such key, nothing to change, or an unknown agent.
  */
 export async function editKey(
   ctx: EctoContext,
-  id: string,
+  ref: string,
   options: EditKeyOptions,
 ): Promise<{ record: KeyRecord; warnings: string[]; agentAdded: boolean }> {
-  if (options.agent === undefined && options.expires === undefined) {
-    throw new UsageError("Nothing to change.", { fix: `ecto keys edit ${id} --agent <id>` });
+  const hasLimits = options.limits !== undefined && Object.keys(options.limits).length > 0;
+  if (options.agent === undefined && options.expires === undefined && !hasLimits) {
+    throw new UsageError("Nothing to change.", {
+      fix: `ecto keys edit ${ref} --agent <id> | --expires <when> | --max-tokens-per-day <n>`,
+    });
   }
   await using store = await KeyStore.open(ctx.paths.keysFile);
-  const current = (await store.list()).find((k) => k.id === id);
-  if (!current) throw new UsageError(`There is no key with id ${id}.`, { fix: "ecto keys list" });
+  const current = findKey(await store.list(), ref);
+  const id = current.id;
   let resolved: { agent: string; warnings: string[]; agentAdded: boolean } | undefined;
   if (options.agent !== undefined) {
     const wanted = options.agent.trim().toLowerCase();
@@ -176,6 +204,7 @@ export async function editKey(
   const record = await store.update(id, {
     ...(resolved ? { agent: resolved.agent } : {}),
     ...(options.expires !== undefined ? { expires: options.expires } : {}),
+    ...(hasLimits ? { limits: options.limits } : {}),
   });
   return {
     record: record!,
@@ -296,4 +325,112 @@ export async function revokeKey(paths: EctoPaths, id: string): Promise<KeyRecord
   // Durable when this returns: atomic rename plus a directory fsync (KeyStore's write).
   await store.revoke(id);
   return record;
+}
+
+/** Everything a friend needs to use a key: `ecto keys add NAME --share`. */
+export interface ShareCard {
+  /** The key's public id. */
+  id: string;
+  /** The key's name. */
+  name: string;
+  /** The key itself: shown this once, stored nowhere in clear. */
+  key: string;
+  /** Always `true`: ecto keeps only the key's hash. */
+  shownOnce: true;
+  /** The sentence to pass on with the key: it is shown once, and how to revoke it. */
+  note: string;
+  /** `https://<host>/v1`, or `null` before `ecto connect` has published the edge. */
+  baseUrl: string | null;
+  /** The model id for the key's agent, `openclaw/<agent>`. */
+  model: string;
+  /** The agent the key reaches. */
+  agent: string;
+  /** ISO expiry, if the key has one. */
+  expires?: string;
+  /** The key's daily budgets, if any. */
+  budget?: { maxRequestsPerDay?: number; maxTokensPerDay?: number };
+  /** Ready-to-use snippets (absent without a base URL). */
+  curl?: string;
+  /** `OPENAI_BASE_URL` and `OPENAI_API_KEY`. */
+  env?: { OPENAI_BASE_URL: string; OPENAI_API_KEY: string };
+  /** A short Python OpenAI-SDK program. */
+  python?: string;
+  /** A short JavaScript OpenAI-SDK program. */
+  javascript?: string;
+  /** What the QR code holds: `{"baseUrl","apiKey","model"}` as JSON. */
+  qr?: string;
+  /** Why the card is incomplete, with the fix. */
+  missing?: string;
+}
+
+/**
+ * The share card for a new key (pure). `baseUrl` is the published URL with
+ * `/v1`, or `undefined` before `ecto connect`.
+ */
+export function buildShareCard(
+  created: Pick<CreatedKey, "id" | "key" | "record">,
+  agent: string,
+  baseUrl: string | undefined,
+): ShareCard {
+  const model = `openclaw/${agent}`;
+  const limits = created.record.limits;
+  const budget = {
+    ...(limits?.maxRequestsPerDay ? { maxRequestsPerDay: limits.maxRequestsPerDay } : {}),
+    ...(limits?.maxTokensPerDay ? { maxTokensPerDay: limits.maxTokensPerDay } : {}),
+  };
+  const card: ShareCard = {
+    id: created.id,
+    name: created.record.name,
+    key: created.key,
+    shownOnce: true,
+    note: `This key is shown once: ecto keeps only its hash. Revoke it with ` +
+      `\`ecto keys revoke ${created.id}\`.`,
+    baseUrl: baseUrl ?? null,
+    model,
+    agent,
+    ...(created.record.expires ? { expires: created.record.expires } : {}),
+    ...(Object.keys(budget).length ? { budget } : {}),
+  };
+  if (baseUrl === undefined) {
+    card.missing = "The share card needs the public URL: run `ecto connect` first.";
+    return card;
+  }
+  const key = created.key;
+  card.curl = `curl ${baseUrl}/chat/completions -H "Authorization: Bearer ${key}" ` +
+    `-H "Content-Type: application/json" ` +
+    `-d '{"model":"${model}","messages":[{"role":"user","content":"Hello!"}]}'`;
+  card.env = { OPENAI_BASE_URL: baseUrl, OPENAI_API_KEY: key };
+  card.python = [
+    "from openai import OpenAI",
+    `client = OpenAI(base_url="${baseUrl}", api_key="${key}")`,
+    `reply = client.chat.completions.create(model="${model}", messages=[{"role": "user", "content": "Hello!"}])`,
+    "print(reply.choices[0].message.content)",
+  ].join("\n");
+  card.javascript = [
+    'import OpenAI from "openai";',
+    `const client = new OpenAI({ baseURL: "${baseUrl}", apiKey: "${key}" });`,
+    `const reply = await client.chat.completions.create({ model: "${model}", messages: [{ role: "user", content: "Hello!" }] });`,
+    "console.log(reply.choices[0].message.content);",
+  ].join("\n");
+  card.qr = JSON.stringify({ baseUrl, apiKey: key, model });
+  return card;
+}
+
+/**
+ * The published base URL (`https://<host>[:port]/v1`) from ecto's connection
+ * state: the credentials file `ecto connect` writes, else the connection
+ * record; `undefined` when ecto has not connected.
+ */
+export async function publishedBaseUrl(paths: EctoPaths): Promise<string | undefined> {
+  try {
+    const credentials = await readCredentials(paths.credentialsFile);
+    if (credentials) return `${credentials.url}/v1`;
+  } catch {
+    // a damaged credentials file: fall back to the connection record
+  }
+  const record = await readConnectionRecord(paths).catch(() => ({} as ConnectionRecord));
+  if (record.dnsName && record.funnelPort) {
+    return `${baseUrl(record.dnsName, record.funnelPort)}/v1`;
+  }
+  return undefined;
 }

@@ -26,6 +26,8 @@ export interface EctoPaths {
   lockFile: string;
   /** Edge audit log (JSON lines, rotated). */
   auditLog: string;
+  /** Usage per key and UTC day (SQLite, WAL; the edge writes, `ecto usage` reads), 0600. */
+  usageDb: string;
   /** Edge stdout/stderr log. */
   edgeLog: string;
   /** Pidfile of a detached edge. */
@@ -50,6 +52,7 @@ export function ectoPaths(env: EnvLookup): EctoPaths {
     connectionFile: `${stateDir}/connection.json`,
     lockFile: `${stateDir}/ecto.lock`,
     auditLog: `${stateDir}/audit.log`,
+    usageDb: `${stateDir}/usage.db`,
     edgeLog: `${stateDir}/edge.log`,
     edgePidFile: `${stateDir}/edge.pid`,
     edgeConfigFile: `${stateDir}/edge.json`,

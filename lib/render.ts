@@ -11,6 +11,8 @@ import type { ConnectResult } from "./connect.ts";
 import type { DisconnectResult } from "./disconnect.ts";
 import type { StatusReport } from "./status.ts";
 export { renderEventLine } from "./render_event_line.ts";
+import type { ShareCard } from "./keys_admin.ts";
+import type { UsageRow } from "./usage/store.ts";
 import { renderUnicodeCompact } from "uqr";
 
 /**
@@ -180,23 +182,149 @@ export function renderDisconnectHuman(result: DisconnectResult, style: Style): s
   return lines.join("\n") + "\n";
 }
 
-/** The key list: id, role, name, created, last used. */
-export function renderKeysHuman(keys: readonly KeyRecord[], style: Style): string {
+/**
+ * The key list: id, role, name, agent, created, last use, expiry, and with
+ * `today` (usage rows by key id) today's requests and tokens against budgets.
+ */
+export function renderKeysHuman(
+  keys: readonly KeyRecord[],
+  style: Style,
+  today?: ReadonlyMap<string, UsageRow>,
+  now: number = Date.now(),
+): string {
   if (keys.length === 0) return "No keys yet: `ecto connect` creates the owner key.\n";
-  const now = Date.now();
-  const rows = keys.map((k) =>
-    `${k.id.padEnd(14)} ${k.role.padEnd(6)} ${k.name.padEnd(20)} ${
+  const rows = keys.map((k) => {
+    const use = today?.get(k.id);
+    const lastUsed = [k.lastUsed, use?.lastUsed].filter((t) => t !== undefined).sort().at(-1);
+    const tokens = use ? use.promptTokens + use.completionTokens : 0;
+    const of = (n: number | undefined) => (n ? `/${n}` : "");
+    const todayText = today === undefined
+      ? ""
+      : `  today ${use?.requests ?? 0}${of(k.limits?.maxRequestsPerDay)} req ${tokens}${
+        of(k.limits?.maxTokensPerDay)
+      } tok`;
+    return `${k.id.padEnd(14)} ${k.role.padEnd(6)} ${k.name.padEnd(20)} ${
       (k.agent ?? "(unbound)").padEnd(12)
     } created ${k.created.slice(0, 10)}` +
-    `  last used ${k.lastUsed?.slice(0, 16).replace("T", " ") ?? "never"}` +
-    (k.expires === undefined
-      ? ""
-      : `  ${Date.parse(k.expires) > now ? "expires" : "EXPIRED"} ${
-        k.expires.slice(0, 16).replace("T", " ")
-      }`)
-  );
+      `  last used ${lastUsed?.slice(0, 16).replace("T", " ") ?? "never"}` + todayText +
+      (k.expires === undefined
+        ? ""
+        : `  ${Date.parse(k.expires) > now ? "expires" : "EXPIRED"} ${
+          k.expires.slice(0, 16).replace("T", " ")
+        }`);
+  });
   return [
     bold(style, `${"id".padEnd(14)} ${"role".padEnd(6)} ${"name".padEnd(20)} agent`),
     ...rows,
   ].join("\n") + "\n";
+}
+
+/**
+ * The share card for a friend: base URL, key, model, curl, exports, Python
+ * and JavaScript snippets, and on a terminal a QR code with base URL and key.
+ */
+export function renderShareCard(card: ShareCard, style: Style): string {
+  const lines = [
+    "",
+    bold(style, `Key ${card.id} for ${card.name}`) + ` (agent ${card.agent})`,
+    yellow(style, `${card.note} Send it privately.`),
+    "",
+    `  Base URL  ${card.baseUrl ?? "(not connected yet)"}`,
+    `  API key   ${card.key}`,
+    `  Model     ${card.model}`,
+  ];
+  if (card.expires) lines.push(`  Expires   ${card.expires}`);
+  if (card.budget) {
+    const parts = [
+      card.budget.maxRequestsPerDay ? `${card.budget.maxRequestsPerDay} requests` : "",
+      card.budget.maxTokensPerDay ? `${card.budget.maxTokensPerDay} tokens` : "",
+    ].filter(Boolean);
+    lines.push(`  Budget    ${parts.join(", ")} per UTC day`);
+  }
+  lines.push("");
+  if (card.missing) {
+    lines.push(`${yellow(style, "!")} ${card.missing}`, "");
+    return lines.join("\n") + "\n";
+  }
+  const indent = (text: string) => text.split("\n").map((l) => `  ${l}`).join("\n");
+  lines.push(
+    "curl:",
+    indent(card.curl!),
+    "",
+    "Shell (most OpenAI clients read these):",
+    indent(
+      `export OPENAI_BASE_URL=${card.env!.OPENAI_BASE_URL}\nexport OPENAI_API_KEY=${
+        card.env!.OPENAI_API_KEY
+      }`,
+    ),
+    "",
+    "Python (pip install openai):",
+    indent(card.python!),
+    "",
+    "JavaScript (npm install openai):",
+    indent(card.javascript!),
+    "",
+  );
+  if (style.terminal) {
+    lines.push("Scan with the Ecto app (base URL + key):", "", terminalQr(card.qr!));
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** `ecto usage`: one line per key per UTC day, then totals. */
+export function renderUsageHuman(rows: readonly UsageRow[], style: Style, since: string): string {
+  if (rows.length === 0) return `No usage recorded since ${since}.\n`;
+  const header = [
+    "day",
+    "key",
+    "name",
+    "requests",
+    "prompt",
+    "completion",
+    "errors",
+    "refused",
+    "bytes in",
+    "bytes out",
+  ];
+  const body = rows.map((r) => [
+    r.day,
+    r.keyId,
+    r.keyName,
+    String(r.requests),
+    String(r.promptTokens),
+    String(r.completionTokens),
+    String(r.errors),
+    String(r.refused),
+    humanBytes(r.bytesIn),
+    humanBytes(r.bytesOut),
+  ]);
+  const sum = (f: (r: UsageRow) => number) => rows.reduce((n, r) => n + f(r), 0);
+  const total = [
+    "total",
+    "",
+    "",
+    String(sum((r) => r.requests)),
+    String(sum((r) => r.promptTokens)),
+    String(sum((r) => r.completionTokens)),
+    String(sum((r) => r.errors)),
+    String(sum((r) => r.refused)),
+    humanBytes(sum((r) => r.bytesIn)),
+    humanBytes(sum((r) => r.bytesOut)),
+  ];
+  const all = [header, ...body, total];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i].length)));
+  const line = (row: string[]) =>
+    row.map((cell, i) => (i >= 3 ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join("  ")
+      .trimEnd();
+  return [
+    bold(style, line(header)),
+    ...body.map(line),
+    dim(style, line(total)),
+  ].join("\n") + "\n";
+}
+
+function humanBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }

@@ -44,6 +44,12 @@ export interface AuditRecord {
   streamed: boolean;
   /** Why the edge answered itself or the stream ended early (e.g. `invalid_api_key`, `client_aborted`). */
   outcome?: string;
+  /** Prompt tokens the answer reported (chat and responses answers that carried `usage`). */
+  promptTokens?: number;
+  /** Completion tokens the answer reported. */
+  completionTokens?: number;
+  /** `promptTokens + completionTokens`. */
+  tokens?: number;
 }
 
 /** Where audit records go. Must not block or throw. */

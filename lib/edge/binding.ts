@@ -17,8 +17,14 @@ export type BodyRefusal =
   | { ok: false; status: 400; code: "invalid_request_body"; message: string }
   | { ok: false; status: 403; code: "agent_not_allowed"; message: string };
 
-/** A body fit to forward: the bytes to send (`undefined`: unchanged). */
-export type BodyDecision = { ok: true; body: Uint8Array<ArrayBuffer> | undefined } | BodyRefusal;
+/**
+ * A body fit to forward: the bytes to send (`undefined`: unchanged);
+ * `usageAdded`: ecto set `stream_options.include_usage` itself, so the usage
+ * chunk must be stripped from the stream before the client sees it.
+ */
+export type BodyDecision =
+  | { ok: true; body: Uint8Array<ArrayBuffer> | undefined; usageAdded?: boolean }
+  | BodyRefusal;
 
 const AGENT_MODEL = /^(?:openclaw[:/]|agent:)([a-z0-9][a-z0-9_-]{0,63})$/i;
 
@@ -68,11 +74,14 @@ const encoder = new TextEncoder();
  * - `model` naming another agent → 403 `agent_not_allowed`;
  * - `namespaceUser`: a string `user` becomes `ecto:<keyId>:<user>`;
  *   otherwise (the owner key) a `user` in that namespace is refused, so no key
- *   reaches another key's sessions; a non-string `user` → 400.
+ *   reaches another key's sessions; a non-string `user` → 400;
+ * - `askUsage`: a streamed chat request that does not ask for usage gets
+ *   `stream_options.include_usage: true` (the gateway sends the usage chunk
+ *   only then; the edge strips it again: `usageAdded`).
  */
 export function scopeBody(
   bytes: Uint8Array<ArrayBuffer>,
-  scope: { agent: string; keyId: string; namespaceUser: boolean },
+  scope: { agent: string; keyId: string; namespaceUser: boolean; askUsage?: boolean },
 ): BodyDecision {
   let parsed: unknown;
   try {
@@ -96,16 +105,44 @@ export function scopeBody(
       };
     }
   }
-  if (body.user === undefined) return { ok: true, body: undefined };
-  if (typeof body.user !== "string") return invalid("`user` must be a string.");
-  if (!scope.namespaceUser) {
-    // The owner's own sessions are not namespaced; the client keys' namespace stays theirs.
-    return body.user.trim().startsWith(USER_PREFIX)
-      ? invalid(`\`user\` values starting with "${USER_PREFIX}" are reserved for ecto's keys.`)
-      : { ok: true, body: undefined };
+  let changed = false;
+  if (body.user !== undefined) {
+    if (typeof body.user !== "string") return invalid("`user` must be a string.");
+    if (!scope.namespaceUser) {
+      // The owner's own sessions are not namespaced; the client keys' namespace stays theirs.
+      if (body.user.trim().startsWith(USER_PREFIX)) {
+        return invalid(
+          `\`user\` values starting with "${USER_PREFIX}" are reserved for ecto's keys.`,
+        );
+      }
+    } else {
+      body.user = userNamespace(scope.keyId) + body.user;
+      changed = true;
+    }
   }
-  body.user = userNamespace(scope.keyId) + body.user;
-  return { ok: true, body: encoder.encode(JSON.stringify(body)) };
+  const usageAdded = scope.askUsage === true && askUsage(body);
+  if (!changed && !usageAdded) return { ok: true, body: undefined };
+  return {
+    ok: true,
+    body: encoder.encode(JSON.stringify(body)),
+    ...(usageAdded ? { usageAdded } : {}),
+  };
+}
+
+/** Sets `stream_options.include_usage` on a streamed request that lacks it; whether it did. */
+function askUsage(body: Record<string, unknown>): boolean {
+  if (body.stream !== true) return false;
+  const options = body.stream_options;
+  if (
+    options !== undefined && options !== null &&
+    (typeof options !== "object" || Array.isArray(options))
+  ) {
+    return false; // the gateway refuses it; not ours to mend
+  }
+  const current = (options ?? {}) as Record<string, unknown>;
+  if (current.include_usage === true) return false;
+  body.stream_options = { ...current, include_usage: true };
+  return true;
 }
 
 function invalid(message: string): BodyRefusal {

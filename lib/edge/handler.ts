@@ -56,6 +56,8 @@ import {
   type Route,
 } from "./routes.ts";
 import type { TokenSource } from "./token_source.ts";
+import type { UsageMeter, UsageTicket } from "../usage/meter.ts";
+import { SseUsageScanner, type TokenUsage, usageFromJson } from "../usage/parse.ts";
 import {
   createHttp1Upstream,
   type FetchLike,
@@ -87,6 +89,13 @@ export interface EdgeHandlerOptions {
   now?: () => number;
   /** Audit record per request. Default: dropped. */
   audit?: AuditSink;
+  /**
+   * Counts usage per key and day and enforces daily budgets (`limits.maxRequestsPerDay`,
+   * `limits.maxTokensPerDay`) on the routes that run the agent (chat completions,
+   * responses; model lists are neither counted nor budgeted). Default: nothing
+   * counted, no budgets.
+   */
+  usage?: Pick<UsageMeter, "admit" | "refused">;
   /** Publish `POST /v1/responses` too. Default `false`. */
   enableResponses?: boolean;
   /**
@@ -133,6 +142,12 @@ export interface EdgeHandler {
 /** Gateway states reported by the health endpoint. */
 export type GatewayState = "ready" | "not_ready" | "down" | "error";
 
+/** An admitted request's slot: its rate-limit grant and its usage ticket. */
+interface Slot {
+  release(): void;
+  ticket: UsageTicket | undefined;
+}
+
 interface Flight {
   deadline: number;
   expire(): void;
@@ -161,6 +176,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
   const upstream = new URL(options.upstream).href.replace(/\/+$/, "");
   const now = options.now ?? Date.now;
   const audit = options.audit ?? ignoreAudit;
+  const usage = options.usage;
   const keys = options.keys;
   const tokenSource = options.tokenSource;
   const enableResponses = options.enableResponses ?? false;
@@ -321,6 +337,11 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     headers?: Record<string, string>,
   ): Response => {
     const response = errorResponse(status, code, message, undefined, headers);
+    if (key && usage) {
+      try {
+        usage.refused(key, start);
+      } catch { /* counting must never break a request */ }
+    }
     record(start, client, method, path, status, {
       outcome: code,
       ...(key ? { keyId: key.id, keyName: key.name } : {}),
@@ -379,16 +400,19 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     route: Route,
     forwardHeaders: HeaderPairs,
     key: KeyRecord,
-    release: () => void,
+    slot: Slot,
     start: number,
     client: string,
   ): Promise<Response> => {
+    const release = slot.release;
     const method = request.method;
     const path = route.logPath;
     const ids = { keyId: key.id, keyName: key.name };
 
     const agent = key.agent!;
     let body: Uint8Array<ArrayBuffer> | undefined;
+    let stripUsage = false;
+    let tokens: TokenUsage | undefined;
     if (method === "POST") {
       const declared = request.headers.get("content-length");
       if (declared !== null && !(Number(declared) <= limits.maxBodyBytes)) {
@@ -422,12 +446,15 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
         agent,
         keyId: key.id,
         namespaceUser: key.role !== "owner",
+        // Usage is counted from the stream's usage chunk, which the gateway sends only when asked.
+        askUsage: usage !== undefined && route.kind === "chat",
       });
       if (!scoped.ok) {
         release();
         return refuse(start, client, method, path, key, scoped.status, scoped.code, scoped.message);
       }
       if (scoped.body !== undefined) body = scoped.body;
+      stripUsage = scoped.usageAdded === true;
     }
 
     const token = await tokenSource();
@@ -469,6 +496,15 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       if (finished) return;
       finished = true;
       unwatch(flight);
+      try {
+        slot.ticket?.finish({
+          status,
+          bytesIn: body?.byteLength ?? 0,
+          bytesOut: bytes,
+          usage: tokens,
+          failed: outcome !== undefined,
+        });
+      } catch { /* counting must never break a request */ }
       release();
       end(ac);
       record(start, client, method, path, status, {
@@ -477,6 +513,13 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
         bytes,
         streamed,
         ...(outcome ? { outcome } : {}),
+        ...(tokens
+          ? {
+            promptTokens: tokens.prompt,
+            completionTokens: tokens.completion,
+            tokens: tokens.prompt + tokens.completion,
+          }
+          : {}),
       });
     };
 
@@ -542,8 +585,10 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       finish(response.status, 0, streamed);
       return new Response(null, { status: response.status, headers });
     }
+    const counted = slot.ticket !== undefined;
     if (!(upstreamBody instanceof ReadableStream)) {
       // Read whole by the client (small, known length): no chunk-by-chunk relaying.
+      if (counted) tokens = usageFromJson(upstreamBody);
       finish(response.status, upstreamBody.byteLength, false);
       return new Response(upstreamBody, { status: response.status, headers });
     }
@@ -551,12 +596,27 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     const reader = upstreamBody.getReader();
     let bytes = 0;
     flight.deadline = now() + upstreamTimeoutMs;
+    // Usage is read as the stream passes (SSE events; a JSON answer's copy up to 1 MiB).
+    const scanner = counted && streamed ? new SseUsageScanner({ strip: stripUsage }) : undefined;
+    let jsonCopy: Uint8Array[] | undefined = counted && !streamed ? [] : undefined;
+    let jsonBytes = 0;
     const out = new ReadableStream<Uint8Array>({
       async pull(controller) {
         let chunk: ReadableStreamReadResult<Uint8Array>;
         try {
           chunk = await reader.read();
+          // A chunk that held only the stripped usage event leaves nothing to pass: read on.
+          while (scanner && !chunk.done) {
+            const passed = scanner.push(chunk.value);
+            if (passed.byteLength > 0) {
+              chunk = { done: false, value: passed };
+              break;
+            }
+            flight.deadline = now() + upstreamTimeoutMs;
+            chunk = await reader.read();
+          }
         } catch (error) {
+          tokens = scanner?.usage;
           const reason = ac.signal.aborted ? ac.signal.reason : undefined;
           finish(
             response.status,
@@ -568,15 +628,29 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
           return;
         }
         if (chunk.done) {
+          if (scanner) {
+            const rest = scanner.end();
+            if (rest.byteLength > 0) {
+              bytes += rest.byteLength;
+              controller.enqueue(rest);
+            }
+            tokens = scanner.usage;
+          } else if (jsonCopy) tokens = usageFromJson(joinChunks(jsonCopy, jsonBytes));
           finish(response.status, bytes, streamed);
           controller.close();
           return;
+        }
+        if (jsonCopy) {
+          jsonBytes += chunk.value.byteLength;
+          if (jsonBytes <= BUFFER_LIMIT) jsonCopy.push(chunk.value);
+          else jsonCopy = undefined;
         }
         bytes += chunk.value.byteLength;
         flight.deadline = now() + upstreamTimeoutMs;
         controller.enqueue(chunk.value);
       },
       cancel() {
+        tokens = scanner?.usage;
         finish(response.status, bytes, streamed, "client_aborted");
         ac.abort(new ClientGone());
         reader.cancel().catch(() => {});
@@ -743,12 +817,28 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       return deny(404, "model_not_found", "No such model for this key.", undefined, key);
     }
 
+    // Budgets first (a key over its day's budget spends no rate tokens); synchronous
+    // from the check to the count, so parallel requests cannot slip past a budget.
+    // Only the routes that run the agent are metered: a model list costs nothing.
+    const metered = route.kind === "chat" || route.kind === "responses";
+    const admitted = metered ? usage?.admit(key, start) : undefined;
+    if (admitted !== undefined && !admitted.ok) {
+      return deny(
+        429,
+        "budget_exceeded",
+        `This key has used its daily budget of ${admitted.limit} ${admitted.budget}; it resets at 00:00 UTC.`,
+        { "retry-after": retryAfter(admitted.retryAfterMs) },
+        key,
+      );
+    }
+    const ticket = admitted?.ticket;
     const grant = keyLimiter.acquire(
       key.id,
       resolveKeyLimits(key.role, key.limits, roleDefaults),
       start,
     );
     if (!grant.ok) {
+      ticket?.cancel();
       return deny(
         429,
         "rate_limit_exceeded",
@@ -759,10 +849,17 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
         key,
       );
     }
+    const slot: Slot = {
+      release: () => {
+        grant.release();
+        ticket?.cancel(); // a no-op once the request was counted
+      },
+      ticket,
+    };
     try {
-      return await proxy(request, route, forwarded.headers, key, grant.release, start, client);
+      return await proxy(request, route, forwarded.headers, key, slot, start, client);
     } catch (error) {
-      grant.release();
+      slot.release();
       record(start, client, method, path, 500, {
         keyId: key.id,
         keyName: key.name,
@@ -807,6 +904,17 @@ export function bearer(authorization: string | null): string | undefined {
   if (scheme !== "Bearer " && scheme.toLowerCase() !== "bearer ") return undefined;
   const key = authorization.slice(7).trim();
   return key === "" ? undefined : key;
+}
+
+function joinChunks(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return all;
 }
 
 async function readLimited(stream: ReadableStream<Uint8Array>, limit: number): Promise<string> {

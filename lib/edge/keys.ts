@@ -12,7 +12,7 @@
  * microseconds, no thread hop) and re-reads it when it changed, so a key
  * created, edited or revoked by another process takes effect on the very next
  * request: there is no cache window (a 250 ms one let revoked keys answer).
- * The same holds for {@link KeyStore.update} (agent binding, expiry).
+ * The same holds for {@link KeyStore.update} (agent binding, expiry, limits and budgets).
  * `lastUsed` is kept in memory and written in batches (every
  * `flushIntervalMs`, and on `flush()`/`close()`).
  *
@@ -108,6 +108,8 @@ export interface KeyEdit {
   agent?: string;
   /** A new expiry (ISO 8601), or `null` for none. */
   expires?: string | null;
+  /** Limits to set (merged over the key's own); a `0` removes that limit (back to the default). */
+  limits?: KeyLimits;
 }
 
 /** One key as stored in the key file (its SHA-256, never the key). */
@@ -162,6 +164,14 @@ export function isAgentId(id: string): boolean {
 /** Whether `record` has expired at `now` (epoch ms). */
 export function isExpired(record: KeyRecord, now: number): boolean {
   return record.expires !== undefined && !(Date.parse(record.expires) > now);
+}
+
+function checkLimits(limits: KeyLimits | undefined): void {
+  for (const [name, value] of Object.entries(limits ?? {})) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0)) {
+      throw new KeyStoreError("invalid_limit", `The limit ${name} must be a whole number.`);
+    }
+  }
 }
 
 function checkEdit(agent: string | undefined, expires: string | null | undefined): void {
@@ -272,6 +282,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
       );
     }
     checkEdit(options.agent, options.expires);
+    checkLimits(options.limits);
     const key = generateKey();
     let created: StoredKey | undefined;
     await this.#mutate((keys) => {
@@ -369,6 +380,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
    */
   async update(id: string, edit: KeyEdit): Promise<KeyRecord | undefined> {
     checkEdit(edit.agent, edit.expires);
+    checkLimits(edit.limits);
     let updated: StoredKey | undefined;
     await this.#mutate((keys) => {
       const index = keys.findIndex((k) => k.id === id);
@@ -378,6 +390,16 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
       if (edit.expires === null) delete next.expires;
       else if (edit.expires !== undefined) {
         next.expires = new Date(Date.parse(edit.expires)).toISOString();
+      }
+      if (edit.limits !== undefined) {
+        const limits: Record<string, number> = { ...next.limits };
+        for (const [name, value] of Object.entries(edit.limits)) {
+          if (value === undefined) continue;
+          if (value === 0) delete limits[name];
+          else limits[name] = value;
+        }
+        if (Object.keys(limits).length > 0) next.limits = limits as KeyLimits;
+        else delete next.limits;
       }
       updated = next;
       return keys.map((k, i) => (i === index ? next : k));

@@ -18,10 +18,16 @@ export interface KeyLimits {
   burst?: number;
   /** Requests of this key in flight at the same time (streams count until they end). */
   maxConcurrent?: number;
+  /** Requests forwarded per UTC day (a daily budget; see `lib/usage/budget.ts`). */
+  maxRequestsPerDay?: number;
+  /** Prompt plus completion tokens per UTC day (a daily budget). */
+  maxTokensPerDay?: number;
 }
 
-/** {@link KeyLimits} with every field decided. */
-export type ResolvedKeyLimits = Required<KeyLimits>;
+/** The rate and concurrency fields of {@link KeyLimits}, every one decided. */
+export type ResolvedKeyLimits = Required<
+  Pick<KeyLimits, "requestsPerMinute" | "burst" | "maxConcurrent">
+>;
 
 /** Defaults per key role: generous for the owner, modest for keys handed to others. */
 export const DEFAULT_KEY_LIMITS: Readonly<Record<"owner" | "client", ResolvedKeyLimits>> = {

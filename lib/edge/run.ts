@@ -20,6 +20,7 @@ import { KeyStore } from "./keys.ts";
 import type { KeyLimits } from "./limits.ts";
 import { type EdgeServer, isLoopbackHostname, parseListen, serveEdge } from "./serve.ts";
 import { createConfigTokenSource } from "./token_source.ts";
+import { UsageMeter } from "../usage/meter.ts";
 
 /** What the supervised edge runs with. */
 export interface EdgeConfig {
@@ -154,7 +155,7 @@ export interface RunEdgeOptions {
 /**
  * Runs the edge in the foreground until SIGTERM/SIGINT or `options.signal`;
  * resolves after a graceful shutdown (streams get `shutdownGraceMs`, then
- * are aborted; keys' `lastUsed` and the audit log are flushed).
+ * are aborted; keys' `lastUsed`, the audit log and the usage database are flushed).
  *
  * @throws {EdgeListenError} for a non-loopback `listen`.
  * @throws {KeyStoreError} when the key file is invalid.
@@ -170,11 +171,15 @@ export async function runEdge(config: EdgeConfig, options: RunEdgeOptions = {}):
 
   const keys = await KeyStore.open(paths.keysFile);
   let audit: AuditLog | undefined;
+  let usage: UsageMeter | undefined;
   let server: EdgeServer | undefined;
   const removers: Array<() => void> = [];
   try {
     audit = await AuditLog.open(paths.auditLog);
+    // Budgets need today's counts: a usage database that cannot be opened stops the edge.
+    usage = await UsageMeter.open(paths.usageDb);
     const handler = createEdgeHandler({
+      usage,
       upstream: valid.upstream,
       keys,
       tokenSource: createConfigTokenSource(valid.openclawConfigPath, { env }),
@@ -236,5 +241,6 @@ export async function runEdge(config: EdgeConfig, options: RunEdgeOptions = {}):
     await server?.shutdown().catch(() => {});
     await keys.close().catch(() => {});
     await audit?.close().catch(() => {});
+    await usage?.close().catch(() => {});
   }
 }

@@ -115,7 +115,14 @@ export function keysLayer(): KeysLayer {
         await removeIfExists(ctx.paths.keysFile),
         await removeIfExists(ctx.paths.ownerKeyFile),
       ];
-      const detail = removed.some(Boolean) ? "Deleted ecto's client keys." : "No client keys.";
+      // The keys' usage goes with them (the edge, its one writer, is stopped by now).
+      const usage = [
+        await removeIfExists(ctx.paths.usageDb),
+        await removeIfExists(`${ctx.paths.usageDb}-wal`),
+        await removeIfExists(`${ctx.paths.usageDb}-shm`),
+      ];
+      const detail = (removed.some(Boolean) ? "Deleted ecto's client keys." : "No client keys.") +
+        (usage.some(Boolean) ? " Deleted their usage (usage.db)." : "");
       return removed.some(Boolean) || agentNote
         ? { changed: true, detail: agentNote ? `${agentNote} ${detail}` : detail }
         : { detail };

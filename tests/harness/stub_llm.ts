@@ -29,6 +29,12 @@ export interface StubLlm extends AsyncDisposable {
    * `undefined` (or no hook) answers with `reply`.
    */
   respond?: StubRespond;
+  /**
+   * The `usage` every answer reports (JSON answers always; streams when
+   * `stream_options.include_usage` is set); may be changed between requests.
+   * Default 1 prompt and 1 completion token.
+   */
+  usage: { prompt_tokens: number; completion_tokens: number };
   close(): Promise<void>;
 }
 
@@ -57,7 +63,13 @@ export const STUB_MODEL_ID = "stub-model";
 
 /** Starts a stub LLM on a free loopback port. */
 export function startStubLlm(
-  opts: { reply?: string; chunkDelayMs?: number; chunks?: number; respond?: StubRespond } = {},
+  opts: {
+    reply?: string;
+    chunkDelayMs?: number;
+    chunks?: number;
+    respond?: StubRespond;
+    usage?: { prompt_tokens: number; completion_tokens: number };
+  } = {},
 ): Promise<StubLlm> {
   const chunkDelayMs = opts.chunkDelayMs ?? 0;
   const chunkCount = Math.max(1, opts.chunks ?? 3);
@@ -70,6 +82,7 @@ export function startStubLlm(
     requests,
     reply: opts.reply ?? "Hello from the stub LLM.",
     ...(opts.respond ? { respond: opts.respond } : {}),
+    usage: opts.usage ?? { prompt_tokens: 1, completion_tokens: 1 },
   } as StubLlm;
   let toolCallCount = 0;
 
@@ -96,7 +109,10 @@ export function startStubLlm(
       const model = typeof req.model === "string" ? req.model : STUB_MODEL_ID;
       const id = `chatcmpl-stub-${requests.length}`;
       const created = Math.floor(Date.now() / 1000);
-      const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
+      const usage = {
+        ...stub.usage,
+        total_tokens: stub.usage.prompt_tokens + stub.usage.completion_tokens,
+      };
       const answer = stub.respond
         ? await stub.respond((body ?? {}) as Record<string, unknown>)
         : undefined;
