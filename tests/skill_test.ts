@@ -238,7 +238,8 @@ Deno.test("`--quiet`: with `--json` nothing but the result document, stderr empt
     }
     const quiet = await runEcto(["connect", "--json", "--quiet"], env);
     assert.equal(quiet.code, 4);
-    assert.equal(JSON.parse(quiet.stdout).error.code, "tailscale_not_found");
+    // The preflight's first refusal: no OpenClaw on this PATH (checked before Tailscale).
+    assert.equal(JSON.parse(quiet.stdout).error.code, "openclaw_not_installed");
     const help = await runEcto(["connect", "--help"], env);
     assert.match(help.stdout, /-q, --quiet/);
   } finally {

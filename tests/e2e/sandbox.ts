@@ -10,6 +10,9 @@ import { ensureOpenClaw } from "../harness/openclaw_install.ts";
 import { type Gateway, startGateway, type StartGatewayOptions } from "../harness/gateway.ts";
 import { startStubLlm, type StubLlm } from "../harness/stub_llm.ts";
 import { type DnsStub, startDnsStub } from "./dns_stub.ts";
+import { build$ } from "dax";
+import { readPidRecord } from "../../lib/service/detached.ts";
+import { processAlive } from "../../lib/openclaw/gateway.ts";
 
 /** Options for a sandbox. */
 export interface SandboxOptions {
@@ -120,14 +123,28 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 }
 
-/** Kills a detached edge left by a failed test (pidfile in the sandbox's state dir). */
+/**
+ * Stops a detached edge a test left running (pidfile in the sandbox's state
+ * dir, in the supervisor's own format), and waits until it is gone, so no
+ * edge outlives its sandbox.
+ */
 async function stopEdgeIfRunning(env: Record<string, string>): Promise<void> {
+  const record = await readPidRecord(`${env.ECTO_STATE_DIR}/edge.pid`).catch(() => undefined);
+  if (!record) return;
   try {
-    const pid = Number(
-      (await Deno.readTextFile(`${env.ECTO_STATE_DIR}/edge.pid`)).trim().split(/\s/)[0],
-    );
-    if (pid > 1) Deno.kill(pid, "SIGTERM");
-  } catch { /* none */ }
+    Deno.kill(record.pid, "SIGTERM");
+  } catch {
+    return; // already gone
+  }
+  // Bounded: the edge drains and exits within its shutdown grace; then it is killed.
+  for (let i = 0; i < 100; i++) {
+    const alive = await processAlive(build$({}), record.pid);
+    if (!alive) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  try {
+    Deno.kill(record.pid, "SIGKILL");
+  } catch { /* gone */ }
 }
 
 /**
