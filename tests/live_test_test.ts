@@ -122,6 +122,13 @@ Deno.test("`throughput()` uses usage when present, else counts chunks and says s
     assert.equal(rate.windowMs, 400);
     assert.equal(rate.tokensPerSecond, 10);
   });
+  await t.step("a slow agent's rate keeps three significant figures", () => {
+    const rate = throughput(
+      { content: "x", contentChunks: 1, usage: { completionTokens: 1 } },
+      31_166,
+    );
+    assert.equal(rate.tokensPerSecond, 0.0321);
+  });
   await t.step("no usage and no stream: unknown", () => {
     const rate = throughput({ content: "x", contentChunks: 1 }, 100);
     assert.equal(rate.tokens, null);

@@ -193,6 +193,7 @@ export function throughput(answer: Answer, totalMs: number): Throughput {
     tokens,
     tokenSource: source,
     windowMs,
-    tokensPerSecond: tokens === null ? null : Math.round((tokens / windowMs) * 1000 * 10) / 10,
+    // Three significant figures: a slow agent's 0.032 tokens/s must not print as 0.
+    tokensPerSecond: tokens === null ? null : Number(((tokens / windowMs) * 1000).toPrecision(3)),
   };
 }
