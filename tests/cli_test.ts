@@ -22,7 +22,17 @@ Deno.test("`ecto --help` lists every command and the exit codes", async () => {
   assert.ok(commands, run.stdout);
   const names = commands.split("\n").slice(1).map((line) => /^ {2}(\S+)/.exec(line)?.[1])
     .filter((name) => name !== undefined);
-  assert.deepEqual(names, ["connect", "status", "disconnect", "edge", "keys", "version", "help"]);
+  assert.deepEqual(names, [
+    "connect",
+    "status",
+    "disconnect",
+    "edge",
+    "keys",
+    "logs",
+    "test",
+    "version",
+    "help",
+  ]);
   assert.match(run.stdout, /\nExit codes: 0 ok, 1 failed, 2 usage, 3 you must act/);
 });
 
@@ -48,9 +58,20 @@ function earlyBreaks(help: string, width = 80): string[] {
 }
 
 Deno.test("`--help` wraps cleanly: no line over 80 columns, no break mid-sentence", async (t) => {
-  const commands = [[], ["connect"], ["status"], ["disconnect"], ["edge"], ["edge", "run"], [
-    "keys",
-  ], ["keys", "add"]];
+  const commands = [
+    [],
+    ["connect"],
+    ["status"],
+    ["disconnect"],
+    ["edge"],
+    ["edge", "run"],
+    [
+      "keys",
+    ],
+    ["keys", "add"],
+    ["logs"],
+    ["test"],
+  ];
   // One process per help text, all at once; each is then checked in its own step.
   const runs = await Promise.all(commands.map((args) => runEcto([...args, "--help"], base)));
   for (const [i, args] of commands.entries()) {
