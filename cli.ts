@@ -19,6 +19,7 @@ import { addKey, listKeys, revokeKey } from "./lib/keys_admin.ts";
 import { ectoPaths } from "./lib/paths.ts";
 import { DEFAULT_MODEL, readCredentials } from "./lib/credentials.ts";
 import {
+  auditFiles,
   followAuditLog,
   formatHeader,
   formatRow,
@@ -429,7 +430,8 @@ Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
             Deno.removeSignalListener("SIGTERM", onSignal);
           }
         } else {
-          show(await readAuditLines(path));
+          // One file at a time: a full log is 3 × 5 MiB, never all in memory at once.
+          for (const file of [...await auditFiles(path), path]) show(await readAuditLines(file, 0));
         }
         if (!json) deps.stderr(formatSummary(shown, malformed) + ` (${path})\n`);
         else if (malformed > 0) deps.stderr(`skipped ${malformed} malformed line(s) in ${path}\n`);

@@ -35,9 +35,15 @@ export async function readRotatedLines(path: string): Promise<string[]> {
   return lines;
 }
 
-/** Every line of the log, oldest first; none when there is no log yet. */
-export async function readAuditLines(path: string): Promise<string[]> {
-  const lines = await readRotatedLines(path);
+/**
+ * Every line of the log, oldest first (`maxRotations` 0: only the file at
+ * `path`); none when there is no log yet.
+ */
+export async function readAuditLines(path: string, maxRotations = 9): Promise<string[]> {
+  const lines: string[] = [];
+  for (const file of await auditFiles(path, maxRotations)) {
+    lines.push(...(await Deno.readTextFile(file)).split("\n"));
+  }
   try {
     lines.push(...(await Deno.readTextFile(path)).split("\n"));
   } catch (error) {
