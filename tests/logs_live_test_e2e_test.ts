@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { funnelRequest } from "./tailscale_double/https_client.ts";
 import { ectoDenoArgs, type EctoRun, runEcto } from "./e2e/run_ecto.ts";
 import { type Sandbox, startSandbox } from "./e2e/sandbox.ts";
+import { stopPid } from "./harness/gateway.ts";
 
 const ONE_MODEL = "/v1/models/openclaw%2Fdefault";
 
@@ -300,6 +301,30 @@ Deno.test({
           assert.equal(status.code, 0, `logs --follow ended badly on SIGTERM: ${stderr}`);
           assert.match(stderr, /requests/);
         }
+      },
+    );
+
+    await t.step("no answer in time: exit 1, layer timeout, with its fix", async () => {
+      const run = await runEcto(["test", "--json", "--timeout", "0.001"], env);
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      const doc = json(run) as { layer: string; error: { code: string; fix: string } };
+      assert.equal(doc.layer, "timeout");
+      assert.match(doc.error.fix, /--timeout/);
+    });
+
+    await t.step(
+      "the gateway down: exit 1, layer gateway, the edge's 5xx, with its fix",
+      async () => {
+        // Only the process: `gateway.stop()` also removes the sandbox's HOME.
+        await stopPid(sb.gateway.pid);
+        const run = await runEcto(["test"], env);
+        assert.equal(run.code, 1, run.stdout + run.stderr);
+        assert.match(run.stderr, /Gateway: the request failed upstream \(5\d\d/);
+        assert.match(run.stderr, /ecto connect --restart/);
+        const js = await runEcto(["test", "--json"], env);
+        const doc = json(js) as { layer: string; status: number };
+        assert.equal(doc.layer, "gateway");
+        assert.ok(doc.status >= 500 && doc.status < 600, String(doc.status));
       },
     );
   },
