@@ -84,6 +84,11 @@ Deno.test({
   async fn(t) {
     await using sb = await startSandbox();
     const env = sb.env;
+    // The sandbox's own clean-up reads edge.pid as a bare number, but it is JSON: without a
+    // disconnect the edge would outlive the test.
+    await using _edge = {
+      [Symbol.asyncDispose]: async () => void await runEcto(["disconnect", "--json"], env),
+    };
     let owner = "";
     let friend = { id: "", key: "" };
     let port = 443;
