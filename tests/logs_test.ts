@@ -15,14 +15,14 @@ import {
   readAuditLines,
 } from "../lib/logs/mod.ts";
 
-// Lines in the edge's format (lib/edge/audit.ts, the handler's field order), with two records
-// carrying the `tokens` field the usage work adds, a line cut mid-write, garbage, a blank line
+// Lines in the edge's format (lib/edge/audit.ts, the handler's field order), with four records
+// carrying tokens (the usage work's top-level promptTokens/completionTokens/tokens, and others), a line cut mid-write, garbage, a blank line
 // and a record whose time is not a date.
 const FIXTURE = Deno.readTextFileSync(`${import.meta.dirname}/fixtures/logs/audit.log`);
 
 Deno.test("`parseAuditLines()` reads the recorded log and counts, never throws on, malformed lines", () => {
   const { entries, malformed } = parseAuditLines(FIXTURE.split("\n"));
-  assert.equal(entries.length, 6);
+  assert.equal(entries.length, 8);
   assert.equal(malformed, 3, "the cut line, the garbage and the record without a date");
   assert.deepEqual(entries.map((e) => e.keyName ?? null), [
     null,
@@ -31,13 +31,18 @@ Deno.test("`parseAuditLines()` reads the recorded log and counts, never throws o
     "alice-laptop",
     "owner",
     "owner",
+    "alice-laptop",
+    "alice-laptop",
   ]);
-  assert.deepEqual(entries.map((e) => e.status), [401, 200, 200, 429, 404, 200]);
+  assert.deepEqual(entries.map((e) => e.status), [401, 200, 200, 429, 404, 200, 200, 200]);
   assert.equal(entries[0]!.outcome, "invalid_api_key");
   assert.equal(entries[2]!.streamed, true);
   assert.deepEqual(entries[2]!.tokens, { prompt: 12, completion: 30, total: 42 });
   assert.deepEqual(entries[5]!.tokens, { total: 17 });
   assert.equal(entries[1]!.tokens, undefined);
+  // The usage work's shape: top-level promptTokens/completionTokens beside a `tokens` total.
+  assert.deepEqual(entries[6]!.tokens, { prompt: 7, completion: 5, total: 12 });
+  assert.deepEqual(entries[7]!.tokens, { prompt: 3, completion: 2, total: 5 });
 });
 
 Deno.test("`parseAuditLine()` keeps the line unchanged for --json", () => {
@@ -105,7 +110,7 @@ Deno.test("`matchesFilter()` picks a key by id or by name, and a time window", (
   const { entries } = parseAuditLines(FIXTURE.split("\n"));
   const keep = (filter: Parameters<typeof matchesFilter>[1]) =>
     entries.filter((e) => matchesFilter(e, filter)).map((e) => e.time);
-  assert.equal(keep({ key: "k_alice77" }).length, 2);
+  assert.equal(keep({ key: "k_alice77" }).length, 4);
   assert.deepEqual(keep({ key: "Alice-Laptop" }), keep({ key: "k_alice77" }));
   assert.equal(keep({ key: "k_ALICE77" }).length, 0, "ids are exact");
   assert.equal(keep({ key: "nobody" }).length, 0);

@@ -59,7 +59,10 @@ function num(value: unknown): number | undefined {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
-/** `tokens` as a number, or `{prompt, completion, total}` in snake or camel case. */
+/**
+ * `tokens` as a number, or `{prompt, completion, total}` in snake or camel
+ * case (`total` summed when absent).
+ */
 export function parseTokens(value: unknown): EntryTokens | undefined {
   const n = num(value);
   if (n !== undefined) return { total: n };
@@ -113,8 +116,14 @@ export function parseAuditLine(line: string): LogEntry | undefined {
   if (typeof v.keyName === "string") entry.keyName = v.keyName;
   if (typeof v.outcome === "string") entry.outcome = v.outcome;
   if (typeof v.streamed === "boolean") entry.streamed = v.streamed;
-  const tokens = parseTokens(v.tokens);
-  if (tokens) entry.tokens = tokens;
+  // The usage work writes `tokens` (a total) beside top-level `promptTokens`/`completionTokens`.
+  const split = parseTokens({ promptTokens: v.promptTokens, completionTokens: v.completionTokens });
+  const tokens = parseTokens(v.tokens) ?? split;
+  if (tokens) {
+    entry.tokens = split && tokens.prompt === undefined && tokens.completion === undefined
+      ? { ...split, total: tokens.total }
+      : tokens;
+  }
   return entry;
 }
 
