@@ -487,3 +487,28 @@ Deno.test("`httpsPost()` streams over real TLS: SNI and CA checked, chunk times 
     assert.equal(error.afterHeaders, true);
   });
 });
+
+// Recorded from the real OpenClaw gateway (2026.9.6, stub LLM) through the edge and the double's
+// Funnel: a stream without and with `stream_options.include_usage`, and a plain answer.
+Deno.test("the real gateway's answers: usage in a stream only when asked for", async (t) => {
+  const recorded = (name: string) => Deno.readTextFileSync(`${FIXTURES}/live_test/${name}`);
+  await t.step("stream without include_usage: content chunks are counted", () => {
+    const answer = readStream(parseSse(pieces(recorded("gateway_stream.sse"), 33, 5)))!;
+    assert.equal(answer.content, "Hello from the stub LLM.");
+    assert.equal(answer.contentChunks, 3);
+    assert.equal(answer.done, true);
+    assert.equal(answer.usage, undefined);
+    assert.equal(throughput(answer, 1000).tokenSource, "chunks");
+  });
+  await t.step("stream with include_usage: the usage chunk is read", () => {
+    const answer = readStream(parseSse(pieces(recorded("gateway_stream_usage.sse"), 33, 5)))!;
+    assert.equal(answer.content, "Hello from the stub LLM.");
+    assert.deepEqual(answer.usage, { promptTokens: 1, completionTokens: 1 });
+    assert.equal(throughput(answer, 1000).tokenSource, "usage");
+  });
+  await t.step("plain answer", () => {
+    const answer = readCompletion(recorded("gateway_completion.json"))!;
+    assert.equal(firstLine(answer.content), "Hello from the stub LLM.");
+    assert.deepEqual(answer.usage, { promptTokens: 1, completionTokens: 1 });
+  });
+});
