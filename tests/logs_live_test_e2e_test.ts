@@ -165,7 +165,7 @@ Deno.test({
         assert.match(run.stdout, /time to first byte \d+/);
         assert.match(
           run.stdout,
-          /throughput +[\d.]+ tokens\/s \(\d+ (completion tokens from usage|content chunks counted, no usage)/,
+          /throughput +[\d.]+ tokens\/s \(\d+ (completion tokens? from usage|content chunks? counted, no usage)/,
         );
         assert.ok(run.stdout.includes(`answer             ${sb.stub.reply}`), run.stdout);
         const streamed = sb.stub.requests.at(-1)!.body as { stream?: boolean };

@@ -21,8 +21,8 @@ export function renderLiveTest(result: LiveTestResult): string {
     ? "unknown (the answer had no usage)"
     : `${t.tokensPerSecond} tokens/s (${t.tokens} ${
       t.tokenSource === "usage"
-        ? "completion tokens from usage"
-        : "content chunks counted, no usage"
+        ? `completion token${t.tokens === 1 ? "" : "s"} from usage`
+        : `content chunk${t.tokens === 1 ? "" : "s"} counted, no usage`
     } in ${ms(Math.round(t.windowMs))})`;
   const lines = [
     `Chat completion through ${result.url} answered (${
