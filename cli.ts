@@ -12,6 +12,7 @@ import { ectoPaths } from "./lib/paths.ts";
 import type { ConnectOptions } from "./lib/connect.ts";
 import type { EctoEvent } from "./lib/events.ts";
 import type { Style } from "./lib/render.ts";
+import type { LogFilter } from "./lib/logs/mod.ts";
 
 // Runtime imports are dynamic (in `main`): `ecto edge run` is dispatched before any of them
 // loads, so the supervised edge carries neither commander, dax nor the orchestration
@@ -128,6 +129,20 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     },
     { withProfileEnv },
     { parseSince, readUsage, usageToday },
+    { DEFAULT_MODEL, readCredentials },
+    {
+      auditFiles,
+      followAuditLog,
+      formatHeader,
+      formatRow,
+      formatSummary,
+      matchesFilter,
+      parseAuditLines,
+      parseSince: parseLogSince,
+      readAuditLines,
+      readRotatedLines,
+    },
+    { LiveTestError, renderLiveTest, runLiveTest },
     {
       renderConnectHuman,
       renderDisconnectHuman,
@@ -148,6 +163,9 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     import("./lib/keys_admin.ts"),
     import("./lib/openclaw/config.ts"),
     import("./lib/usage/report.ts"),
+    import("./lib/credentials.ts"),
+    import("./lib/logs/mod.ts"),
+    import("./lib/live_test/mod.ts"),
     import("./lib/render.ts"),
   ]);
   InvalidArgumentError = CommanderInvalidArgument;
@@ -616,6 +634,104 @@ instead of the running gateway's API).`,
         else deps.stdout(renderUsageHuman(rows, style, since));
       } catch (error) {
         fail(error, json, false);
+      }
+    });
+
+  program
+    .command("logs")
+    .summary("show who used the assistant: the edge's audit log")
+    .description(
+      "The edge's audit log (~/.ecto/audit.log and its rotations) as a table: time (UTC), key " +
+        "name, client, method, path, status, duration, tokens (– when not recorded). No secret " +
+        "is ever logged.",
+    )
+    .option("-f, --follow", "keep printing requests as they come (across rotations) until Ctrl-C")
+    .option("--key <id-or-name>", "only requests made with this key (id or name)")
+    .option("--since <when>", "only requests since 30m, 1h, 7d, or an ISO date")
+    .option("--json", "print the records as JSON lines, one per line, unchanged")
+    .action(async (opts) => {
+      const json = opts.json ?? false;
+      try {
+        const path = ectoPaths(deps.env).auditLog;
+        const filter: LogFilter = {
+          ...(opts.key === undefined ? {} : { key: opts.key }),
+          ...(opts.since === undefined ? {} : { sinceMs: parseLogSince(opts.since, Date.now()) }),
+        };
+        let malformed = 0;
+        let shown = 0;
+        const show = (lines: string[]) => {
+          const parsed = parseAuditLines(lines);
+          malformed += parsed.malformed;
+          const rows = parsed.entries.filter((e) => matchesFilter(e, filter));
+          shown += rows.length;
+          if (rows.length === 0) return;
+          deps.stdout(rows.map((e) => (json ? e.raw : formatRow(e)) + "\n").join(""));
+        };
+        if (!json) deps.stdout(formatHeader() + "\n");
+        if (opts.follow) {
+          show(await readRotatedLines(path));
+          const stop = new AbortController();
+          const onSignal = () => stop.abort();
+          Deno.addSignalListener("SIGINT", onSignal);
+          Deno.addSignalListener("SIGTERM", onSignal);
+          try {
+            await followAuditLog({ path, signal: stop.signal, onLines: show });
+          } finally {
+            Deno.removeSignalListener("SIGINT", onSignal);
+            Deno.removeSignalListener("SIGTERM", onSignal);
+          }
+        } else {
+          // One file at a time: a full log is 3 × 5 MiB, never all in memory at once.
+          for (const file of [...await auditFiles(path), path]) show(await readAuditLines(file, 0));
+        }
+        if (!json) deps.stderr(formatSummary(shown, malformed) + ` (${path})\n`);
+        else if (malformed > 0) deps.stderr(`skipped ${malformed} malformed line(s) in ${path}\n`);
+      } catch (error) {
+        fail(error, json, false);
+      }
+    });
+
+  program
+    .command("test")
+    .summary("send one real chat completion through the public URL (costs tokens)")
+    .description(
+      "Send one real chat completion through the published URL with the owner key and print the " +
+        "path taken (public DNS or ECTO_CONNECT_TO first, the tailnet as fallback), time to first " +
+        "byte, tokens per second and the answer's first line. Opt-in: it runs your assistant's " +
+        "model once and so costs tokens. Exit 1 names the layer that failed (DNS, TLS, edge " +
+        "401/403/429, gateway 5xx, timeout) and its fix; exit 3 when ecto is not connected.",
+    )
+    .option("--stream", "ask for a streamed answer (SSE) and time its chunks")
+    .option("--json", "print one JSON document on stdout")
+    .option("--timeout <seconds>", "how long to wait for the answer (default 120)", parseSeconds)
+    .option("-v, --verbose", "on errors, show causes")
+    .action(async (opts) => {
+      const json = opts.json ?? false;
+      try {
+        const creds = await readCredentials(ectoPaths(deps.env).credentialsFile);
+        const result = await runLiveTest({
+          target: creds
+            ? { url: creds.url, token: creds.token, model: creds.model ?? DEFAULT_MODEL }
+            : undefined,
+          stream: opts.stream ?? false,
+          env: deps.env,
+          timeoutMs: (opts.timeout ?? 120) * 1000,
+        });
+        if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
+        else deps.stdout(renderLiveTest(result));
+      } catch (error) {
+        if (json && error instanceof LiveTestError) {
+          exitCode = exitCodeFor(error);
+          const doc = {
+            ok: false,
+            layer: error.layer,
+            ...(error.status === undefined ? {} : { status: error.status }),
+            error: errorJson(error, opts.verbose ?? false),
+          };
+          deps.stdout(JSON.stringify(doc, null, 2) + "\n");
+        } else {
+          fail(error, json, opts.verbose ?? false);
+        }
       }
     });
 

@@ -29,6 +29,8 @@ Deno.test("`ecto --help` lists every command and the exit codes", async () => {
     "edge",
     "keys",
     "usage",
+    "logs",
+    "test",
     "version",
     "help",
   ]);
@@ -70,6 +72,8 @@ Deno.test("`--help` wraps cleanly: no line over 80 columns, no break mid-sentenc
     ["keys", "add"],
     ["keys", "edit"],
     ["usage"],
+    ["logs"],
+    ["test"],
   ];
   // One process per help text, all at once; each is then checked in its own step.
   const runs = await Promise.all(commands.map((args) => runEcto([...args, "--help"], base)));
