@@ -780,7 +780,7 @@ function errorJson(error: unknown, verbose = false): Record<string, unknown> {
 if (import.meta.main) {
   // `edge run` first, through its own small entry (`--help` and the like fall through).
   const edge = Deno.args[0] === "edge" && Deno.args[1] === "run"
-    ? await (await import("./edge_main.ts")).edgeRunMain(Deno.args.slice(2))
+    ? await (await import("./lib/edge_main.ts")).edgeRunMain(Deno.args.slice(2))
     : undefined;
   Deno.exit(edge ?? await main(Deno.args, realDeps()));
 }

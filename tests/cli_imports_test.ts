@@ -1,11 +1,11 @@
 /**
  * `ecto edge run` loads only the edge: `cli.ts` keeps its runtime imports dynamic and dispatches
- * `edge run` to `edge_main.ts`, whose module graph holds neither commander, dax nor the
+ * `edge run` to `lib/edge_main.ts`, whose module graph holds neither commander, dax nor the
  * orchestration; both paths behave the same.
  */
 import assert from "node:assert/strict";
 import { main } from "../cli.ts";
-import { parseEdgeRunArgs } from "../edge_main.ts";
+import { parseEdgeRunArgs } from "../lib/edge_main.ts";
 import { repoRoot, runEcto } from "./e2e/run_ecto.ts";
 
 /** The runtime (non-type) static imports of a module's source. */
@@ -50,8 +50,8 @@ async function runtimeGraph(entry: string): Promise<Set<string>> {
   return seen;
 }
 
-Deno.test("edge_main.ts loads no commander, dax or orchestration at run time", async () => {
-  const graph = [...await runtimeGraph("edge_main.ts")];
+Deno.test("lib/edge_main.ts loads no commander, dax or orchestration at run time", async () => {
+  const graph = [...await runtimeGraph("lib/edge_main.ts")];
   for (
     const banned of [
       // npm packages other than json5 and dotenv (OpenClaw's config and .env, for the gateway's credential);

@@ -8,10 +8,10 @@
  *
  * @module
  */
-import { ExitCode, exitCodeFor } from "./lib/errors.ts";
-import { runEdgeCommand } from "./lib/edge_command.ts";
-import type { EdgeRunFlags } from "./lib/edge_command.ts";
-import { ectoPaths } from "./lib/paths.ts";
+import { ExitCode, exitCodeFor } from "./errors.ts";
+import { runEdgeCommand } from "./edge_command.ts";
+import type { EdgeRunFlags } from "./edge_command.ts";
+import { ectoPaths } from "./paths.ts";
 
 /** Parses `edge run` flags; `undefined` for anything the fast path does not take. */
 export function parseEdgeRunArgs(
@@ -59,7 +59,7 @@ export async function edgeRunMain(
     return ExitCode.ok;
   } catch (error) {
     // Same rendering as the full CLI (lib/render.ts), loaded only on this failure path.
-    const { renderErrorHuman } = await import("./lib/render.ts");
+    const { renderErrorHuman } = await import("./render.ts");
     const terminal = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
     const style = { colour: terminal && io.env("NO_COLOR") === undefined, terminal };
     io.stderr(renderErrorHuman(error, style, parsed.verbose));
