@@ -206,7 +206,7 @@ Deno.test({
     });
 
     await t.step("a few requests from a friend's key and from no key", async () => {
-      const add = await runEcto(["keys", "add", "friend-phone", "--json"], env);
+      const add = await runEcto(["keys", "add", "friend-phone", "--yes", "--json"], env);
       assert.equal(add.code, 0, add.stderr);
       friend = json(add) as { id: string; key: string };
       assert.equal((await publicRequest(sb, port, "/v1/models", friend.key)).status, 200);
