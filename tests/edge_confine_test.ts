@@ -90,7 +90,12 @@ Deno.test({
 
     await using store = await KeyStore.open(`${dir}/keys.json`);
     const owner = await store.create("owner", { role: "owner", agent: "main" });
-    const friend = await store.create("friend", { agent: CONFINED_AGENT_ID });
+    // Limits out of the way: 45 requests in a row would pass a client key's burst of 30 on a
+    // fast machine, and this test is about confinement, not rate limits.
+    const friend = await store.create("friend", {
+      agent: CONFINED_AGENT_ID,
+      limits: { requestsPerMinute: 6000, burst: 1000 },
+    });
     const other = await store.create("other", { agent: CONFINED_AGENT_ID });
     await using edge = serveEdge({
       handler: createEdgeHandler({
