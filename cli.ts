@@ -6,12 +6,12 @@
  * @module
  */
 import denoJson from "./deno.json" with { type: "json" };
-import type { Consent, EctoContext } from "./lib/context.ts";
-import { causeChain, EctoError, ExitCode, exitCodeFor, ToolError } from "./lib/errors.ts";
-import { ectoPaths } from "./lib/paths.ts";
-import type { ConnectOptions } from "./lib/connect.ts";
-import type { EctoEvent } from "./lib/events.ts";
-import type { Style } from "./lib/render.ts";
+import type { Consent, EctoContext } from "./lib/core/context.ts";
+import { causeChain, EctoError, ExitCode, exitCodeFor, ToolError } from "./lib/core/errors.ts";
+import { ectoPaths } from "./lib/core/paths.ts";
+import type { ConnectOptions } from "./lib/commands/connect.ts";
+import type { EctoEvent } from "./lib/core/events.ts";
+import type { Style } from "./lib/cli/render.ts";
 import type { LogFilter } from "./lib/logs/mod.ts";
 
 // Runtime imports are dynamic (in `main`): `ecto edge run` is dispatched before any of them
@@ -156,17 +156,17 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
   ] = await Promise.all([
     import("@commander-js/extra-typings"),
     import("dax"),
-    import("./lib/connect.ts"),
-    import("./lib/disconnect.ts"),
-    import("./lib/status.ts"),
-    import("./lib/edge_command.ts"),
-    import("./lib/keys_admin.ts"),
+    import("./lib/commands/connect.ts"),
+    import("./lib/commands/disconnect.ts"),
+    import("./lib/commands/status.ts"),
+    import("./lib/edge/command.ts"),
+    import("./lib/edge/keys_admin.ts"),
     import("./lib/openclaw/config.ts"),
     import("./lib/usage/report.ts"),
-    import("./lib/credentials.ts"),
+    import("./lib/core/credentials.ts"),
     import("./lib/logs/mod.ts"),
     import("./lib/live_test/mod.ts"),
-    import("./lib/render.ts"),
+    import("./lib/cli/render.ts"),
   ]);
   InvalidArgumentError = CommanderInvalidArgument;
   let exitCode: number = ExitCode.ok;
@@ -780,7 +780,7 @@ function errorJson(error: unknown, verbose = false): Record<string, unknown> {
 if (import.meta.main) {
   // `edge run` first, through its own small entry (`--help` and the like fall through).
   const edge = Deno.args[0] === "edge" && Deno.args[1] === "run"
-    ? await (await import("./lib/edge_main.ts")).edgeRunMain(Deno.args.slice(2))
+    ? await (await import("./lib/cli/edge_main.ts")).edgeRunMain(Deno.args.slice(2))
     : undefined;
   Deno.exit(edge ?? await main(Deno.args, realDeps()));
 }

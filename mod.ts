@@ -29,7 +29,7 @@ export {
   MissingPrerequisiteError,
   ToolError,
   UsageError,
-} from "./lib/errors.ts";
+} from "./lib/core/errors.ts";
 export type {
   ActionEvent,
   EctoEvent,
@@ -37,26 +37,30 @@ export type {
   NoteEvent,
   ProgressEvent,
   StepEvent,
-} from "./lib/events.ts";
-export { ignoreEvents } from "./lib/events.ts";
-export { type EctoPaths, ectoPaths, type EnvLookup } from "./lib/paths.ts";
-export { createShell, type Shell } from "./lib/shell.ts";
-export type { Consent, ConsentRequest, EctoContext } from "./lib/context.ts";
+} from "./lib/core/events.ts";
+export { ignoreEvents } from "./lib/core/events.ts";
+export { type EctoPaths, ectoPaths, type EnvLookup } from "./lib/core/paths.ts";
+export { createShell, type Shell } from "./lib/core/shell.ts";
+export type { Consent, ConsentRequest, EctoContext } from "./lib/core/context.ts";
 
 // The jobs.
-export { connect, type ConnectOptions, type ConnectResult } from "./lib/connect.ts";
-export { status, type StatusOptions, type StatusReport } from "./lib/status.ts";
-export { disconnect, type DisconnectOptions, type DisconnectResult } from "./lib/disconnect.ts";
-export * from "./lib/layers.ts";
-export type { ConnectionRecord } from "./lib/connection_record.ts";
+export { connect, type ConnectOptions, type ConnectResult } from "./lib/commands/connect.ts";
+export { status, type StatusOptions, type StatusReport } from "./lib/commands/status.ts";
+export {
+  disconnect,
+  type DisconnectOptions,
+  type DisconnectResult,
+} from "./lib/commands/disconnect.ts";
+export * from "./lib/core/layer_types.ts";
+export type { ConnectionRecord } from "./lib/core/connection_record.ts";
 
 // The layers.
-export * from "./lib/tailscale.ts";
-export * from "./lib/openclaw.ts";
+export * from "./lib/tailscale/mod.ts";
+export * from "./lib/openclaw/mod.ts";
 export * from "./lib/edge/mod.ts";
 export * from "./lib/usage/mod.ts";
-export * from "./lib/service.ts";
-export * from "./lib/proof.ts";
-export * from "./lib/credentials.ts";
-export * from "./lib/lock.ts";
-export { parseJson5 } from "./lib/json5.ts";
+export * from "./lib/service/supervisor.ts";
+export * from "./lib/proof/mod.ts";
+export * from "./lib/core/credentials.ts";
+export * from "./lib/core/lock.ts";
+export { parseJson5 } from "./lib/core/json5.ts";

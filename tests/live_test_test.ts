@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ActionRequiredError, ExitCode, exitCodeFor } from "../lib/errors.ts";
+import { ActionRequiredError, ExitCode, exitCodeFor } from "../lib/core/errors.ts";
 import {
   ExchangeTimeout,
   firstLine,

@@ -23,9 +23,9 @@ import {
   loopbackTargetPort,
   parseServeConfig,
 } from "../lib/tailscale/serve_config.ts";
-import { planTakeover } from "../lib/takeover.ts";
-import { credentialsFileFor } from "../lib/credentials.ts";
-import { createShell } from "../lib/shell.ts";
+import { planTakeover } from "../lib/commands/takeover.ts";
+import { credentialsFileFor } from "../lib/core/credentials.ts";
+import { createShell } from "../lib/core/shell.ts";
 import { tailscaleCli } from "../lib/tailscale/runner.ts";
 import { removeGatewayExposures } from "../lib/tailscale/gateway_routes.ts";
 import { TailscaleDouble } from "./tailscale_double/control.ts";

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { ActionRequiredError, EctoError } from "../errors.ts";
-import type { EnvLookup } from "../paths.ts";
+import { ActionRequiredError, EctoError } from "../core/errors.ts";
+import type { EnvLookup } from "../core/paths.ts";
 import { matchConnectTo, parseConnectTo } from "../proof/connect_to.ts";
 import {
   type NameServer,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 
 /** Tokens a request used, when the edge recorded them (the usage work adds `tokens`). */
 export interface EntryTokens {

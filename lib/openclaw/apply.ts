@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../atomic_file.ts";
-import { ActionRequiredError, EctoError } from "../errors.ts";
-import { ignoreEvents } from "../events.ts";
-import { ectoPaths, type EnvLookup } from "../paths.ts";
+import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../core/atomic_file.ts";
+import { ActionRequiredError, EctoError } from "../core/errors.ts";
+import { ignoreEvents } from "../core/events.ts";
+import { ectoPaths, type EnvLookup } from "../core/paths.ts";
 import {
   type GatewaySettings,
   inspectGatewaySettings,

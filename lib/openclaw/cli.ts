@@ -12,9 +12,9 @@ import {
   MissingPrerequisiteError,
   tail,
   ToolError,
-} from "../errors.ts";
-import type { EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
+} from "../core/errors.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
 
 /** The command that installs OpenClaw (docs/install). */
 export const OPENCLAW_INSTALL_COMMAND = "npm install -g openclaw@latest --allow-scripts=openclaw";

@@ -6,29 +6,19 @@
  *
  * @module
  */
-import { ActionRequiredError, EctoError } from "../errors.ts";
+import { ActionRequiredError, EctoError } from "../core/errors.ts";
 import { parse as parseDotEnvText } from "dotenv";
-import { Json5SyntaxError, parseJson5 } from "../json5.ts";
-import type { EnvLookup } from "../paths.ts";
+import { Json5SyntaxError, parseJson5 } from "../core/json5.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type {
+  CredentialState,
+  GatewayCredential,
+  GatewaySettings,
+  OpenClawLocation,
+} from "../core/layer_types.ts";
 
 /** The gateway's default port. */
 export const DEFAULT_GATEWAY_PORT = 18789;
-
-/** Where OpenClaw keeps its config and state for a given environment. */
-export interface OpenClawLocation {
-  /** The active config file. */
-  configPath: string;
-  /** The state directory (`~/.openclaw`, `~/.clawdbot`, `$OPENCLAW_STATE_DIR`, ...). */
-  stateDir: string;
-  /** The home OpenClaw uses for its paths (`$OPENCLAW_HOME` or `$HOME`). */
-  home: string;
-  /** Which variable decided `configPath`. */
-  source: "OPENCLAW_CONFIG_PATH" | "OPENCLAW_STATE_DIR" | "OPENCLAW_HOME" | "HOME";
-  /** The config or state is in the legacy `~/.clawdbot` directory or named `clawdbot.json`. */
-  legacy: boolean;
-  /** `OPENCLAW_PROFILE` (a named profile), when set and not `default`. */
-  profile: string | undefined;
-}
 
 function expandHome(path: string, home: string): string {
   if (path === "~") return home;
@@ -346,71 +336,6 @@ export async function openClawEnvLookup(
   return (name) => env(name) ?? merged[name];
 }
 
-/** A credential ecto can send as `Authorization: Bearer <value>`. Never log `value`. */
-export interface GatewayCredential {
-  /** Which credential it is. */
-  kind: "token" | "password";
-  /** The secret itself. */
-  value: string;
-  /** Where it comes from: the config file, or an environment variable. */
-  source: "config" | "env";
-  /** The variable, for `source: "env"`. */
-  envVar?: string;
-}
-
-/** What the config says about one credential (`gateway.auth.token` or `.password`). */
-export type CredentialState =
-  | { state: "absent" }
-  /** A literal string in the config. */
-  | { state: "plain"; value: string }
-  /** From an environment variable (env-only, a `${VAR}` template, or an env SecretRef); `value` when ecto can see it. */
-  | {
-    state: "env";
-    envVar: string;
-    origin: "env-only" | "template" | "secret-ref";
-    value?: string;
-  }
-  /** A file/exec/store SecretRef ecto cannot resolve. */
-  | { state: "secret-ref"; source: string; provider?: string; id: string }
-  /** Present but unusable (blank, placeholder, not a string). */
-  | { state: "invalid"; reason: string };
-
-/** The gateway settings ecto cares about, read from the config (+ environment). */
-export interface GatewaySettings {
-  /** `gateway.mode` (`local` | `remote`); the gateway refuses to start unless `local`. */
-  mode: string | undefined;
-  /** The port the gateway listens on. */
-  port: number;
-  /** `OPENCLAW_GATEWAY_PORT` > `gateway.port` > the port derived for a named profile > 18789. */
-  portSource: "env" | "config" | "profile" | "default";
-  /** `gateway.bind`, default `loopback`. */
-  bind: string;
-  /** `gateway.customBindHost` (bind `custom`). */
-  customBindHost: string | undefined;
-  /** Where ecto reaches the gateway: `http://127.0.0.1:PORT` (or the custom host). */
-  url: string;
-  /** `gateway.auth.mode` as configured (`undefined` when unset). */
-  authMode: string | undefined;
-  /** The mode in force: the configured one, else inferred from which credential exists. */
-  effectiveAuthMode: "token" | "password" | "none" | "trusted-proxy" | "ambiguous";
-  /** `gateway.auth.token` (or `OPENCLAW_GATEWAY_TOKEN`). */
-  token: CredentialState;
-  /** `gateway.auth.password` (or `OPENCLAW_GATEWAY_PASSWORD`). */
-  password: CredentialState;
-  /** The credential ecto can use as the bearer, when there is one it can read. */
-  credential: GatewayCredential | undefined;
-  /** `gateway.http.endpoints.chatCompletions.enabled === true`. */
-  chatCompletions: boolean;
-  /** `gateway.http.endpoints.responses.enabled === true`. */
-  responses: boolean;
-  /** `gateway.trustedProxies`, `undefined` when unset. */
-  trustedProxies: string[] | undefined;
-  /** `gateway.reload.mode` (`hybrid` default, `off`). */
-  reloadMode: string | undefined;
-  /** `gateway.tailscale.mode` (`off` default, `serve`, `funnel`): the gateway publishing itself. */
-  tailscaleMode: string;
-}
-
 const PLACEHOLDER =
   /^(?:undefined|null|none|changeme|change[-_ ]?me|your[-_ ]?(?:gateway[-_ ]?)?(?:token|password).*|<[^>]*>|x{3,}|\.\.\.|todo|replace[-_ ]?me|example|secret|token|password)$/i;
 const ENV_TEMPLATE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$|^\$([A-Z_][A-Z0-9_]*)$/;
@@ -618,3 +543,6 @@ export function credentialUnavailableError(
     { fix: `export ${defaultVar}=<the gateway's ${kind}>, then run ecto again` },
   );
 }
+
+// Defined with the layer contracts (one types file, no import cycles); exported here too.
+export type { CredentialState, GatewayCredential, GatewaySettings, OpenClawLocation };

@@ -10,10 +10,10 @@
  * @module
  */
 import denoJson from "../../deno.json" with { type: "json" };
-import type { EventSink } from "../events.ts";
-import { ignoreEvents } from "../events.ts";
-import { ectoPaths, type EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
+import type { EventSink } from "../core/events.ts";
+import { ignoreEvents } from "../core/events.ts";
+import { ectoPaths, type EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
 import { type ConfigPatchResult, type OpenClawCli, patchOpenClawConfig } from "./cli.ts";
 import type { GatewayCredential } from "./config.ts";
 import { deviceIdentityPath, loadOrCreateDeviceIdentity } from "./device_identity.ts";

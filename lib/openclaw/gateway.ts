@@ -9,10 +9,10 @@
  *
  * @module
  */
-import { EctoError, ToolError } from "../errors.ts";
-import { type EventSink, ignoreEvents } from "../events.ts";
-import type { EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
+import { EctoError, ToolError } from "../core/errors.ts";
+import { type EventSink, ignoreEvents } from "../core/events.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
 import { isRecord, profileName } from "./config.ts";
 import { type OpenClawCli, openClawCommandEnv, parseCliJson, runOpenClaw } from "./cli.ts";
 import { listenerPid } from "./listener_pid.ts";

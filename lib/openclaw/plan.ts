@@ -12,8 +12,8 @@
  *
  * @module
  */
-import { ActionRequiredError } from "../errors.ts";
-import type { EnvLookup } from "../paths.ts";
+import { ActionRequiredError } from "../core/errors.ts";
+import type { EnvLookup } from "../core/paths.ts";
 import {
   credentialUnavailableError,
   type GatewayCredential,

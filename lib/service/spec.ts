@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { EctoError, UsageError } from "../errors.ts";
-import type { EventSink } from "../events.ts";
-import type { EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
+import { EctoError, UsageError } from "../core/errors.ts";
+import type { EventSink } from "../core/events.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
 
 /** How the edge is kept running. */
 export type Supervisor = "launchd" | "systemd" | "detached";
@@ -173,7 +173,7 @@ export async function readTextIfExists(path: string): Promise<string | undefined
   }
 }
 
-export { removeIfExists } from "../atomic_file.ts";
+export { removeIfExists } from "../core/atomic_file.ts";
 
 /** Polls `check` every `intervalMs` until it returns a value or `timeoutMs` passes. */
 export async function pollUntil<T>(

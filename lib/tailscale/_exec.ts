@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Shell } from "../shell.ts";
+import type { Shell } from "../core/shell.ts";
 
 /** What a finished program left behind. */
 export interface ExecResult {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { utcDay, utcDayBefore } from "./budget.ts";
 import { type UsageRow, UsageStore } from "./store.ts";
 

@@ -6,22 +6,22 @@
  *
  * @module
  */
-import { ensurePrivateDir } from "./atomic_file.ts";
-import type { EctoContext } from "./context.ts";
-import { EctoError, UsageError } from "./errors.ts";
-import { type CreatedKey, isAgentId, type KeyRecord, KeyStore } from "./edge/keys.ts";
-import type { KeyLimits } from "./edge/limits.ts";
-import type { EctoPaths } from "./paths.ts";
-import { type ConnectionRecord, readConnectionRecord } from "./connection_record.ts";
-import { readCredentials } from "./credentials.ts";
-import { baseUrl } from "./proof.ts";
-import { locateOpenClaw } from "./openclaw/cli.ts";
+import { ensurePrivateDir } from "../core/atomic_file.ts";
+import type { EctoContext } from "../core/context.ts";
+import { EctoError, UsageError } from "../core/errors.ts";
+import { type CreatedKey, isAgentId, type KeyRecord, KeyStore } from "./keys.ts";
+import type { KeyLimits } from "./limits.ts";
+import type { EctoPaths } from "../core/paths.ts";
+import { type ConnectionRecord, readConnectionRecord } from "../core/connection_record.ts";
+import { readCredentials } from "../core/credentials.ts";
+import { baseUrl } from "../core/addresses.ts";
+import { locateOpenClaw } from "../openclaw/cli.ts";
 import {
   inspectGatewaySettings,
   openClawEnvLookup,
   readOpenClawConfig,
   resolveOpenClawLocation,
-} from "./openclaw/config.ts";
+} from "../openclaw/config.ts";
 import {
   addConfinedAgent,
   agentIds,
@@ -30,7 +30,7 @@ import {
   confinedAgentRecordPath,
   consentRequired,
   machineToolsOf,
-} from "./openclaw/confined_agent.ts";
+} from "../openclaw/confined_agent.ts";
 
 /** Every key's record (never a secret), oldest first. */
 export async function listKeys(paths: EctoPaths): Promise<KeyRecord[]> {
