@@ -19,7 +19,7 @@ import {
   stopEdgeService,
   systemdExecWord,
   systemdUnitName,
-} from "../lib/service/supervisor.ts";
+} from "../lib/service/mod.ts";
 
 const FIXTURES = new URL("./fixtures/service/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFile(new URL(name, FIXTURES));

@@ -20,7 +20,7 @@ import {
   type ServiceDeps,
   type Supervisor,
   SUPERVISORS,
-} from "../service/supervisor.ts";
+} from "../service/mod.ts";
 import { edgeListen, edgeTarget } from "../core/addresses.ts";
 
 /** How long a started edge may take to answer its health check. */

@@ -51,29 +51,6 @@ import {
   validateSpec,
 } from "./spec.ts";
 
-export type {
-  EdgeServiceSpec,
-  EdgeServiceStatus,
-  InstallOptions,
-  InstallResult,
-  ServiceDeps,
-  StopDetachedOptions,
-  StopResult,
-  Supervisor,
-};
-export { SUPERVISORS, validateSpec };
-export { parseLaunchctlPrint, renderLaunchdPlist } from "./launchd.ts";
-export type { LaunchctlPrintInfo } from "./launchd.ts";
-export {
-  parseSystemctlShow,
-  renderSystemdUnit,
-  systemdExecWord,
-  systemdUnitName,
-} from "./systemd.ts";
-export type { SystemctlShowInfo } from "./systemd.ts";
-export { commandLineMatches, processCommandLine, readPidRecord } from "./detached.ts";
-export type { PidRecord, ProcessCommandLine } from "./detached.ts";
-
 /** The edge's launchd label (the systemd unit is `ecto-edge.service`). */
 export const EDGE_LABEL = "dev.ecto.edge";
 
