@@ -31,6 +31,7 @@ import {
   consentRequired,
   machineToolsOf,
 } from "../openclaw/confined_agent.ts";
+import { poll } from "../core/poll.ts";
 
 /** Every key's record (never a secret), oldest first. */
 export async function listKeys(paths: EctoPaths): Promise<KeyRecord[]> {
@@ -290,20 +291,19 @@ async function waitForAgent(
 ): Promise<void> {
   const credential = settings.credential?.value;
   if (!credential) return;
-  const deadline = ctx.now() + 20_000;
-  while (ctx.now() < deadline) {
+  const listed = async () => {
     try {
       const res = await ctx.fetch(`${settings.url}/v1/models`, {
         headers: { authorization: `Bearer ${credential}` },
         signal: AbortSignal.timeout(3_000),
       });
       const text = await res.text();
-      if (res.status !== 200 || text.includes(`"openclaw/${CONFINED_AGENT_ID}"`)) return;
+      return res.status !== 200 || text.includes(`"openclaw/${CONFINED_AGENT_ID}"`) || undefined;
     } catch {
-      return; // not running: the agent is there when it starts
+      return true; // not running: the agent is there when it starts
     }
-    await ctx.sleep(250);
-  }
+  };
+  await poll(listed, { timeoutMs: 20_000, intervalMs: 250, now: ctx.now, sleep: ctx.sleep });
 }
 
 /** Revokes key `id`. The owner key is renewed with `ecto connect --regenerate-token` instead. */

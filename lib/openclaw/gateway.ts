@@ -16,6 +16,7 @@ import type { Shell } from "../core/shell.ts";
 import { isRecord, profileName } from "./config.ts";
 import { type OpenClawCli, openClawCommandEnv, parseCliJson, runOpenClaw } from "./cli.ts";
 import { listenerPid } from "./listener_pid.ts";
+import { poll, sleep as timerSleep } from "../core/poll.ts";
 
 /** `fetch` as ecto injects it. */
 export type Fetch = typeof fetch;
@@ -42,8 +43,6 @@ export interface GatewayDeps {
   /** Sleep (tests make it move the clock). */
   sleep?: (ms: number) => Promise<void>;
 }
-
-const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function status(
   fetchFn: Fetch,
@@ -162,22 +161,19 @@ export async function waitFor<T>(
   check: () => Promise<T | undefined>,
   intervalMs = 250,
 ): Promise<{ value: T; elapsedMs: number } | undefined> {
-  const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? realSleep;
   const events = deps.events ?? ignoreEvents;
-  const started = now();
   let lastReport = -Infinity;
-  for (;;) {
-    const value = await check();
-    const elapsedMs = now() - started;
-    if (value !== undefined) return { value, elapsedMs };
-    if (elapsedMs >= limitMs) return undefined;
-    if (elapsedMs - lastReport >= 2_000) {
+  return await poll(check, {
+    timeoutMs: limitMs,
+    intervalMs,
+    now: deps.now ?? Date.now,
+    sleep: deps.sleep ?? timerSleep,
+    onWait: (elapsedMs) => {
+      if (elapsedMs - lastReport < 2_000) return;
       events({ kind: "progress", step, message, elapsedMs, limitMs });
       lastReport = elapsedMs;
-    }
-    await sleep(intervalMs);
-  }
+    },
+  });
 }
 
 /** The gateway did not become ready in time: carries its log path and last lines. */
@@ -567,7 +563,7 @@ export async function restartGateway(
   opts: RestartOptions,
 ): Promise<RestartResult> {
   const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? realSleep;
+  const sleep = deps.sleep ?? timerSleep;
   const events = deps.events ?? ignoreEvents;
   const started = now();
   const limitMs = opts.limitMs ?? GATEWAY_READY_TIMEOUT_MS;

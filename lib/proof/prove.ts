@@ -29,6 +29,7 @@ import {
   passed,
   type TargetOutcome,
 } from "./verdicts.ts";
+import { sleep } from "../core/poll.ts";
 
 /** One proof run: settings read once, and the check every path uses. */
 interface Run {
@@ -54,7 +55,7 @@ function defaultDeps(overrides: Partial<ProofDeps> | undefined): ProofDeps {
       Deno.resolveDns(name, type, { nameServer, signal }),
     httpsGet,
     now: () => Date.now(),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    sleep,
     readTextFile: (path) => Deno.readTextFile(path),
     ...overrides,
   };

@@ -102,7 +102,4 @@ export function exec(
   return spawn($, argv, options).done;
 }
 
-/** Resolves after `ms` milliseconds. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep as delay } from "../core/poll.ts";
