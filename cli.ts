@@ -161,7 +161,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     import("./lib/commands/status.ts"),
     import("./lib/edge/command.ts"),
     import("./lib/edge/keys_admin.ts"),
-    import("./lib/openclaw/config.ts"),
+    import("./lib/openclaw/location.ts"),
     import("./lib/usage/report.ts"),
     import("./lib/core/credentials.ts"),
     import("./lib/logs/mod.ts"),

@@ -12,7 +12,7 @@ import type { EctoEvent } from "../lib/core/events.ts";
 import type { Layers, ProofOutcome } from "../lib/core/layer_types.ts";
 import { ectoPaths } from "../lib/core/paths.ts";
 import { status } from "../lib/commands/status.ts";
-import { inspectGatewaySettings } from "../lib/openclaw/config.ts";
+import { inspectGatewaySettings } from "../lib/openclaw/settings.ts";
 import { KeyStore } from "../lib/edge/keys.ts";
 import type { GatewayExposure } from "../lib/tailscale/serve_config.ts";
 

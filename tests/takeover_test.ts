@@ -6,13 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { KeyStore } from "../lib/edge/keys.ts";
+import { inspectGatewaySettings } from "../lib/openclaw/settings.ts";
 import {
-  inspectGatewaySettings,
   parseDotEnv,
   profilePort,
   resolveOpenClawLocation,
   withProfileEnv,
-} from "../lib/openclaw/config.ts";
+} from "../lib/openclaw/location.ts";
 import { detectGatewayService, gatewayServiceNames } from "../lib/openclaw/gateway.ts";
 import { planOpenClaw } from "../lib/openclaw/plan.ts";
 import {

@@ -16,11 +16,8 @@ import { gatewayCredentialFile } from "../edge/token_source.ts";
 import { KeyStore } from "../edge/keys.ts";
 import { ActionRequiredError, EctoError } from "../core/errors.ts";
 import type { GatewayRoutes, Layers } from "../core/layer_types.ts";
-import {
-  blockedLegacyMigration,
-  type GatewaySettings,
-  isLoopbackBind,
-} from "../openclaw/config.ts";
+import { blockedLegacyMigration } from "../openclaw/location.ts";
+import { type GatewaySettings, isLoopbackBind } from "../openclaw/settings.ts";
 import { planOpenClaw } from "../openclaw/plan.ts";
 import {
   describeExposure,

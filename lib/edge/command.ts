@@ -10,11 +10,9 @@ import type { EctoContext } from "../core/context.ts";
 import { edgeListen } from "../core/addresses.ts";
 import { type EdgeConfig, loadEdgeConfig, runEdge } from "./run.ts";
 import { renderEventLine } from "../core/event_line.ts";
-import {
-  inspectGatewaySettings,
-  readOpenClawConfig,
-  resolveOpenClawLocation,
-} from "../openclaw/config.ts";
+import { inspectGatewaySettings } from "../openclaw/settings.ts";
+import { readOpenClawConfig } from "../openclaw/config.ts";
+import { resolveOpenClawLocation } from "../openclaw/location.ts";
 
 /** What `edge run` needs of the context (the edge's own entry builds just this). */
 export type EdgeCommandContext = Pick<EctoContext, "env" | "paths" | "now">;

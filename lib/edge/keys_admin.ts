@@ -16,12 +16,9 @@ import { type ConnectionRecord, readConnectionRecord } from "../core/connection_
 import { readCredentials } from "../core/credentials.ts";
 import { baseUrl } from "../core/addresses.ts";
 import { locateOpenClaw } from "../openclaw/cli.ts";
-import {
-  inspectGatewaySettings,
-  openClawEnvLookup,
-  readOpenClawConfig,
-  resolveOpenClawLocation,
-} from "../openclaw/config.ts";
+import { inspectGatewaySettings } from "../openclaw/settings.ts";
+import { openClawEnvLookup, resolveOpenClawLocation } from "../openclaw/location.ts";
+import { readOpenClawConfig } from "../openclaw/config.ts";
 import {
   addConfinedAgent,
   agentIds,

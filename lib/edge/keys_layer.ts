@@ -11,7 +11,8 @@ import { isAgentId, KeyStore } from "./keys.ts";
 import { ActionRequiredError, UsageError } from "../core/errors.ts";
 import type { KeysLayer, OwnerKey, StepResult } from "../core/layer_types.ts";
 import { locateOpenClaw } from "../openclaw/cli.ts";
-import { readOpenClawConfig, resolveOpenClawLocation } from "../openclaw/config.ts";
+import { readOpenClawConfig } from "../openclaw/config.ts";
+import { resolveOpenClawLocation } from "../openclaw/location.ts";
 import {
   agentIds,
   confinedAgentRecordPath,

@@ -9,15 +9,9 @@ import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../core/ato
 import { ActionRequiredError, EctoError } from "../core/errors.ts";
 import { ignoreEvents } from "../core/events.ts";
 import { ectoPaths, type EnvLookup } from "../core/paths.ts";
-import {
-  type GatewaySettings,
-  inspectGatewaySettings,
-  type OpenClawConfigFile,
-  openClawEnvLookup,
-  type OpenClawLocation,
-  readOpenClawConfig,
-  resolveOpenClawLocation,
-} from "./config.ts";
+import { type GatewaySettings, inspectGatewaySettings } from "./settings.ts";
+import { type OpenClawConfigFile, readOpenClawConfig } from "./config.ts";
+import { openClawEnvLookup, type OpenClawLocation, resolveOpenClawLocation } from "./location.ts";
 import {
   assertConfigWritable,
   configReadOnlyError,

@@ -15,7 +15,7 @@ import { ignoreEvents } from "../core/events.ts";
 import { ectoPaths, type EnvLookup } from "../core/paths.ts";
 import type { Shell } from "../core/shell.ts";
 import { type ConfigPatchResult, type OpenClawCli, patchOpenClawConfig } from "./cli.ts";
-import type { GatewayCredential } from "./config.ts";
+import type { GatewayCredential } from "./settings.ts";
 import { deviceIdentityPath, loadOrCreateDeviceIdentity } from "./device_identity.ts";
 import type { SharedCredential } from "./gateway_frames.ts";
 import {

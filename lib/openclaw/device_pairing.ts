@@ -11,7 +11,7 @@
 import denoJson from "../../deno.json" with { type: "json" };
 import { removeIfExists } from "../core/atomic_file.ts";
 import { ectoPaths } from "../core/paths.ts";
-import type { GatewayCredential } from "./config.ts";
+import type { GatewayCredential } from "./settings.ts";
 import type { ConfigWriterDeps } from "./config_writer.ts";
 import { deviceIdentityPath, isDeviceIdentity } from "./device_identity.ts";
 import { connectGateway, GatewayRpcError } from "./gateway_rpc.ts";

@@ -13,7 +13,8 @@ import { ignoreEvents } from "../core/events.ts";
 import { sleep as timerSleep } from "../core/poll.ts";
 import type { EnvLookup } from "../core/paths.ts";
 import type { Shell } from "../core/shell.ts";
-import { isRecord, profileName } from "./config.ts";
+import { isRecord } from "./config.ts";
+import { profileName } from "./location.ts";
 import { type OpenClawCli, openClawCommandEnv, parseCliJson, runOpenClaw } from "./cli.ts";
 import { listenerPid } from "./listener_pid.ts";
 

@@ -24,27 +24,31 @@ export { ActionRequiredError, EctoError } from "../core/errors.ts";
 export type { ActionEvent, NoteEvent, ProgressEvent, StepEvent } from "../core/events.ts";
 export {
   blockedLegacyMigration,
-  type CredentialState,
-  credentialUnavailableError,
   DEFAULT_GATEWAY_PORT,
-  type GatewayCredential,
-  type GatewaySettings,
-  getPath,
-  hasPath,
-  inspectGatewaySettings,
-  isLoopbackBind,
-  type OpenClawConfigFile,
   openClawEnvFiles,
   openClawEnvLookup,
   type OpenClawLocation,
   parseDotEnv,
-  parseOpenClawConfigText,
   type PathExists,
   profileName,
   profilePort,
-  readOpenClawConfig,
   resolveOpenClawLocation,
   withProfileEnv,
+} from "./location.ts";
+export {
+  type CredentialState,
+  credentialUnavailableError,
+  type GatewayCredential,
+  type GatewaySettings,
+  inspectGatewaySettings,
+  isLoopbackBind,
+} from "./settings.ts";
+export {
+  getPath,
+  hasPath,
+  type OpenClawConfigFile,
+  parseOpenClawConfigText,
+  readOpenClawConfig,
 } from "./config.ts";
 export {
   applyMergePatch,

@@ -18,12 +18,10 @@ import {
   credentialUnavailableError,
   type GatewayCredential,
   type GatewaySettings,
-  getPath,
-  hasPath,
   inspectGatewaySettings,
   isLoopbackBind,
-  isRecord,
-} from "./config.ts";
+} from "./settings.ts";
+import { getPath, hasPath, isRecord } from "./config.ts";
 
 /**
  * What it takes for a config change to be live:
