@@ -128,7 +128,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
       revokeKey,
     },
     { withProfileEnv },
-    { parseSince, readUsage, usageToday },
+    { readUsage, sinceDay, usageToday },
     { DEFAULT_MODEL, readCredentials },
     {
       auditFiles,
@@ -138,7 +138,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
       formatSummary,
       matchesFilter,
       parseAuditLines,
-      parseSince: parseLogSince,
+      parseSince,
       readAuditLines,
       readRotatedLines,
     },
@@ -612,14 +612,14 @@ instead of the running gateway's API).`,
         "completion tokens, errors, requests refused by the edge, bytes. The edge writes it " +
         "every second; this reads it read-only, also while the edge runs.",
     )
-    .option("--since <when>", "first day: 7d, 2w, today or YYYY-MM-DD", "7d")
+    .option("--since <when>", "from 7d, 2w or 1h ago, today, or YYYY-MM-DD (UTC days)", "7d")
     .option("--key <key>", "only this key (id, or name when unique)")
     .option("--json", "print one JSON document on stdout")
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
         const paths = ectoPaths(deps.env);
-        const since = parseSince(opts.since, Date.now());
+        const since = sinceDay(opts.since, Date.now());
         let keyId: string | undefined;
         if (opts.key !== undefined) {
           const keys = await listKeys(paths);
@@ -647,7 +647,7 @@ instead of the running gateway's API).`,
     )
     .option("-f, --follow", "keep printing requests as they come (across rotations) until Ctrl-C")
     .option("--key <id-or-name>", "only requests made with this key (id or name)")
-    .option("--since <when>", "only requests since 30m, 1h, 7d, or an ISO date")
+    .option("--since <when>", "only requests since 30m, 1h or 7d ago, today, or an ISO date")
     .option("--json", "print the records as JSON lines, one per line, unchanged")
     .action(async (opts) => {
       const json = opts.json ?? false;
@@ -655,7 +655,7 @@ instead of the running gateway's API).`,
         const path = ectoPaths(deps.env).auditLog;
         const filter: LogFilter = {
           ...(opts.key === undefined ? {} : { key: opts.key }),
-          ...(opts.since === undefined ? {} : { sinceMs: parseLogSince(opts.since, Date.now()) }),
+          ...(opts.since === undefined ? {} : { sinceMs: parseSince(opts.since, Date.now()) }),
         };
         let malformed = 0;
         let shown = 0;
