@@ -116,6 +116,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     { connect },
     { disconnect },
     { status },
+    { realLayers },
     { runEdgeCommand },
     {
       addClientKey,
@@ -159,6 +160,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     import("./lib/commands/connect.ts"),
     import("./lib/commands/disconnect.ts"),
     import("./lib/commands/status.ts"),
+    import("./lib/commands/real_layers.ts"),
     import("./lib/edge/command.ts"),
     import("./lib/edge/keys_admin.ts"),
     import("./lib/openclaw/location.ts"),
@@ -709,7 +711,12 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       try {
         const creds = await readCredentials(ectoPaths(deps.env).credentialsFile);
+        // The tailnet path dials this node's Tailscale IPs, as the proof does (none: MagicDNS).
+        const node = creds
+          ? await realLayers().tailscale.current(makeContext(true, false)).catch(() => undefined)
+          : undefined;
         const result = await runLiveTest({
+          ...(node ? { tailnetAddresses: node.tailscaleIps } : {}),
           target: creds
             ? { url: creds.url, token: creds.token, model: creds.model ?? DEFAULT_MODEL }
             : undefined,
