@@ -9,6 +9,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import type { Consent, EctoContext } from "./lib/core/context.ts";
 import { causeChain, EctoError, ExitCode, exitCodeFor, ToolError } from "./lib/core/errors.ts";
 import { ectoPaths } from "./lib/core/paths.ts";
+import { FUNNEL_PORTS } from "./lib/core/addresses.ts";
 import type { ConnectOptions } from "./lib/commands/connect.ts";
 import type { EctoEvent } from "./lib/core/events.ts";
 import type { Style } from "./lib/cli/render.ts";
@@ -80,8 +81,6 @@ function selfCommand(): string[] {
 
 /** The ecto version, from deno.json (one version source). */
 export const VERSION: string = denoJson.version;
-
-const FUNNEL_PORTS = [443, 8443, 10000];
 
 /** Commander's refusal of an option value; set by `main` once commander is loaded. */
 let InvalidArgumentError: new (message: string) => Error = Error;

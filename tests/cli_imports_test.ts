@@ -17,9 +17,14 @@ function runtimeImports(source: string): string[] {
   return out;
 }
 
-Deno.test("cli.ts has no static runtime import beyond deno.json, errors and paths", async () => {
+Deno.test("cli.ts has no static runtime import beyond deno.json, errors, paths and addresses", async () => {
   const imports = runtimeImports(await Deno.readTextFile(`${repoRoot}cli.ts`));
-  assert.deepEqual(imports.sort(), ["./deno.json", "./lib/core/errors.ts", "./lib/core/paths.ts"]);
+  assert.deepEqual(imports.sort(), [
+    "./deno.json",
+    "./lib/core/addresses.ts",
+    "./lib/core/errors.ts",
+    "./lib/core/paths.ts",
+  ]);
 });
 
 /**

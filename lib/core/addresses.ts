@@ -7,6 +7,9 @@
  */
 import type { EctoContext } from "./context.ts";
 
+/** The ports Funnel serves, in the order ecto prefers them. */
+export const FUNNEL_PORTS: readonly number[] = [443, 8443, 10000];
+
 /** The edge's default port. */
 export const DEFAULT_EDGE_PORT = 18795;
 

@@ -8,6 +8,7 @@
 import { ActionRequiredError } from "../core/errors.ts";
 import { portInRanges, type TailscaleStatus } from "./status.ts";
 import type { GatewayExposure } from "../core/layer_types.ts";
+import { FUNNEL_PORTS } from "../core/addresses.ts";
 
 /** One handler at a mount point. Exactly one of the fields is normally set. */
 export interface ServeHandler {
@@ -119,8 +120,7 @@ export function parseServeConfig(text: string): ServeConfig {
   return fromObject(data as Record<string, unknown>, false);
 }
 
-/** The public Funnel ports, in the order ecto tries them. */
-export const FUNNEL_PORTS: readonly number[] = [443, 8443, 10000];
+export { FUNNEL_PORTS };
 
 /** `host:port` as the serve config keys it. */
 export function hostPort(host: string, port: number): string {
