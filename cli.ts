@@ -6,12 +6,13 @@
  * @module
  */
 import denoJson from "./deno.json" with { type: "json" };
-import type { Consent, EctoContext } from "./lib/context.ts";
-import { causeChain, EctoError, ExitCode, exitCodeFor, ToolError } from "./lib/errors.ts";
-import { ectoPaths } from "./lib/paths.ts";
-import type { ConnectOptions } from "./lib/connect.ts";
-import type { EctoEvent } from "./lib/events.ts";
-import type { Style } from "./lib/render.ts";
+import type { Consent, EctoContext } from "./lib/core/context.ts";
+import { causeChain, EctoError, ExitCode, exitCodeFor, ToolError } from "./lib/core/errors.ts";
+import { ectoPaths } from "./lib/core/paths.ts";
+import { FUNNEL_PORTS } from "./lib/core/addresses.ts";
+import type { ConnectOptions } from "./lib/commands/connect.ts";
+import type { EctoEvent } from "./lib/core/events.ts";
+import type { Style } from "./lib/cli/render.ts";
 import type { LogFilter } from "./lib/logs/mod.ts";
 
 // Runtime imports are dynamic (in `main`): `ecto edge run` is dispatched before any of them
@@ -81,8 +82,6 @@ function selfCommand(): string[] {
 /** The ecto version, from deno.json (one version source). */
 export const VERSION: string = denoJson.version;
 
-const FUNNEL_PORTS = [443, 8443, 10000];
-
 /** Commander's refusal of an option value; set by `main` once commander is loaded. */
 let InvalidArgumentError: new (message: string) => Error = Error;
 
@@ -116,6 +115,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     { connect },
     { disconnect },
     { status },
+    { realLayers },
     { runEdgeCommand },
     {
       addClientKey,
@@ -128,7 +128,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
       revokeKey,
     },
     { withProfileEnv },
-    { parseSince, readUsage, usageToday },
+    { readUsage, sinceDay, usageToday },
     { DEFAULT_MODEL, readCredentials },
     {
       auditFiles,
@@ -138,7 +138,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
       formatSummary,
       matchesFilter,
       parseAuditLines,
-      parseSince: parseLogSince,
+      parseSince,
       readAuditLines,
       readRotatedLines,
     },
@@ -156,17 +156,18 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
   ] = await Promise.all([
     import("@commander-js/extra-typings"),
     import("dax"),
-    import("./lib/connect.ts"),
-    import("./lib/disconnect.ts"),
-    import("./lib/status.ts"),
-    import("./lib/edge_command.ts"),
-    import("./lib/keys_admin.ts"),
-    import("./lib/openclaw/config.ts"),
+    import("./lib/commands/connect.ts"),
+    import("./lib/commands/disconnect.ts"),
+    import("./lib/commands/status.ts"),
+    import("./lib/commands/real_layers.ts"),
+    import("./lib/edge/command.ts"),
+    import("./lib/edge/keys_admin.ts"),
+    import("./lib/openclaw/location.ts"),
     import("./lib/usage/report.ts"),
-    import("./lib/credentials.ts"),
+    import("./lib/core/credentials.ts"),
     import("./lib/logs/mod.ts"),
     import("./lib/live_test/mod.ts"),
-    import("./lib/render.ts"),
+    import("./lib/cli/render.ts"),
   ]);
   InvalidArgumentError = CommanderInvalidArgument;
   let exitCode: number = ExitCode.ok;
@@ -612,14 +613,14 @@ instead of the running gateway's API).`,
         "completion tokens, errors, requests refused by the edge, bytes. The edge writes it " +
         "every second; this reads it read-only, also while the edge runs.",
     )
-    .option("--since <when>", "first day: 7d, 2w, today or YYYY-MM-DD", "7d")
+    .option("--since <when>", "from 7d, 2w or 1h ago, today, or YYYY-MM-DD (UTC days)", "7d")
     .option("--key <key>", "only this key (id, or name when unique)")
     .option("--json", "print one JSON document on stdout")
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
         const paths = ectoPaths(deps.env);
-        const since = parseSince(opts.since, Date.now());
+        const since = sinceDay(opts.since, Date.now());
         let keyId: string | undefined;
         if (opts.key !== undefined) {
           const keys = await listKeys(paths);
@@ -647,7 +648,7 @@ instead of the running gateway's API).`,
     )
     .option("-f, --follow", "keep printing requests as they come (across rotations) until Ctrl-C")
     .option("--key <id-or-name>", "only requests made with this key (id or name)")
-    .option("--since <when>", "only requests since 30m, 1h, 7d, or an ISO date")
+    .option("--since <when>", "only requests since 30m, 1h or 7d ago, today, or an ISO date")
     .option("--json", "print the records as JSON lines, one per line, unchanged")
     .action(async (opts) => {
       const json = opts.json ?? false;
@@ -655,7 +656,7 @@ instead of the running gateway's API).`,
         const path = ectoPaths(deps.env).auditLog;
         const filter: LogFilter = {
           ...(opts.key === undefined ? {} : { key: opts.key }),
-          ...(opts.since === undefined ? {} : { sinceMs: parseLogSince(opts.since, Date.now()) }),
+          ...(opts.since === undefined ? {} : { sinceMs: parseSince(opts.since, Date.now()) }),
         };
         let malformed = 0;
         let shown = 0;
@@ -709,7 +710,12 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       try {
         const creds = await readCredentials(ectoPaths(deps.env).credentialsFile);
+        // The tailnet path dials this node's Tailscale IPs, as the proof does (none: MagicDNS).
+        const node = creds
+          ? await realLayers().tailscale.current(makeContext(true, false)).catch(() => undefined)
+          : undefined;
         const result = await runLiveTest({
+          ...(node ? { tailnetAddresses: node.tailscaleIps } : {}),
           target: creds
             ? { url: creds.url, token: creds.token, model: creds.model ?? DEFAULT_MODEL }
             : undefined,
@@ -780,7 +786,7 @@ function errorJson(error: unknown, verbose = false): Record<string, unknown> {
 if (import.meta.main) {
   // `edge run` first, through its own small entry (`--help` and the like fall through).
   const edge = Deno.args[0] === "edge" && Deno.args[1] === "run"
-    ? await (await import("./lib/edge_main.ts")).edgeRunMain(Deno.args.slice(2))
+    ? await (await import("./lib/cli/edge_main.ts")).edgeRunMain(Deno.args.slice(2))
     : undefined;
   Deno.exit(edge ?? await main(Deno.args, realDeps()));
 }

@@ -42,7 +42,7 @@ import { startCaddy, startNginx } from "./_proxies.ts";
 import { holdStreams, type StreamTiming, timeStream } from "./_sse.ts";
 import { runWrk, writeHeaderScript, type WrkResult } from "./_wrk.ts";
 import { KeyStore } from "../lib/edge/mod.ts";
-import { ectoPaths } from "../lib/paths.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
 
 const BENCH_DIR = new URL(".", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
@@ -223,7 +223,7 @@ async function startEdge(
     { mode: 0o600 },
   );
   const key = await createOwnerKey(stateDir);
-  // Exactly what the supervisor runs (lib/layers/edge_layer.ts: `selfCommand` + `edge run
+  // Exactly what the supervisor runs (lib/edge/layer.ts: `selfCommand` + `edge run
   // --config FILE`; cli.ts's `selfCommand()`: `deno run --quiet --config=deno.json -P=ecto cli.ts`).
   const extra = (Deno.env.get("BENCH_EDGE_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
   const proc = await spawnLogged(

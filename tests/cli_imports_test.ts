@@ -1,11 +1,11 @@
 /**
  * `ecto edge run` loads only the edge: `cli.ts` keeps its runtime imports dynamic and dispatches
- * `edge run` to `lib/edge_main.ts`, whose module graph holds neither commander, dax nor the
+ * `edge run` to `lib/cli/edge_main.ts`, whose module graph holds neither commander, dax nor the
  * orchestration; both paths behave the same.
  */
 import assert from "node:assert/strict";
 import { main } from "../cli.ts";
-import { parseEdgeRunArgs } from "../lib/edge_main.ts";
+import { parseEdgeRunArgs } from "../lib/cli/edge_main.ts";
 import { repoRoot, runEcto } from "./e2e/run_ecto.ts";
 
 /** The runtime (non-type) static imports of a module's source. */
@@ -17,9 +17,14 @@ function runtimeImports(source: string): string[] {
   return out;
 }
 
-Deno.test("cli.ts has no static runtime import beyond deno.json, errors and paths", async () => {
+Deno.test("cli.ts has no static runtime import beyond deno.json, errors, paths and addresses", async () => {
   const imports = runtimeImports(await Deno.readTextFile(`${repoRoot}cli.ts`));
-  assert.deepEqual(imports.sort(), ["./deno.json", "./lib/errors.ts", "./lib/paths.ts"]);
+  assert.deepEqual(imports.sort(), [
+    "./deno.json",
+    "./lib/core/addresses.ts",
+    "./lib/core/errors.ts",
+    "./lib/core/paths.ts",
+  ]);
 });
 
 /**
@@ -50,8 +55,8 @@ async function runtimeGraph(entry: string): Promise<Set<string>> {
   return seen;
 }
 
-Deno.test("lib/edge_main.ts loads no commander, dax or orchestration at run time", async () => {
-  const graph = [...await runtimeGraph("lib/edge_main.ts")];
+Deno.test("lib/cli/edge_main.ts loads no commander, dax or orchestration at run time", async () => {
+  const graph = [...await runtimeGraph("lib/cli/edge_main.ts")];
   for (
     const banned of [
       // npm packages other than json5 and dotenv (OpenClaw's config and .env, for the gateway's credential);
@@ -68,9 +73,9 @@ Deno.test("lib/edge_main.ts loads no commander, dax or orchestration at run time
   }
   assert.ok(graph.some((s) => s.endsWith("/lib/edge/run.ts")));
   // The walker does see what cli.ts's commands load, so the check above can fail.
-  const full = [...await runtimeGraph("lib/connect.ts")];
+  const full = [...await runtimeGraph("lib/commands/connect.ts")];
   assert.ok(full.some((s) => /\/lib\/tailscale\//.test(s)), "connect reaches the Tailscale layer");
-  assert.ok((await runtimeGraph("lib/shell.ts")).has("bare:dax"));
+  assert.ok((await runtimeGraph("lib/core/shell.ts")).has("bare:dax"));
 });
 
 Deno.test("parseEdgeRunArgs() takes the edge's flags and leaves anything else to commander", () => {

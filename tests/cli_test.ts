@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { runEcto } from "./e2e/run_ecto.ts";
-import { EctoError, ToolError } from "../lib/errors.ts";
-import { renderErrorHuman } from "../lib/render.ts";
+import { EctoError, ToolError } from "../lib/core/errors.ts";
+import { renderErrorHuman } from "../lib/cli/render.ts";
 
 const base = {
   HOME: Deno.env.get("HOME") ?? "/tmp",

@@ -4,15 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { build$ } from "dax";
-import { connect, type ConnectOptions } from "../lib/connect.ts";
-import type { EctoContext } from "../lib/context.ts";
-import { disconnect } from "../lib/disconnect.ts";
-import { ActionRequiredError } from "../lib/errors.ts";
-import type { EctoEvent } from "../lib/events.ts";
-import type { Layers, ProofOutcome } from "../lib/layers.ts";
-import { ectoPaths } from "../lib/paths.ts";
-import { status } from "../lib/status.ts";
-import { inspectGatewaySettings } from "../lib/openclaw/config.ts";
+import { connect, type ConnectOptions } from "../lib/commands/connect.ts";
+import type { EctoContext } from "../lib/core/context.ts";
+import { disconnect } from "../lib/commands/disconnect.ts";
+import { ActionRequiredError } from "../lib/core/errors.ts";
+import type { EctoEvent } from "../lib/core/events.ts";
+import type { Layers, ProofOutcome } from "../lib/core/layer_types.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
+import { status } from "../lib/commands/status.ts";
+import { inspectGatewaySettings } from "../lib/openclaw/settings.ts";
 import { KeyStore } from "../lib/edge/keys.ts";
 import type { GatewayExposure } from "../lib/tailscale/serve_config.ts";
 

@@ -5,9 +5,9 @@ import {
   readCredentials,
   removeCredentials,
   writeCredentials,
-} from "../lib/credentials.ts";
-import { EctoError } from "../lib/errors.ts";
-import { ectoPaths } from "../lib/paths.ts";
+} from "../lib/core/credentials.ts";
+import { EctoError } from "../lib/core/errors.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
 
 const KEY = "ecto_Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5";
 

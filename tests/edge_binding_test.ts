@@ -18,7 +18,7 @@ import { createEdgeHandler, type EdgeHandlerOptions } from "../lib/edge/handler.
 import { KeyStore } from "../lib/edge/keys.ts";
 import type { KeyRecord, KeyVerifier } from "../lib/edge/keys.ts";
 import { staticTokenSource } from "../lib/edge/token_source.ts";
-import { parseExpiry } from "../lib/keys_admin.ts";
+import { parseExpiry } from "../lib/edge/keys_admin.ts";
 import {
   agentIds,
   CONFINED_AGENT_ID,

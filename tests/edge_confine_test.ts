@@ -20,8 +20,8 @@ import {
   MACHINE_TOOLS,
   removeConfinedAgent,
 } from "../lib/openclaw/confined_agent.ts";
-import { revokeKey } from "../lib/keys_admin.ts";
-import { ectoPaths } from "../lib/paths.ts";
+import { revokeKey } from "../lib/edge/keys_admin.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
 
 type Recorded = { path: string; body: unknown };
 

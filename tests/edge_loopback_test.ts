@@ -11,8 +11,8 @@ import { createEdgeHandler, type EdgeHandlerOptions } from "../lib/edge/handler.
 import { KeyStore } from "../lib/edge/keys.ts";
 import { type EdgeServer, serveEdge } from "../lib/edge/serve.ts";
 import { runEdge, saveEdgeConfig } from "../lib/edge/run.ts";
-import { revokeKey } from "../lib/keys_admin.ts";
-import { ectoPaths } from "../lib/paths.ts";
+import { revokeKey } from "../lib/edge/keys_admin.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
 import { staticTokenSource } from "../lib/edge/token_source.ts";
 import {
   fakeKeys,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Json5SyntaxError, parseJson5 } from "../lib/json5.ts";
+import { Json5SyntaxError, parseJson5 } from "../lib/core/json5.ts";
 import { ensureOpenClaw } from "./harness/openclaw_install.ts";
 import denoJson from "../deno.json" with { type: "json" };
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ActionRequiredError, ExitCode, exitCodeFor } from "../lib/errors.ts";
+import { ActionRequiredError, ExitCode, exitCodeFor } from "../lib/core/errors.ts";
 import {
   ExchangeTimeout,
   firstLine,
@@ -293,13 +293,48 @@ Deno.test("`runLiveTest()` takes the path the proof would take", async (t) => {
     const result = await runLiveTest({
       target: TARGET,
       stream: false,
-      env: (n) => n === "ECTO_DNS_SERVER" ? "127.0.0.1:5353" : undefined,
+      env: () => undefined,
       deps: { httpsPost: post, resolveDns: noDns },
     });
     assert.equal(result.path, "tailnet");
+    assert.match(result.via, /through the system resolver/);
     assert.match(result.publicError!, /not in public DNS/);
     assert.match(renderLiveTest(result), /tailnet only/);
   });
+
+  await t.step(
+    "the tailnet path dials the node's Tailscale IPs, never the name, when known",
+    async () => {
+      const { seen, post } = fakePost({ "127.0.0.1:8443": ok(COMPLETION) });
+      const result = await runLiveTest({
+        target: TARGET,
+        stream: false,
+        env: (n) => n === "ECTO_DNS_SERVER" ? "127.0.0.1:5353" : undefined,
+        tailnetAddresses: ["127.0.0.1"],
+        deps: { httpsPost: post, resolveDns: noDns },
+      });
+      assert.equal(result.path, "tailnet");
+      assert.match(result.via, /127\.0\.0\.1:8443, a Tailscale IP/);
+      assert.deepEqual(seen.map((r) => r.address), ["127.0.0.1"]);
+    },
+  );
+
+  await t.step(
+    "ECTO_DNS_SERVER set and no Tailscale IPs: the name never goes to the system resolver",
+    async () => {
+      const { seen, post } = fakePost({ [`${NAME}:8443`]: ok(COMPLETION) });
+      await assert.rejects(
+        runLiveTest({
+          target: TARGET,
+          stream: false,
+          env: (n) => n === "ECTO_DNS_SERVER" ? "127.0.0.1:5353" : undefined,
+          deps: { httpsPost: post, resolveDns: noDns },
+        }),
+        (e: LiveTestError) => e.layer === "dns",
+      );
+      assert.deepEqual(seen, []);
+    },
+  );
 
   await t.step("a stream without usage counts content chunks and says so", async () => {
     const { seen, post } = fakePost({

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { EctoError } from "../lib/errors.ts";
-import { acquireLock, readLock } from "../lib/lock.ts";
-import { ectoPaths } from "../lib/paths.ts";
+import { EctoError } from "../lib/core/errors.ts";
+import { acquireLock, readLock } from "../lib/core/lock.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
 
 async function tempState(): Promise<AsyncDisposable & { dir: string; lockFile: string }> {
   const dir = await Deno.makeTempDir({ prefix: "ecto-lock-" });
@@ -19,7 +19,7 @@ async function lockError(p: Promise<unknown>): Promise<EctoError> {
 
 /** A child Deno process that tries the lock, prints `won` or the error code, and holds until stdin closes. */
 function lockChild(lockFile: string): Deno.ChildProcess {
-  const lockModule = new URL("../lib/lock.ts", import.meta.url).href;
+  const lockModule = new URL("../lib/core/lock.ts", import.meta.url).href;
   const code = `import { acquireLock } from ${JSON.stringify(lockModule)};
 try {
   const lock = await acquireLock(${JSON.stringify(lockFile)}, { command: "connect" });

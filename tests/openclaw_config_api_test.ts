@@ -6,9 +6,9 @@
  * without spawning a single `openclaw` process.
  */
 import assert from "node:assert/strict";
-import type { EctoContext } from "../lib/context.ts";
-import type { EctoEvent } from "../lib/events.ts";
-import { openclawLayer } from "../lib/layers/openclaw_layer.ts";
+import type { EctoContext } from "../lib/core/context.ts";
+import type { EctoEvent } from "../lib/core/events.ts";
+import { openclawLayer } from "../lib/openclaw/layer.ts";
 import { deviceIdentityPath, loadOrCreateDeviceIdentity } from "../lib/openclaw/device_identity.ts";
 import {
   connectGateway,
@@ -18,8 +18,8 @@ import {
 } from "../lib/openclaw/gateway_rpc.ts";
 import { chooseConfigWriter } from "../lib/openclaw/config_writer.ts";
 import { parsePatchAnswer } from "../lib/openclaw/gateway_frames.ts";
-import { ectoPaths } from "../lib/paths.ts";
-import { createShell } from "../lib/shell.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
+import { createShell } from "../lib/core/shell.ts";
 import { sharedGateway } from "./harness/gateway.ts";
 
 async function modelsStatus(url: string, token: string | undefined): Promise<number> {

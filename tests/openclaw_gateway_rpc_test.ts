@@ -42,7 +42,7 @@ import {
   restartAfterWrite,
 } from "../lib/openclaw/config_writer.ts";
 import { build$ } from "dax";
-import { createShell } from "../lib/shell.ts";
+import { createShell } from "../lib/core/shell.ts";
 
 const FIXTURES = new URL("./fixtures/openclaw/", import.meta.url).pathname;
 const TOKEN = "a".repeat(64);

@@ -4,7 +4,7 @@
  * each costs 15–40 s and ~1 GB on a shared 2-core host.
  */
 import assert from "node:assert/strict";
-import type { EctoEvent } from "../lib/events.ts";
+import type { EctoEvent } from "../lib/core/events.ts";
 import {
   applyOpenClawPlan,
   ensureGatewayRunning,
@@ -14,11 +14,11 @@ import {
   probeGatewayApi,
   readOpenClawConfig,
   undoOpenClaw,
-} from "../lib/openclaw.ts";
-import { parseJson5 } from "../lib/json5.ts";
-import { ectoPaths } from "../lib/paths.ts";
-import { createShell } from "../lib/shell.ts";
-import { EctoError } from "../lib/errors.ts";
+} from "../lib/openclaw/mod.ts";
+import { parseJson5 } from "../lib/core/json5.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
+import { createShell } from "../lib/core/shell.ts";
+import { EctoError } from "../lib/core/errors.ts";
 import { pidAlive, startGateway, stopPid } from "./harness/gateway.ts";
 import { startStubLlm } from "./harness/stub_llm.ts";
 

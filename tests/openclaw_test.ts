@@ -5,8 +5,8 @@ import {
   EctoError,
   MissingPrerequisiteError,
   ToolError,
-} from "../lib/errors.ts";
-import type { EctoEvent } from "../lib/events.ts";
+} from "../lib/core/errors.ts";
+import type { EctoEvent } from "../lib/core/events.ts";
 import {
   applyMergePatch,
   applyOpenClawPlan,
@@ -30,8 +30,8 @@ import {
   undoOpenClaw,
   undoPatch,
   undoRestartKind,
-} from "../lib/openclaw.ts";
-import { ectoPaths } from "../lib/paths.ts";
+} from "../lib/openclaw/mod.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
 
 const FIXTURES = new URL("./fixtures/openclaw/", import.meta.url).pathname;
 const TOKEN = "f".repeat(32) + "0".repeat(32);

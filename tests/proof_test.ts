@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { EctoError } from "../lib/errors.ts";
-import type { EctoEvent } from "../lib/events.ts";
+import { EctoError } from "../lib/core/errors.ts";
+import type { EctoEvent } from "../lib/core/events.ts";
 import {
   baseUrl,
   describeFailure,

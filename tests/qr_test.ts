@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { encode } from "uqr";
-import { mobilePayload, renderEventHuman, terminalQr } from "../lib/render.ts";
+import { mobilePayload, renderEventHuman, terminalQr } from "../lib/cli/render.ts";
 
 /** `qrencode -8 -l L -t ASCII -m 0 https://login.tailscale.com/a/1a2b3c4d5e6f7` (qrencode 4.1.1). */
 const LOGIN_URL = "https://login.tailscale.com/a/1a2b3c4d5e6f7";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { build$, type CommandContext, type ExecuteResult } from "dax";
-import { EctoError, UsageError } from "../lib/errors.ts";
-import type { EctoEvent } from "../lib/events.ts";
-import { ectoPaths, type EnvLookup } from "../lib/paths.ts";
+import { EctoError, UsageError } from "../lib/core/errors.ts";
+import type { EctoEvent } from "../lib/core/events.ts";
+import { ectoPaths, type EnvLookup } from "../lib/core/paths.ts";
 import {
   detectSupervisor,
   type EdgeServiceSpec,
@@ -19,7 +19,7 @@ import {
   stopEdgeService,
   systemdExecWord,
   systemdUnitName,
-} from "../lib/service.ts";
+} from "../lib/service/mod.ts";
 
 const FIXTURES = new URL("./fixtures/service/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFile(new URL(name, FIXTURES));

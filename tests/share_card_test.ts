@@ -4,9 +4,9 @@
  * with the reason the rest is missing. Base URL from ecto's connection state.
  */
 import assert from "node:assert/strict";
-import { buildShareCard, publishedBaseUrl } from "../lib/keys_admin.ts";
-import { ectoPaths } from "../lib/paths.ts";
-import { renderShareCard } from "../lib/render.ts";
+import { buildShareCard, publishedBaseUrl } from "../lib/edge/keys_admin.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
+import { renderShareCard } from "../lib/cli/render.ts";
 
 const KEY = "ecto_" + "K".repeat(43);
 const created = {

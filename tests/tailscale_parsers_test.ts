@@ -3,7 +3,7 @@
  * under tests/fixtures/tailscale/ (built from the reference's examples).
  */
 import assert from "node:assert/strict";
-import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../lib/errors.ts";
+import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../lib/core/errors.ts";
 import {
   allowedFunnelPorts,
   assertSupportedVersion,
@@ -32,7 +32,7 @@ import {
   portHasForeignHandler,
   upgradeCommand,
   withoutRoute,
-} from "../lib/tailscale.ts";
+} from "../lib/tailscale/mod.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`./fixtures/tailscale/${name}`, import.meta.url));

@@ -4,14 +4,14 @@
  * and what ecto does about it. Real processes, loopback only.
  */
 import assert from "node:assert/strict";
-import type { EctoContext } from "../lib/context.ts";
-import type { EctoEvent } from "../lib/events.ts";
-import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../lib/errors.ts";
-import { tailscaleLayer } from "../lib/layers/tailscale_layer.ts";
-import { ectoPaths } from "../lib/paths.ts";
-import { preflight } from "../lib/preflight.ts";
-import { provePublicUrl } from "../lib/proof.ts";
-import { createShell } from "../lib/shell.ts";
+import type { EctoContext } from "../lib/core/context.ts";
+import type { EctoEvent } from "../lib/core/events.ts";
+import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../lib/core/errors.ts";
+import { tailscaleLayer } from "../lib/tailscale/layer.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
+import { preflight } from "../lib/commands/preflight.ts";
+import { provePublicUrl } from "../lib/proof/mod.ts";
+import { createShell } from "../lib/core/shell.ts";
 import {
   ADMIN_DNS_URL,
   classifyServeFailure,
@@ -23,7 +23,7 @@ import {
   type TailscaleCli,
   tailscaleCli,
   upgradeCommand,
-} from "../lib/tailscale.ts";
+} from "../lib/tailscale/mod.ts";
 import { type DoubleOptions, TailscaleDouble } from "./tailscale_double/control.ts";
 import { ACCIDENTAL_UP_PREFIX } from "./tailscale_double/cmd_login.ts";
 import { ConnectionClosedError, funnelRequest } from "./tailscale_double/https_client.ts";

@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { build$, type CommandContext, type ExecuteResult } from "dax";
-import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../lib/errors.ts";
-import { consentFlowError } from "../lib/layers/tailscale_layer.ts";
-import { preflight } from "../lib/preflight.ts";
-import { ectoPaths } from "../lib/paths.ts";
-import type { EctoContext } from "../lib/context.ts";
+import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../lib/core/errors.ts";
+import { consentFlowError } from "../lib/tailscale/layer.ts";
+import { preflight } from "../lib/commands/preflight.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
+import type { EctoContext } from "../lib/core/context.ts";
 import { ACCIDENTAL_UP_PREFIX, accidentalRevert } from "./tailscale_double/cmd_login.ts";
 import { rejectsIngress } from "./tailscale_double/dataplane.ts";
 import { outboundHeaders } from "./tailscale_double/proxy_handler.ts";
@@ -39,7 +39,7 @@ import {
   startHintFor,
   tailscaleCli,
   upgradeCommand,
-} from "../lib/tailscale.ts";
+} from "../lib/tailscale/mod.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`./fixtures/tailscale/${name}`, import.meta.url));

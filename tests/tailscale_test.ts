@@ -1,12 +1,12 @@
 /**
- * `lib/tailscale.ts` against the executable tailscale test double
+ * `lib/tailscale/mod.ts` against the executable tailscale test double
  * (tests/tailscale_double/): real processes, the CLI's real texts, every
  * state the brief names.
  */
 import assert from "node:assert/strict";
-import { ActionRequiredError, MissingPrerequisiteError } from "../lib/errors.ts";
-import type { EctoEvent } from "../lib/events.ts";
-import { createShell } from "../lib/shell.ts";
+import { ActionRequiredError, MissingPrerequisiteError } from "../lib/core/errors.ts";
+import type { EctoEvent } from "../lib/core/events.ts";
+import { createShell } from "../lib/core/shell.ts";
 import {
   assertSupportedVersion,
   cliFromInstall,
@@ -19,7 +19,7 @@ import {
   removeFunnel,
   type TailscaleCli,
   tailscaleCli,
-} from "../lib/tailscale.ts";
+} from "../lib/tailscale/mod.ts";
 import { type DoubleOptions, TailscaleDouble } from "./tailscale_double/control.ts";
 
 const EDGE = "http://127.0.0.1:18795";

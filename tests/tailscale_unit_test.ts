@@ -11,8 +11,8 @@ import {
   EctoError,
   MissingPrerequisiteError,
   ToolError,
-} from "../lib/errors.ts";
-import type { EctoEvent } from "../lib/events.ts";
+} from "../lib/core/errors.ts";
+import type { EctoEvent } from "../lib/core/events.ts";
 import {
   enableFunnel,
   type FileProbe,
@@ -27,7 +27,7 @@ import {
   startTailscaleDaemon,
   type TailscaleCli,
   tailscaleCli,
-} from "../lib/tailscale.ts";
+} from "../lib/tailscale/mod.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`./fixtures/tailscale/${name}`, import.meta.url));

@@ -10,7 +10,7 @@ import { funnelRequest } from "./tailscale_double/https_client.ts";
 import { type EctoRun, runEcto } from "./e2e/run_ecto.ts";
 import { type Sandbox, type SandboxOptions, startSandbox } from "./e2e/sandbox.ts";
 import { randomToken, stopPid } from "./harness/gateway.ts";
-import { profilePort } from "../lib/openclaw/config.ts";
+import { profilePort } from "../lib/openclaw/location.ts";
 
 const timings: Record<string, number> = {};
 const HOST = "build-box.tail1234.ts.net";

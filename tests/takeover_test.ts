@@ -6,13 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { KeyStore } from "../lib/edge/keys.ts";
+import { inspectGatewaySettings } from "../lib/openclaw/settings.ts";
 import {
-  inspectGatewaySettings,
   parseDotEnv,
   profilePort,
   resolveOpenClawLocation,
   withProfileEnv,
-} from "../lib/openclaw/config.ts";
+} from "../lib/openclaw/location.ts";
 import { detectGatewayService, gatewayServiceNames } from "../lib/openclaw/gateway.ts";
 import { planOpenClaw } from "../lib/openclaw/plan.ts";
 import {
@@ -23,9 +23,9 @@ import {
   loopbackTargetPort,
   parseServeConfig,
 } from "../lib/tailscale/serve_config.ts";
-import { planTakeover } from "../lib/takeover.ts";
-import { credentialsFileFor } from "../lib/credentials.ts";
-import { createShell } from "../lib/shell.ts";
+import { planTakeover } from "../lib/commands/takeover.ts";
+import { credentialsFileFor } from "../lib/core/credentials.ts";
+import { createShell } from "../lib/core/shell.ts";
 import { tailscaleCli } from "../lib/tailscale/runner.ts";
 import { removeGatewayExposures } from "../lib/tailscale/gateway_routes.ts";
 import { TailscaleDouble } from "./tailscale_double/control.ts";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { checkBudget, msUntilNextUtcDay, utcDay, utcDayBefore } from "../lib/usage/budget.ts";
 import { UsageMeter } from "../lib/usage/meter.ts";
-import { parseSince } from "../lib/usage/report.ts";
+import { sinceDay } from "../lib/usage/report.ts";
 import type { UsageDelta } from "../lib/usage/store.ts";
 import { FakeClock } from "./fixtures/edge/helpers.ts";
 
@@ -154,16 +154,17 @@ Deno.test("`UsageMeter` with today's totals from the database keeps a restarted 
   );
 });
 
-Deno.test("`parseSince()` takes 7d, 2w, today or a date, and refuses the rest with a fix", () => {
-  assert.equal(parseSince("7d", NOON), "2026-11-25");
-  assert.equal(parseSince("1d", NOON), "2026-12-01");
-  assert.equal(parseSince("2w", NOON), "2026-11-18");
-  assert.equal(parseSince("today", NOON), "2026-12-01");
-  assert.equal(parseSince("2026-10-01", NOON), "2026-10-01");
+Deno.test("`sinceDay()` gives the first UTC day --since covers, and refuses the rest with a fix", () => {
+  assert.equal(sinceDay("7d", NOON), "2026-11-24");
+  assert.equal(sinceDay("1d", NOON), "2026-11-30");
+  assert.equal(sinceDay("1h", NOON), "2026-12-01");
+  assert.equal(sinceDay("2w", NOON), "2026-11-17");
+  assert.equal(sinceDay("today", NOON), "2026-12-01");
+  assert.equal(sinceDay("2026-10-01", NOON), "2026-10-01");
   for (const bad of ["0d", "7", "yesterday", "2026-13-45"]) {
     assert.throws(
-      () => parseSince(bad, NOON),
-      (e: Error & { fix?: string }) => /--since 7d/.test(e.fix ?? ""),
+      () => sinceDay(bad, NOON),
+      (e: Error & { fix?: string }) => /30m, 1h or 7d/.test(e.fix ?? ""),
       bad,
     );
   }

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { ensurePrivateDir } from "../atomic_file.ts";
+import { ensurePrivateDir } from "../core/atomic_file.ts";
 
 /** One audited request. */
 export interface AuditRecord {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { EctoError, type EctoErrorOptions, UsageError } from "../errors.ts";
+import { EctoError, type EctoErrorOptions, UsageError } from "../core/errors.ts";
 
 /** The edge was asked to listen on an address that is not loopback (it only ever serves Funnel). */
 export class EdgeListenError extends UsageError {

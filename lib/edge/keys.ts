@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { ensurePrivateDir, writeJsonAtomic } from "../atomic_file.ts";
+import { ensurePrivateDir, writeJsonAtomic } from "../core/atomic_file.ts";
 import { createHash } from "node:crypto";
 import { KeyStoreError } from "./errors.ts";
 import type { KeyLimits } from "./limits.ts";

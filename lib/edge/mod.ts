@@ -140,8 +140,8 @@ export {
   ExitCode,
   type ExitCodeValue,
   UsageError,
-} from "../errors.ts";
-export type { EnvLookup } from "../paths.ts";
+} from "../core/errors.ts";
+export type { EnvLookup } from "../core/paths.ts";
 export type {
   ActionEvent,
   EctoEvent,
@@ -149,5 +149,5 @@ export type {
   NoteEvent,
   ProgressEvent,
   StepEvent,
-} from "../events.ts";
+} from "../core/events.ts";
 export { type OpenAiError } from "./routes.ts";

@@ -9,9 +9,9 @@
  *
  * @module
  */
-import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../atomic_file.ts";
-import { type EventSink, ignoreEvents } from "../events.ts";
-import { ectoPaths, type EnvLookup } from "../paths.ts";
+import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../core/atomic_file.ts";
+import { type EventSink, ignoreEvents } from "../core/events.ts";
+import { ectoPaths, type EnvLookup } from "../core/paths.ts";
 import { startIdleReclaimer } from "./_reclaim.ts";
 import { AuditLog } from "./audit.ts";
 import { EdgeConfigError } from "./errors.ts";
@@ -40,8 +40,7 @@ export interface EdgeConfig {
   keyLimits?: { owner?: KeyLimits; client?: KeyLimits };
 }
 
-/** The default listen address. */
-export const DEFAULT_EDGE_LISTEN = "127.0.0.1:18795";
+export { DEFAULT_EDGE_LISTEN } from "../core/addresses.ts";
 /** The default gateway address. */
 export const DEFAULT_EDGE_UPSTREAM = "http://127.0.0.1:18789";
 

@@ -12,8 +12,8 @@ import { errorResponse } from "./routes.ts";
 
 /** The edge's default listen address. */
 export const DEFAULT_EDGE_HOSTNAME = "127.0.0.1";
-/** The edge's default port. */
-export const DEFAULT_EDGE_PORT = 18795;
+import { DEFAULT_EDGE_PORT } from "../core/addresses.ts";
+export { DEFAULT_EDGE_PORT };
 
 /** A parsed listen address. */
 export interface ListenAddress {

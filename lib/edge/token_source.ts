@@ -14,14 +14,10 @@
  *
  * @module
  */
-import { parseJson5 } from "../json5.ts";
-import {
-  inspectGatewaySettings,
-  openClawEnvFiles,
-  parseDotEnv,
-  resolveOpenClawLocation,
-} from "../openclaw/config.ts";
-import { ectoPaths, type EnvLookup } from "../paths.ts";
+import { parseJson5 } from "../core/json5.ts";
+import { inspectGatewaySettings } from "../openclaw/settings.ts";
+import { openClawEnvFiles, parseDotEnv, resolveOpenClawLocation } from "../openclaw/location.ts";
+import { ectoPaths, type EnvLookup } from "../core/paths.ts";
 
 /** Returns the gateway credential now (cheap: cached, re-validated by `stat`), or `undefined`. */
 export type TokenSource = () => Promise<string | undefined>;

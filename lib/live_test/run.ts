@@ -2,13 +2,13 @@
  * `ecto test`: one real chat completion through the published URL with the
  * owner key, over the proof's paths — public first (an `ECTO_CONNECT_TO`
  * rule for the name, else the name's address in public DNS), then the
- * tailnet (the name through the system resolver, i.e. MagicDNS) — and the
- * figures of the answer.
+ * tailnet (the node's Tailscale IPs, else the name through the system
+ * resolver, i.e. MagicDNS) — and the figures of the answer.
  *
  * @module
  */
-import { ActionRequiredError, EctoError } from "../errors.ts";
-import type { EnvLookup } from "../paths.ts";
+import { ActionRequiredError, EctoError } from "../core/errors.ts";
+import type { EnvLookup } from "../core/paths.ts";
 import { matchConnectTo, parseConnectTo } from "../proof/connect_to.ts";
 import {
   type NameServer,
@@ -58,6 +58,8 @@ export interface LiveTestOptions {
   stream: boolean;
   /** `ECTO_CONNECT_TO`, `ECTO_CA_FILE`, `ECTO_DNS_SERVER`. */
   env: EnvLookup;
+  /** The node's Tailscale IPs, for the tailnet path (without them: the name via MagicDNS). */
+  tailnetAddresses?: readonly string[];
   /** The question (default: a one-line hello). */
   prompt?: string;
   /** Whole-exchange timeout (default 120 000 ms: agents think). */
@@ -192,13 +194,26 @@ export async function runLiveTest(options: LiveTestOptions): Promise<LiveTestRes
         via: `public DNS address ${formatHostPort(address, port)} (from ${dns.nameServer})`,
       });
     }
-    // The tailnet path: the name through the system resolver (MagicDNS on a tailnet node).
-    candidates.push({
-      path: "tailnet",
-      address: host,
-      port,
-      via: `the tailnet (${host} through the system resolver)`,
-    });
+    // The tailnet path, as the proof takes it: the node's Tailscale IPs when known; else the
+    // name through the system resolver (MagicDNS), unless ECTO_DNS_SERVER stands in for every
+    // resolver (tests and the sandbox: nothing leaves this machine).
+    if (options.tailnetAddresses?.length) {
+      for (const address of options.tailnetAddresses) {
+        candidates.push({
+          path: "tailnet",
+          address,
+          port,
+          via: `the tailnet (${formatHostPort(address, port)}, a Tailscale IP of this node)`,
+        });
+      }
+    } else if (!dnsOverride) {
+      candidates.push({
+        path: "tailnet",
+        address: host,
+        port,
+        via: `the tailnet (${host} through the system resolver)`,
+      });
+    }
   }
 
   const body = JSON.stringify({

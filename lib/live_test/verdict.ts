@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { EctoError } from "../errors.ts";
+import { EctoError } from "../core/errors.ts";
 import { describeFailure } from "../proof/verdicts.ts";
 import { ExchangeTimeout } from "./https_post.ts";
 

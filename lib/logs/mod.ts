@@ -20,7 +20,6 @@ export {
   parseAuditLine,
   parseAuditLines,
   type ParsedLog,
-  parseSince,
   parseTokens,
 } from "./parse.ts";
 export {
@@ -34,3 +33,4 @@ export {
 } from "./format.ts";
 export { auditFiles, readAuditLines, readRotatedLines } from "./read.ts";
 export { followAuditLog, type FollowOptions } from "./follow.ts";
+export { parseSince } from "../core/since.ts";

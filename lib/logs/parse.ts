@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { UsageError } from "../errors.ts";
 
 /** Tokens a request used, when the edge recorded them (the usage work adds `tokens`). */
 export interface EntryTokens {
@@ -138,24 +137,6 @@ export function parseAuditLines(lines: Iterable<string>): ParsedLog {
     else malformed++;
   }
   return { entries, malformed };
-}
-
-const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 };
-
-/**
- * `--since`: `30m`, `1h`, `7d`, `2w` before `now`, or an ISO 8601 date or
- * time. Throws {@link UsageError} otherwise.
- */
-export function parseSince(spec: string, now: number): number {
-  const match = /^(\d+)\s*([smhdw])$/.exec(spec.trim());
-  if (match) return now - Number(match[1]) * UNITS[match[2]!]!;
-  if (/^\d{4}-\d{2}-\d{2}/.test(spec.trim())) {
-    const t = Date.parse(spec.trim());
-    if (!Number.isNaN(t)) return t;
-  }
-  throw new UsageError(`--since "${spec}" is neither a duration nor a date.`, {
-    fix: "Use a duration like 30m, 1h or 7d, or an ISO date like 2026-12-01T09:00:00Z.",
-  });
 }
 
 /** What to keep. */

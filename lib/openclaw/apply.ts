@@ -5,19 +5,13 @@
  *
  * @module
  */
-import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../atomic_file.ts";
-import { ActionRequiredError, EctoError } from "../errors.ts";
-import { ignoreEvents } from "../events.ts";
-import { ectoPaths, type EnvLookup } from "../paths.ts";
-import {
-  type GatewaySettings,
-  inspectGatewaySettings,
-  type OpenClawConfigFile,
-  openClawEnvLookup,
-  type OpenClawLocation,
-  readOpenClawConfig,
-  resolveOpenClawLocation,
-} from "./config.ts";
+import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../core/atomic_file.ts";
+import { ActionRequiredError, EctoError } from "../core/errors.ts";
+import { ignoreEvents } from "../core/events.ts";
+import { ectoPaths, type EnvLookup } from "../core/paths.ts";
+import { type GatewaySettings, inspectGatewaySettings } from "./settings.ts";
+import { type OpenClawConfigFile, readOpenClawConfig } from "./config.ts";
+import { openClawEnvLookup, type OpenClawLocation, resolveOpenClawLocation } from "./location.ts";
 import {
   assertConfigWritable,
   configReadOnlyError,

@@ -12,9 +12,10 @@ import {
   MissingPrerequisiteError,
   tail,
   ToolError,
-} from "../errors.ts";
-import type { EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
+} from "../core/errors.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
+import { sleep } from "../core/poll.ts";
 
 /** The command that installs OpenClaw (docs/install). */
 export const OPENCLAW_INSTALL_COMMAND = "npm install -g openclaw@latest --allow-scripts=openclaw";
@@ -333,7 +334,7 @@ export async function patchOpenClawConfig(
     retry < 3 && run.code !== 0 && isConcurrentWrite(run.stderr + run.stdout);
     retry++
   ) {
-    await (opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))))(1_000);
+    await (opts.sleep ?? sleep)(1_000);
     run = await attempt();
   }
   if (run.code !== 0) {

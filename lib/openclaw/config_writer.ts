@@ -10,12 +10,12 @@
  * @module
  */
 import denoJson from "../../deno.json" with { type: "json" };
-import type { EventSink } from "../events.ts";
-import { ignoreEvents } from "../events.ts";
-import { ectoPaths, type EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
+import type { EventSink } from "../core/events.ts";
+import { ignoreEvents } from "../core/events.ts";
+import { ectoPaths, type EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
 import { type ConfigPatchResult, type OpenClawCli, patchOpenClawConfig } from "./cli.ts";
-import type { GatewayCredential } from "./config.ts";
+import type { GatewayCredential } from "./settings.ts";
 import { deviceIdentityPath, loadOrCreateDeviceIdentity } from "./device_identity.ts";
 import type { SharedCredential } from "./gateway_frames.ts";
 import {
@@ -26,6 +26,7 @@ import {
   patchConfig,
   redactRpcError,
 } from "./gateway_rpc.ts";
+import { poll, sleep as timerSleep } from "../core/poll.ts";
 
 /** What a write did. */
 export interface ConfigWriteResult extends ConfigPatchResult {
@@ -82,8 +83,6 @@ export interface WriterTarget {
   authNone?: boolean;
 }
 
-const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** `openclaw config patch --stdin`. */
 export function cliConfigWriter(deps: ConfigWriterDeps, cli: OpenClawCli): ConfigWriter {
   return {
@@ -120,13 +119,13 @@ async function waitReady(
   url: string,
   limitMs: number,
 ): Promise<void> {
-  const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? realSleep;
-  const started = now();
-  while (!(await healthy(deps.fetch, url))) {
-    if (now() - started >= limitMs) return; // the caller's next attempt reports the failure
-    await sleep(250);
-  }
+  // At the bound the caller's next attempt reports the failure.
+  await poll(async () => (await healthy(deps.fetch, url)) || undefined, {
+    timeoutMs: limitMs,
+    intervalMs: 250,
+    now: deps.now ?? Date.now,
+    sleep: deps.sleep ?? timerSleep,
+  });
 }
 
 /**
@@ -164,7 +163,7 @@ export function gatewayConfigWriter(
             connect: reconnect,
             waitReady: () => waitReady(deps, target.url, 60_000),
             now,
-            sleep: deps.sleep ?? realSleep,
+            sleep: deps.sleep ?? timerSleep,
           },
           patch,
           { rpc: first, note: "ecto" },

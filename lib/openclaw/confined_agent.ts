@@ -20,10 +20,10 @@
  *
  * @module
  */
-import { readJsonIfExists, removeIfExists, writeJsonAtomic } from "../atomic_file.ts";
-import { ActionRequiredError, EctoError, ToolError } from "../errors.ts";
-import type { EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
+import { readJsonIfExists, removeIfExists, writeJsonAtomic } from "../core/atomic_file.ts";
+import { ActionRequiredError, EctoError, ToolError } from "../core/errors.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
 import { getPath, isRecord } from "./config.ts";
 import { type OpenClawCli, patchOpenClawConfig, runOpenClaw } from "./cli.ts";
 

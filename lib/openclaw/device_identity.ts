@@ -19,8 +19,8 @@ import {
   sign,
 } from "node:crypto";
 import { Buffer } from "node:buffer";
-import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../atomic_file.ts";
-import { EctoError } from "../errors.ts";
+import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../core/atomic_file.ts";
+import { EctoError } from "../core/errors.ts";
 
 /** An Ed25519 device identity (the private key is a secret: never log it). */
 export interface DeviceIdentity {

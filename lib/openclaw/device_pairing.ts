@@ -9,9 +9,9 @@
  * @module
  */
 import denoJson from "../../deno.json" with { type: "json" };
-import { removeIfExists } from "../atomic_file.ts";
-import { ectoPaths } from "../paths.ts";
-import type { GatewayCredential } from "./config.ts";
+import { removeIfExists } from "../core/atomic_file.ts";
+import { ectoPaths } from "../core/paths.ts";
+import type { GatewayCredential } from "./settings.ts";
 import type { ConfigWriterDeps } from "./config_writer.ts";
 import { deviceIdentityPath, isDeviceIdentity } from "./device_identity.ts";
 import { connectGateway, GatewayRpcError } from "./gateway_rpc.ts";

@@ -1,64 +1,56 @@
 /**
- * The gateway process: health (`/healthz`, `/readyz`), the API probe
- * (`/v1/models` with and without the bearer), bounded and reported waits,
- * starting a gateway that is not running, and restarting one only when a
- * change needs it. Never `pkill`; never SIGKILL a gateway ecto did not start.
+ * The gateway process: starting a gateway that is not running, and
+ * restarting one only when a change needs it (its health and waits are in
+ * `gateway_health.ts`). Never `pkill`; never SIGKILL a gateway ecto did not start.
  *
  * Measured on a 2-core host: cold start to `/readyz` 15–40 s; SIGTERM to exit
  * ~3 s; in-process restart (SIGUSR2 or auth-mode change) 5–11 s.
  *
  * @module
  */
-import { EctoError, ToolError } from "../errors.ts";
-import { type EventSink, ignoreEvents } from "../events.ts";
-import type { EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
-import { isRecord, profileName } from "./config.ts";
+import { EctoError, ToolError } from "../core/errors.ts";
+import { ignoreEvents } from "../core/events.ts";
+import { sleep as timerSleep } from "../core/poll.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
+import { isRecord } from "./config.ts";
+import { profileName } from "./location.ts";
 import { type OpenClawCli, openClawCommandEnv, parseCliJson, runOpenClaw } from "./cli.ts";
 import { listenerPid } from "./listener_pid.ts";
 
-/** `fetch` as ecto injects it. */
-export type Fetch = typeof fetch;
+import {
+  type Fetch,
+  GATEWAY_LOG_PATH,
+  GATEWAY_READY_TIMEOUT_MS,
+  type GatewayApiProbe,
+  type GatewayDeps,
+  type GatewayHealth,
+  gatewayHealth,
+  GatewayNotReadyError,
+  LIVE_TIMEOUT_MS,
+  openClawDailyLogPath,
+  probeGatewayApi,
+  readLogTail,
+  waitFor,
+  waitForGatewayReady,
+} from "./gateway_health.ts";
 
-/** Where ecto appends the output of a gateway it starts itself. */
-export const GATEWAY_LOG_PATH = "/tmp/openclaw-gateway.log";
-/** Default bound for a gateway to become ready after a (re)start. */
-export const GATEWAY_READY_TIMEOUT_MS = 120_000;
-/** Default bound for a hot config change to show up. */
-export const LIVE_TIMEOUT_MS = 30_000;
-
-/** What ecto needs around the gateway: the injected shell, fetch, env, clock, events. */
-export interface GatewayDeps {
-  /** The injected dax `$`. */
-  $: Shell;
-  /** The injected `fetch`. */
-  fetch: Fetch;
-  /** The environment the gateway runs with (HOME, OPENCLAW_*). */
-  env: EnvLookup;
-  /** Where progress goes. */
-  events?: EventSink;
-  /** Clock, ms (tests move it). */
-  now?: () => number;
-  /** Sleep (tests make it move the clock). */
-  sleep?: (ms: number) => Promise<void>;
-}
-
-const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function status(
-  fetchFn: Fetch,
-  url: string,
-  init: RequestInit = {},
-  timeoutMs = 3_000,
-): Promise<number | null> {
-  try {
-    const response = await fetchFn(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-    await response.body?.cancel();
-    return response.status;
-  } catch {
-    return null;
-  }
-}
+export {
+  type Fetch,
+  GATEWAY_LOG_PATH,
+  GATEWAY_READY_TIMEOUT_MS,
+  type GatewayApiProbe,
+  type GatewayDeps,
+  type GatewayHealth,
+  gatewayHealth,
+  GatewayNotReadyError,
+  LIVE_TIMEOUT_MS,
+  openClawDailyLogPath,
+  probeGatewayApi,
+  readLogTail,
+  waitFor,
+  waitForGatewayReady,
+};
 
 /**
  * `openclaw gateway <verb> --json` through the service manager; a non-zero exit is a
@@ -81,210 +73,6 @@ async function gatewayServiceCommand(
   }
 }
 
-/** The gateway's liveness and readiness. */
-export interface GatewayHealth {
-  /** `/healthz` answered 200: the HTTP server is up. */
-  live: boolean;
-  /** `/readyz` answered 200: ready to take traffic. */
-  ready: boolean;
-}
-
-/** Checks `/healthz` and `/readyz` (no auth). */
-export async function gatewayHealth(fetchFn: Fetch, url: string): Promise<GatewayHealth> {
-  const [healthz, readyz] = await Promise.all([
-    status(fetchFn, `${url}/healthz`),
-    status(fetchFn, `${url}/readyz`),
-  ]);
-  return { live: healthz === 200, ready: readyz === 200 };
-}
-
-/** What `GET /v1/models` says with and without the bearer credential. */
-export interface GatewayApiProbe {
-  /**
-   * - `ok`: 200 with the credential, 401 without;
-   * - `endpoint-disabled`: 404 (chat completions off);
-   * - `credential-rejected`: 401 with the credential;
-   * - `open`: 200 without any credential (auth mode none);
-   * - `unreachable`: no HTTP answer;
-   * - `unexpected`: anything else.
-   */
-  state: "ok" | "endpoint-disabled" | "credential-rejected" | "open" | "unreachable" | "unexpected";
-  /** Status with the credential (`null`: not asked or no answer). */
-  withCredential: number | null;
-  /** Status without a credential (`null`: no answer). */
-  withoutCredential: number | null;
-}
-
-/**
- * Probes the OpenAI-compatible API: `GET /v1/models` without auth first
- * (missing credentials do not count towards the gateway's failed-auth delay),
- * then with `Authorization: Bearer <credential>`.
- */
-export async function probeGatewayApi(
-  fetchFn: Fetch,
-  url: string,
-  credential: string | undefined,
-): Promise<GatewayApiProbe> {
-  const withoutCredential = await status(fetchFn, `${url}/v1/models`);
-  if (withoutCredential === null) {
-    return { state: "unreachable", withCredential: null, withoutCredential };
-  }
-  if (withoutCredential === 404) {
-    return { state: "endpoint-disabled", withCredential: null, withoutCredential };
-  }
-  if (withoutCredential === 200) return { state: "open", withCredential: null, withoutCredential };
-  if (credential === undefined) {
-    return { state: "unexpected", withCredential: null, withoutCredential };
-  }
-  const withCredential = await status(fetchFn, `${url}/v1/models`, {
-    headers: { authorization: `Bearer ${credential}` },
-  }, 15_000);
-  const state = withCredential === 200 && withoutCredential === 401
-    ? "ok"
-    : withCredential === 401
-    ? "credential-rejected"
-    : withCredential === null
-    ? "unreachable"
-    : "unexpected";
-  return { state, withCredential, withoutCredential };
-}
-
-/**
- * Polls `check` until it returns a value, emitting progress events about
- * every 2 s; returns the value and the time waited, or `undefined` after
- * `limitMs`.
- */
-export async function waitFor<T>(
-  deps: Pick<GatewayDeps, "events" | "now" | "sleep">,
-  step: string,
-  message: string,
-  limitMs: number,
-  check: () => Promise<T | undefined>,
-  intervalMs = 250,
-): Promise<{ value: T; elapsedMs: number } | undefined> {
-  const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? realSleep;
-  const events = deps.events ?? ignoreEvents;
-  const started = now();
-  let lastReport = -Infinity;
-  for (;;) {
-    const value = await check();
-    const elapsedMs = now() - started;
-    if (value !== undefined) return { value, elapsedMs };
-    if (elapsedMs >= limitMs) return undefined;
-    if (elapsedMs - lastReport >= 2_000) {
-      events({ kind: "progress", step, message, elapsedMs, limitMs });
-      lastReport = elapsedMs;
-    }
-    await sleep(intervalMs);
-  }
-}
-
-/** The gateway did not become ready in time: carries its log path and last lines. */
-export class GatewayNotReadyError extends EctoError {
-  /** The log to read. */
-  readonly logPath: string;
-  /** Its last lines (secrets redacted). */
-  readonly logTail: string;
-  /** `limitMs` is the bound that passed; `logTail` the last lines of `logPath`. */
-  constructor(url: string, limitMs: number, logPath: string, logTail: string) {
-    super(
-      "openclaw_gateway_not_ready",
-      `The OpenClaw gateway at ${url} was not ready after ${
-        Math.round(limitMs / 1000)
-      } s; its log is ${logPath}.${logTail ? `\nLast lines of ${logPath}:\n${logTail}` : ""}`,
-      {
-        fix:
-          `Read ${logPath}, fix what it reports, then run \`openclaw gateway run\` or ecto again.`,
-      },
-    );
-    this.name = "GatewayNotReadyError";
-    this.logPath = logPath;
-    this.logTail = logTail;
-  }
-}
-
-/** The last `lines` lines of a log, colour codes stripped, secrets redacted. */
-export async function readLogTail(
-  path: string,
-  lines = 20,
-  secrets: readonly string[] = [],
-): Promise<string> {
-  try {
-    const info = await Deno.stat(path);
-    const file = await Deno.open(path, { read: true });
-    try {
-      const size = info.size;
-      const start = Math.max(0, size - 64 * 1024);
-      await file.seek(start, Deno.SeekMode.Start);
-      const buf = new Uint8Array(size - start);
-      let read = 0;
-      while (read < buf.length) {
-        const n = await file.read(buf.subarray(read));
-        if (n === null) break;
-        read += n;
-      }
-      // deno-lint-ignore no-control-regex
-      let text = new TextDecoder().decode(buf.subarray(0, read)).replace(/\x1b\[[0-9;]*m/g, "");
-      for (const s of secrets) if (s) text = text.split(s).join("<redacted>");
-      return text.trimEnd().split("\n").filter((l) => l.trim()).slice(-lines).map(logLine)
-        .join("\n");
-    } finally {
-      file.close();
-    }
-  } catch {
-    return "";
-  }
-}
-
-/** OpenClaw's file log is JSON lines: show `time message` for those, other lines as they are. */
-function logLine(line: string): string {
-  if (!line.startsWith("{")) return line;
-  try {
-    const entry = JSON.parse(line) as { time?: unknown; message?: unknown };
-    if (typeof entry.message === "string") {
-      return `${typeof entry.time === "string" ? `${entry.time} ` : ""}${entry.message}`;
-    }
-  } catch { /* not JSON after all */ }
-  return line;
-}
-
-/** The shared log file of gateways ecto did not start: `/tmp/openclaw/openclaw-YYYY-MM-DD.log`. */
-export function openClawDailyLogPath(date: Date, profile?: string): string {
-  const day = date.toISOString().slice(0, 10);
-  return `/tmp/openclaw/openclaw-${profile ? `${profile}-` : ""}${day}.log`;
-}
-
-/**
- * Waits for `/readyz` 200, reporting progress; on timeout throws
- * {@link GatewayNotReadyError} with `logPath` and its last lines.
- */
-export async function waitForGatewayReady(
-  deps: Pick<GatewayDeps, "fetch" | "events" | "now" | "sleep">,
-  url: string,
-  opts: { limitMs?: number; logPath: string; step?: string; secrets?: string[] },
-): Promise<number> {
-  const limitMs = opts.limitMs ?? GATEWAY_READY_TIMEOUT_MS;
-  const waited = await waitFor(
-    deps,
-    opts.step ?? "openclaw.ready",
-    `waiting for the OpenClaw gateway at ${url} to become ready`,
-    limitMs,
-    async () => (await status(deps.fetch, `${url}/readyz`)) === 200 ? true : undefined,
-    500,
-  );
-  if (!waited) {
-    throw new GatewayNotReadyError(
-      url,
-      limitMs,
-      opts.logPath,
-      await readLogTail(opts.logPath, 20, opts.secrets),
-    );
-  }
-  return waited.elapsedMs;
-}
-
-/** An installed OpenClaw gateway service. */
 export interface GatewayService {
   /** The service manager. */
   kind: "launchd" | "systemd";
@@ -567,7 +355,7 @@ export async function restartGateway(
   opts: RestartOptions,
 ): Promise<RestartResult> {
   const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? realSleep;
+  const sleep = deps.sleep ?? timerSleep;
   const events = deps.events ?? ignoreEvents;
   const started = now();
   const limitMs = opts.limitMs ?? GATEWAY_READY_TIMEOUT_MS;

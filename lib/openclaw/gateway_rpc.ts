@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { EctoError } from "../errors.ts";
+import { EctoError } from "../core/errors.ts";
 import { redact } from "./cli.ts";
 import { type DeviceIdentity, publicKeyBase64Url, signPayload } from "./device_identity.ts";
 import {

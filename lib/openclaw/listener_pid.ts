@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Shell } from "../shell.ts";
+import type { Shell } from "../core/shell.ts";
 
 /** The first pid `ss -Hltnp` reports listening on `port` (any address). Pure. */
 export function pidFromSs(ssOutput: string, port: number): number | undefined {

@@ -12,18 +12,16 @@
  *
  * @module
  */
-import { ActionRequiredError } from "../errors.ts";
-import type { EnvLookup } from "../paths.ts";
+import { ActionRequiredError } from "../core/errors.ts";
+import type { EnvLookup } from "../core/paths.ts";
 import {
   credentialUnavailableError,
   type GatewayCredential,
   type GatewaySettings,
-  getPath,
-  hasPath,
   inspectGatewaySettings,
   isLoopbackBind,
-  isRecord,
-} from "./config.ts";
+} from "./settings.ts";
+import { getPath, hasPath, isRecord } from "./config.ts";
 
 /**
  * What it takes for a config change to be live:

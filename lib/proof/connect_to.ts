@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { EctoError } from "../errors.ts";
+import { EctoError } from "../core/errors.ts";
 
 /** One `HOST:PORT:ADDR:PORT` entry; an empty HOST/PORT matches any, an empty ADDR/PORT keeps the original. */
 export interface ConnectToRule {

@@ -7,8 +7,9 @@
  *
  * @module
  */
-import { EctoError } from "../errors.ts";
+import { EctoError } from "../core/errors.ts";
 import { describeFailure, isPermissionError } from "./verdicts.ts";
+import type { PublicDnsResult } from "../core/layer_types.ts";
 
 /** A DNS server to ask. */
 export interface NameServer {
@@ -32,18 +33,6 @@ export type PublicResolver = (
   nameServer: NameServer,
   signal: AbortSignal,
 ) => Promise<string[]>;
-
-/** What public DNS (or `ECTO_CONNECT_TO`) said, on the last attempt. */
-export interface PublicDnsResult {
-  /** `connect-to` when an `ECTO_CONNECT_TO` entry replaced the DNS step. */
-  source: "public-dns" | "connect-to";
-  /** The resolver that gave the addresses, e.g. `1.1.1.1`. */
-  nameServer?: string;
-  /** Addresses found (A first, then AAAA); empty when none. */
-  addresses: string[];
-  /** Why there were no addresses. */
-  error?: string;
-}
 
 /**
  * Parses `ECTO_DNS_SERVER`: IPs with an optional port, comma separated, IPv6
@@ -110,3 +99,6 @@ export async function resolvePublic(
     error: `${request.name} not in public DNS (${problems.join("; ")})`,
   };
 }
+
+// Defined with the layer contracts (one types file, no import cycles); exported here too.
+export type { PublicDnsResult };

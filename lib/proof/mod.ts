@@ -40,7 +40,8 @@ export {
   type HttpsGetRequest,
   type HttpsGetResponse,
 } from "./https_get.ts";
-export { baseUrl, provePublicUrl } from "./prove.ts";
+export { provePublicUrl } from "./prove.ts";
+export { baseUrl } from "../core/addresses.ts";
 export type { ProofDeps, ProofPath, ProofResult, ProveOptions } from "./types.ts";
 export {
   type AuthCheckResult,

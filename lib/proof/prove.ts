@@ -8,8 +8,9 @@
  *
  * @module
  */
-import { EctoError } from "../errors.ts";
-import { ignoreEvents } from "../events.ts";
+import { baseUrl } from "../core/addresses.ts";
+import { EctoError } from "../core/errors.ts";
+import { ignoreEvents } from "../core/events.ts";
 import { type ConnectToRule, matchConnectTo, parseConnectTo } from "./connect_to.ts";
 import {
   type NameServer,
@@ -28,12 +29,7 @@ import {
   passed,
   type TargetOutcome,
 } from "./verdicts.ts";
-
-/** The public base URL: `https://HOST` on 443, `https://HOST:PORT` otherwise. */
-export function baseUrl(dnsName: string, port: number): string {
-  const host = dnsName.replace(/\.$/, "");
-  return port === 443 ? `https://${host}` : `https://${host}:${port}`;
-}
+import { sleep } from "../core/poll.ts";
 
 /** One proof run: settings read once, and the check every path uses. */
 interface Run {
@@ -59,7 +55,7 @@ function defaultDeps(overrides: Partial<ProofDeps> | undefined): ProofDeps {
       Deno.resolveDns(name, type, { nameServer, signal }),
     httpsGet,
     now: () => Date.now(),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    sleep,
     readTextFile: (path) => Deno.readTextFile(path),
     ...overrides,
   };

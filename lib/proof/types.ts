@@ -3,11 +3,11 @@
  *
  * @module
  */
-import type { EventSink } from "../events.ts";
-import type { EnvLookup } from "../paths.ts";
-import type { NameServer, PublicDnsResult, PublicResolver } from "./dns.ts";
+import type { EventSink } from "../core/events.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type { NameServer, PublicResolver } from "./dns.ts";
 import type { HttpsGet } from "./https_get.ts";
-import type { AuthCheckResult, CheckResult } from "./verdicts.ts";
+import type { ProofPath, ProofResult } from "../core/layer_types.ts";
 
 /** The effects the proof uses; every one has a real default. */
 export interface ProofDeps {
@@ -51,31 +51,5 @@ export interface ProveOptions {
   deps?: Partial<ProofDeps>;
 }
 
-/** Which path both checks passed on. */
-export type ProofPath = "public" | "tailnet" | "none";
-
-/** Everything the proof found. Claims no more than was proven. */
-export interface ProofResult {
-  /** The path both checks passed on; `none` when neither path passed. */
-  path: ProofPath;
-  /** The public base URL that was checked. */
-  url: string;
-  /** Public DNS on the last public attempt. */
-  publicDns: PublicDnsResult;
-  /** Why the public path is not proven (absent when `path` is `public`). */
-  publicError?: string;
-  /** Which path `unauthenticated`/`authenticated` describe (`null`: nothing answered). */
-  checkedVia: "public" | "tailnet" | null;
-  /** The `ADDR:PORT` the reported checks went to. */
-  target?: string;
-  /** `GET /v1/models` without a key: must be 401 from ecto's edge. */
-  unauthenticated: CheckResult;
-  /** `GET /v1/models` with the client key: must be 200 with an OpenAI list. */
-  authenticated: AuthCheckResult;
-  /** Public attempts made. */
-  attempts: number;
-  /** Time the whole proof took, by the injected clock. */
-  durationMs: number;
-  /** One or two sentences for people. */
-  detail: string;
-}
+// Defined with the layer contracts (one types file, no import cycles); exported here too.
+export type { ProofPath, ProofResult };

@@ -7,22 +7,7 @@
  * @module
  */
 import type { HttpsGet, HttpsGetRequest, HttpsGetResponse } from "./https_get.ts";
-
-/** One check's outcome. `status` is `null` when there was no HTTP answer. */
-export interface CheckResult {
-  /** The HTTP status, or `null` when nothing answered (or the check was not attempted). */
-  status: number | null;
-  /** Whether the check passed. */
-  ok: boolean;
-  /** What went wrong, in words, when not ok. */
-  error?: string;
-}
-
-/** The authenticated check, with the model ids the list held. */
-export interface AuthCheckResult extends CheckResult {
-  /** Model ids from the list (empty unless `ok`). */
-  models: string[];
-}
+import type { AuthCheckResult, CheckResult } from "../core/layer_types.ts";
 
 /** Both checks on an address that answered. */
 export interface Answered {
@@ -204,3 +189,6 @@ export function describeOutcome(outcome: Answered): string {
     ? (outcome.authenticated.error ?? "failed the authenticated check")
     : (outcome.unauthenticated.error ?? "failed the unauthenticated check");
 }
+
+// Defined with the layer contracts (one types file, no import cycles); exported here too.
+export type { AuthCheckResult, CheckResult };

@@ -11,9 +11,9 @@
  *
  * @module
  */
-import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../atomic_file.ts";
-import { EctoError, tail } from "../errors.ts";
-import type { Shell } from "../shell.ts";
+import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../core/atomic_file.ts";
+import { EctoError, tail } from "../core/errors.ts";
+import type { Shell } from "../core/shell.ts";
 import {
   defaultSleep,
   dirname,

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { writeFileAtomic } from "../atomic_file.ts";
-import { ToolError } from "../errors.ts";
-import type { Shell } from "../shell.ts";
+import { writeFileAtomic } from "../core/atomic_file.ts";
+import { ToolError } from "../core/errors.ts";
+import type { Shell } from "../core/shell.ts";
 import {
   defaultSleep,
   dirname,

@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { EctoError, UsageError } from "../errors.ts";
-import type { EventSink } from "../events.ts";
-import type { EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
+import { EctoError, UsageError } from "../core/errors.ts";
+import type { EventSink } from "../core/events.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
+import { poll, sleep, waitedClock } from "../core/poll.ts";
 
 /** How the edge is kept running. */
 export type Supervisor = "launchd" | "systemd" | "detached";
@@ -158,10 +159,8 @@ export function dirname(path: string): string {
   return i <= 0 ? "/" : path.slice(0, i);
 }
 
-/** The default sleep. */
-export function defaultSleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+/** Waits `ms` milliseconds (the one timer: `lib/core/poll.ts`). */
+export const defaultSleep: (ms: number) => Promise<void> = sleep;
 
 /** Reads a text file; `undefined` when it does not exist. */
 export async function readTextIfExists(path: string): Promise<string | undefined> {
@@ -173,20 +172,17 @@ export async function readTextIfExists(path: string): Promise<string | undefined
   }
 }
 
-export { removeIfExists } from "../atomic_file.ts";
+export { removeIfExists } from "../core/atomic_file.ts";
 
-/** Polls `check` every `intervalMs` until it returns a value or `timeoutMs` passes. */
+/**
+ * Polls `check` every `intervalMs` until it returns a value or `timeoutMs` of
+ * pauses have passed (time counted by the injected `sleep`, see `waitedClock`).
+ */
 export async function pollUntil<T>(
   check: () => Promise<T | undefined>,
   timeoutMs: number,
   sleep: (ms: number) => Promise<void>,
   intervalMs = 100,
 ): Promise<T | undefined> {
-  const rounds = Math.max(1, Math.ceil(timeoutMs / intervalMs));
-  for (let i = 0; i <= rounds; i++) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (i < rounds) await sleep(intervalMs);
-  }
-  return undefined;
+  return (await poll(check, { timeoutMs, intervalMs, ...waitedClock(sleep) }))?.value;
 }

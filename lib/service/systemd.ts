@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { writeFileAtomic } from "../atomic_file.ts";
-import { ToolError } from "../errors.ts";
-import type { EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
+import { writeFileAtomic } from "../core/atomic_file.ts";
+import { ToolError } from "../core/errors.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
 import {
   defaultSleep,
   type EdgeServiceSpec,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Shell } from "../shell.ts";
+import type { Shell } from "../core/shell.ts";
 
 /** What a finished program left behind. */
 export interface ExecResult {
@@ -102,7 +102,4 @@ export function exec(
   return spawn($, argv, options).done;
 }
 
-/** Resolves after `ms` milliseconds. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep as delay } from "../core/poll.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ActionRequiredError, EctoError, type EctoErrorOptions } from "../errors.ts";
+import { ActionRequiredError, EctoError, type EctoErrorOptions } from "../core/errors.ts";
 import type { TailscaleVariant } from "./version.ts";
 
 /** The app-bundle CLI (Standalone and App Store). */

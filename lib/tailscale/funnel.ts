@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { ActionRequiredError, EctoError } from "../errors.ts";
-import { type EventSink, ignoreEvents } from "../events.ts";
-import { delay, type ExecResult, spawn } from "./_exec.ts";
+import { ActionRequiredError, EctoError } from "../core/errors.ts";
+import { type EventSink, ignoreEvents } from "../core/events.ts";
+import { type ExecResult, spawn } from "./_exec.ts";
 import {
   classifyServeFailure,
   enablePromptError,
@@ -27,6 +27,7 @@ import {
 } from "./serve_config.ts";
 import type { TailscaleStatus } from "./status.ts";
 import { lostWriteError } from "./lost_write.ts";
+import { poll } from "../core/poll.ts";
 
 /** Options for {@link enableFunnel}. */
 export interface EnableFunnelOptions {
@@ -229,12 +230,13 @@ async function waitForFunnelCaps(
   deadline: number,
   pollMs: number,
 ): Promise<TailscaleStatus> {
-  let status = await getStatus(cli);
-  while (!(status.funnelAllowed && status.httpsCapable) && Date.now() < deadline) {
-    await delay(Math.min(pollMs, Math.max(0, deadline - Date.now())));
+  let status: TailscaleStatus | undefined;
+  const ready = async () => {
     status = await getStatus(cli);
-  }
-  return status;
+    return (status.funnelAllowed && status.httpsCapable) || undefined;
+  };
+  await poll(ready, { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: pollMs });
+  return status!; // poll checks at least once
 }
 
 /** Options for {@link removeFunnel}. */

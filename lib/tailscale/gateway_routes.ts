@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { EctoError } from "../errors.ts";
-import { type EventSink, ignoreEvents } from "../events.ts";
+import { EctoError } from "../core/errors.ts";
+import { type EventSink, ignoreEvents } from "../core/events.ts";
 import { spawn } from "./_exec.ts";
 import { classifyServeFailure, isEtagRace } from "./diagnose.ts";
 import { childEnv, getServeConfig, type TailscaleCli, toolError } from "./runner.ts";

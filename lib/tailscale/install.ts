@@ -5,16 +5,21 @@
  *
  * @module
  */
-import { ActionRequiredError, EctoError, MissingPrerequisiteError, ToolError } from "../errors.ts";
-import { type EventSink, ignoreEvents } from "../events.ts";
-import type { Consent, ConsentRequest } from "../context.ts";
-import type { Shell } from "../shell.ts";
+import {
+  ActionRequiredError,
+  EctoError,
+  MissingPrerequisiteError,
+  ToolError,
+} from "../core/errors.ts";
+import { type EventSink, ignoreEvents } from "../core/events.ts";
+import type { Consent, ConsentRequest } from "../core/context.ts";
+import type { Shell } from "../core/shell.ts";
 import { delay, exec, type ExecResult } from "./_exec.ts";
 import type { StartHint } from "./diagnose.ts";
 import type { TailscaleInstall } from "./locate.ts";
 import { getStatus, type TailscaleCli } from "./runner.ts";
 
-/** A command ecto asks permission to run (one shape for every layer, see `lib/context.ts`). */
+/** A command ecto asks permission to run (one shape for every layer, see `lib/core/context.ts`). */
 export type ConsentAction = ConsentRequest;
 
 /** The official Linux install route. */

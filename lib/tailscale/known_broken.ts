@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { MissingPrerequisiteError } from "../errors.ts";
+import { MissingPrerequisiteError } from "../core/errors.ts";
 import {
   compareVersions,
   parseVersionPrefix,

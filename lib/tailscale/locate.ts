@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { EnvLookup } from "../paths.ts";
-import type { Shell } from "../shell.ts";
-import { MissingPrerequisiteError } from "../errors.ts";
+import type { EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
+import { MissingPrerequisiteError } from "../core/errors.ts";
 import { type StartHint, startHintFor } from "./diagnose.ts";
 import { getVersion, type TailscaleCli, tailscaleCli } from "./runner.ts";
 import type { TailscaleVariant, TailscaleVersion } from "./version.ts";

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { ActionRequiredError, EctoError } from "../errors.ts";
-import { type EventSink, ignoreEvents } from "../events.ts";
+import { ActionRequiredError, EctoError } from "../core/errors.ts";
+import { type EventSink, ignoreEvents } from "../core/events.ts";
 import { delay, type ExecResult, spawn } from "./_exec.ts";
 import {
   accessDeniedError,

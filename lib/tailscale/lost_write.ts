@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { ActionRequiredError, EctoError } from "../errors.ts";
+import { ActionRequiredError, EctoError } from "../core/errors.ts";
 import type { PlatformHint } from "./diagnose.ts";
 import type { ServeConfig } from "./serve_config.ts";
 import { compareVersions, parseVersionPrefix } from "./version.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ActionRequiredError } from "../errors.ts";
+import { ActionRequiredError } from "../core/errors.ts";
 import { allowedFunnelPorts } from "./serve_config.ts";
 import type { TailscaleStatus } from "./status.ts";
 

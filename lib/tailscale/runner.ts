@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { EctoError, ToolError } from "../errors.ts";
-import type { Shell } from "../shell.ts";
+import { EctoError, ToolError } from "../core/errors.ts";
+import type { Shell } from "../core/shell.ts";
 import { exec, type ExecOptions, type ExecResult } from "./_exec.ts";
 import { daemonError, type PlatformHint } from "./diagnose.ts";
 import { parseServeConfig, type ServeConfig } from "./serve_config.ts";

@@ -5,8 +5,10 @@
  *
  * @module
  */
-import { ActionRequiredError } from "../errors.ts";
+import { ActionRequiredError } from "../core/errors.ts";
 import { portInRanges, type TailscaleStatus } from "./status.ts";
+import type { GatewayExposure } from "../core/layer_types.ts";
+import { FUNNEL_PORTS } from "../core/addresses.ts";
 
 /** One handler at a mount point. Exactly one of the fields is normally set. */
 export interface ServeHandler {
@@ -118,8 +120,7 @@ export function parseServeConfig(text: string): ServeConfig {
   return fromObject(data as Record<string, unknown>, false);
 }
 
-/** The public Funnel ports, in the order ecto tries them. */
-export const FUNNEL_PORTS: readonly number[] = [443, 8443, 10000];
+export { FUNNEL_PORTS };
 
 /** `host:port` as the serve config keys it. */
 export function hostPort(host: string, port: number): string {
@@ -334,30 +335,6 @@ export function loopbackTargetPort(target: string): number | undefined {
   return loopback && port >= 1 && port <= 65535 ? port : undefined;
 }
 
-/** One Serve/Funnel handler whose target is the gateway itself. */
-export interface GatewayExposure {
-  /** The HTTPS (or TCP) port it listens on. */
-  port: number;
-  /** `web` for an HTTP(S) handler, `tcp` for a TCP forwarder. */
-  kind: "web" | "tcp";
-  /** The config key, `host:port` (web only). */
-  hostPort?: string;
-  /** The mount point (web only), e.g. `/`. */
-  mount?: string;
-  /** The target exactly as stored. */
-  target: string;
-  /** The loopback port the target points at. */
-  targetPort: number;
-  /** Public (Funnel on for its `host:port`) rather than tailnet-only. */
-  funnel: boolean;
-  /** Whether `--https` (false: `--http`) carries it (web only). */
-  https: boolean;
-  /** A foreground session's (ecto cannot remove it; its process must end). */
-  foreground: boolean;
-  /** The foreground session id. */
-  session?: string;
-}
-
 function exposuresIn(
   config: ServeConfig,
   ports: ReadonlySet<number>,
@@ -456,3 +433,6 @@ export function describeExposure(e: GatewayExposure): string {
     e.foreground ? `, foreground session ${e.session}` : ""
   })`;
 }
+
+// Defined with the layer contracts (one types file, no import cycles); exported here too.
+export type { GatewayExposure };

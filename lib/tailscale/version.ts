@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { MissingPrerequisiteError } from "../errors.ts";
+import { MissingPrerequisiteError } from "../core/errors.ts";
 
 /** The oldest Tailscale ecto drives: 1.52 introduced the serve/funnel CLI ecto uses. */
 export const MIN_TAILSCALE_VERSION = { major: 1, minor: 52, patch: 0 } as const;

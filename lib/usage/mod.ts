@@ -41,4 +41,4 @@ export {
   type UsageWriter,
 } from "./meter.ts";
 export { type UsageDelta, type UsageRow, UsageStore, UsageStoreError } from "./store.ts";
-export { parseSince, readUsage, usageToday } from "./report.ts";
+export { readUsage, sinceDay, usageToday } from "./report.ts";

@@ -4,25 +4,13 @@
  *
  * @module
  */
-import { UsageError } from "../errors.ts";
-import { utcDay, utcDayBefore } from "./budget.ts";
+import { parseSince } from "../core/since.ts";
+import { utcDay } from "./budget.ts";
 import { type UsageRow, UsageStore } from "./store.ts";
 
-/**
- * The first UTC day `--since` covers: `7d` (today and the 6 days before),
- * `2w`, `today`, or a date `YYYY-MM-DD`. Pure.
- *
- * @throws {UsageError} for anything else.
- */
-export function parseSince(text: string, now: number): string {
-  const trimmed = text.trim().toLowerCase();
-  if (trimmed === "today") return utcDay(now);
-  const m = /^(\d{1,4})([dw])$/.exec(trimmed);
-  if (m && Number(m[1]) > 0) return utcDayBefore(now, Number(m[1]) * (m[2] === "w" ? 7 : 1) - 1);
-  if (/^\d{4}-\d{2}-\d{2}$/.test(trimmed) && !Number.isNaN(Date.parse(trimmed))) return trimmed;
-  throw new UsageError(`"${text}" is not a number of days or a date.`, {
-    fix: "Use e.g. --since 7d, 2w, today or 2026-12-01.",
-  });
+/** The first UTC day `--since` covers (see `parseSince` in `lib/core/since.ts`). */
+export function sinceDay(spec: string, now: number): string {
+  return utcDay(parseSince(spec, now));
 }
 
 /** Rows of the usage database at `path` from day `since` on, of one key or all; none without a database. */

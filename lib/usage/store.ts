@@ -13,8 +13,8 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { ensurePrivateDir } from "../atomic_file.ts";
-import { EctoError } from "../errors.ts";
+import { ensurePrivateDir } from "../core/atomic_file.ts";
+import { EctoError } from "../core/errors.ts";
 
 /** One key's usage on one UTC day. */
 export interface UsageRow {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { readJsonIfExists, writeFileAtomic } from "../../lib/atomic_file.ts";
+import { readJsonIfExists, writeFileAtomic } from "../../lib/core/atomic_file.ts";
 import type { ServeConfig } from "./serve_config.ts";
 
 /** Backend states the double can be put in (`ipn/backend.go`). */

@@ -5,11 +5,12 @@
  *
  * @module
  */
-import type { EctoContext } from "./context.ts";
-import { readConnectionRecord } from "./connection_record.ts";
-import { credentialsFileFor, keyPreview, readCredentials } from "./credentials.ts";
-import { type Layers, type LayerStatus, realLayers } from "./layers.ts";
-import { describeExposure } from "./tailscale/serve_config.ts";
+import type { EctoContext } from "../core/context.ts";
+import { readConnectionRecord } from "../core/connection_record.ts";
+import { credentialsFileFor, keyPreview, readCredentials } from "../core/credentials.ts";
+import type { Layers, LayerStatus } from "../core/layer_types.ts";
+import { realLayers } from "./real_layers.ts";
+import { describeExposure } from "../tailscale/serve_config.ts";
 import { planTakeover } from "./takeover.ts";
 
 /** What the user asked for. */

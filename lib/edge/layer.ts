@@ -5,12 +5,12 @@
  *
  * @module
  */
-import { readConnectionRecord } from "../connection_record.ts";
-import type { EctoContext } from "../context.ts";
-import { EctoError } from "../errors.ts";
-import { HEALTH_PATH } from "../edge/routes.ts";
-import { type EdgeConfig, loadEdgeConfig, saveEdgeConfig } from "../edge/run.ts";
-import type { EdgeLayer, EdgeRunning, LayerStatus, StepResult } from "../layers.ts";
+import { readConnectionRecord } from "../core/connection_record.ts";
+import type { EctoContext } from "../core/context.ts";
+import { EctoError } from "../core/errors.ts";
+import { HEALTH_PATH } from "./routes.ts";
+import { type EdgeConfig, loadEdgeConfig, saveEdgeConfig } from "./run.ts";
+import type { EdgeLayer, EdgeRunning, LayerStatus, StepResult } from "../core/layer_types.ts";
 import {
   type EdgeServiceSpec,
   edgeServiceSpec,
@@ -20,8 +20,8 @@ import {
   type ServiceDeps,
   type Supervisor,
   SUPERVISORS,
-} from "../service.ts";
-import { edgeListen, edgeTarget } from "./edge_address.ts";
+} from "../service/mod.ts";
+import { edgeListen, edgeTarget } from "../core/addresses.ts";
 
 /** How long a started edge may take to answer its health check. */
 const HEALTH_WAIT_MS = 20_000;

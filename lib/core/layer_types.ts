@@ -1,22 +1,14 @@
 /**
  * The layers connect, status and disconnect orchestrate, as narrow
- * interfaces. {@link realLayers} binds them to the Tailscale, OpenClaw, edge
- * and proof modules; orchestration tests bind them to fakes.
+ * interfaces: the one types file every layer adapter implements
+ * (`lib/commands/real_layers.ts` binds the real ones; orchestration tests
+ * bind fakes). It imports nothing outside `lib/core/`, so no layer can form a
+ * cycle through it.
  *
  * @module
  */
 import type { ConnectionRecord } from "./connection_record.ts";
 import type { EctoContext } from "./context.ts";
-import { edgeLayer } from "./layers/edge_layer.ts";
-import { keysLayer } from "./layers/keys_layer.ts";
-import { openclawLayer } from "./layers/openclaw_layer.ts";
-import { proofLayer } from "./layers/proof_layer.ts";
-import { tailscaleLayer } from "./layers/tailscale_layer.ts";
-import { preflight } from "./preflight.ts";
-import type { OpenClawLocation } from "./openclaw/config.ts";
-import type { GatewaySettings } from "./openclaw/config.ts";
-import type { ProofResult } from "./proof.ts";
-import type { GatewayExposure } from "./tailscale/serve_config.ts";
 
 /** Every step result says what it found or did, and whether it changed anything. */
 export interface StepResult {
@@ -116,7 +108,7 @@ export interface OwnerKey extends StepResult {
   key: string;
 }
 
-/** What the proof established, and over which path (see `lib/proof.ts`). */
+/** What the proof established, and over which path (see `lib/proof/mod.ts`). */
 export type ProofOutcome = ProofResult;
 
 /** Input to the proof. */
@@ -283,7 +275,7 @@ export interface Layers {
   /** Proves the URL works, over the public path or else the tailnet path. */
   proof(ctx: EctoContext, request: ProofRequest): Promise<ProofOutcome>;
   /**
-   * Read-only checks connect runs before it changes anything (`lib/preflight.ts`);
+   * Read-only checks connect runs before it changes anything (`lib/commands/preflight.ts`);
    * orchestration tests with fake layers may leave it out.
    */
   preflight?(
@@ -297,14 +289,166 @@ export interface Layers {
   ): Promise<StepResult>;
 }
 
-/** The real layers. */
-export function realLayers(): Layers {
-  return {
-    tailscale: tailscaleLayer(),
-    openclaw: openclawLayer(),
-    edge: edgeLayer(),
-    keys: keysLayer(),
-    proof: proofLayer,
-    preflight,
-  };
+// The facts the layers report, defined here so the layer contracts import nothing.
+
+/** Where OpenClaw keeps its config and state for a given environment. */
+export interface OpenClawLocation {
+  /** The active config file. */
+  configPath: string;
+  /** The state directory (`~/.openclaw`, `~/.clawdbot`, `$OPENCLAW_STATE_DIR`, ...). */
+  stateDir: string;
+  /** The home OpenClaw uses for its paths (`$OPENCLAW_HOME` or `$HOME`). */
+  home: string;
+  /** Which variable decided `configPath`. */
+  source: "OPENCLAW_CONFIG_PATH" | "OPENCLAW_STATE_DIR" | "OPENCLAW_HOME" | "HOME";
+  /** The config or state is in the legacy `~/.clawdbot` directory or named `clawdbot.json`. */
+  legacy: boolean;
+  /** `OPENCLAW_PROFILE` (a named profile), when set and not `default`. */
+  profile: string | undefined;
+}
+
+/** A credential ecto can send as `Authorization: Bearer <value>`. Never log `value`. */
+export interface GatewayCredential {
+  /** Which credential it is. */
+  kind: "token" | "password";
+  /** The secret itself. */
+  value: string;
+  /** Where it comes from: the config file, or an environment variable. */
+  source: "config" | "env";
+  /** The variable, for `source: "env"`. */
+  envVar?: string;
+}
+
+/** What the config says about one credential (`gateway.auth.token` or `.password`). */
+export type CredentialState =
+  | { state: "absent" }
+  /** A literal string in the config. */
+  | { state: "plain"; value: string }
+  /** From an environment variable (env-only, a `${VAR}` template, or an env SecretRef); `value` when ecto can see it. */
+  | {
+    state: "env";
+    envVar: string;
+    origin: "env-only" | "template" | "secret-ref";
+    value?: string;
+  }
+  /** A file/exec/store SecretRef ecto cannot resolve. */
+  | { state: "secret-ref"; source: string; provider?: string; id: string }
+  /** Present but unusable (blank, placeholder, not a string). */
+  | { state: "invalid"; reason: string };
+
+/** The gateway settings ecto cares about, read from the config (+ environment). */
+export interface GatewaySettings {
+  /** `gateway.mode` (`local` | `remote`); the gateway refuses to start unless `local`. */
+  mode: string | undefined;
+  /** The port the gateway listens on. */
+  port: number;
+  /** `OPENCLAW_GATEWAY_PORT` > `gateway.port` > the port derived for a named profile > 18789. */
+  portSource: "env" | "config" | "profile" | "default";
+  /** `gateway.bind`, default `loopback`. */
+  bind: string;
+  /** `gateway.customBindHost` (bind `custom`). */
+  customBindHost: string | undefined;
+  /** Where ecto reaches the gateway: `http://127.0.0.1:PORT` (or the custom host). */
+  url: string;
+  /** `gateway.auth.mode` as configured (`undefined` when unset). */
+  authMode: string | undefined;
+  /** The mode in force: the configured one, else inferred from which credential exists. */
+  effectiveAuthMode: "token" | "password" | "none" | "trusted-proxy" | "ambiguous";
+  /** `gateway.auth.token` (or `OPENCLAW_GATEWAY_TOKEN`). */
+  token: CredentialState;
+  /** `gateway.auth.password` (or `OPENCLAW_GATEWAY_PASSWORD`). */
+  password: CredentialState;
+  /** The credential ecto can use as the bearer, when there is one it can read. */
+  credential: GatewayCredential | undefined;
+  /** `gateway.http.endpoints.chatCompletions.enabled === true`. */
+  chatCompletions: boolean;
+  /** `gateway.http.endpoints.responses.enabled === true`. */
+  responses: boolean;
+  /** `gateway.trustedProxies`, `undefined` when unset. */
+  trustedProxies: string[] | undefined;
+  /** `gateway.reload.mode` (`hybrid` default, `off`). */
+  reloadMode: string | undefined;
+  /** `gateway.tailscale.mode` (`off` default, `serve`, `funnel`): the gateway publishing itself. */
+  tailscaleMode: string;
+}
+
+/** One Serve/Funnel handler whose target is the gateway itself. */
+export interface GatewayExposure {
+  /** The HTTPS (or TCP) port it listens on. */
+  port: number;
+  /** `web` for an HTTP(S) handler, `tcp` for a TCP forwarder. */
+  kind: "web" | "tcp";
+  /** The config key, `host:port` (web only). */
+  hostPort?: string;
+  /** The mount point (web only), e.g. `/`. */
+  mount?: string;
+  /** The target exactly as stored. */
+  target: string;
+  /** The loopback port the target points at. */
+  targetPort: number;
+  /** Public (Funnel on for its `host:port`) rather than tailnet-only. */
+  funnel: boolean;
+  /** Whether `--https` (false: `--http`) carries it (web only). */
+  https: boolean;
+  /** A foreground session's (ecto cannot remove it; its process must end). */
+  foreground: boolean;
+  /** The foreground session id. */
+  session?: string;
+}
+
+/** Which path both checks passed on. */
+export type ProofPath = "public" | "tailnet" | "none";
+
+/** Everything the proof found. Claims no more than was proven. */
+export interface ProofResult {
+  /** The path both checks passed on; `none` when neither path passed. */
+  path: ProofPath;
+  /** The public base URL that was checked. */
+  url: string;
+  /** Public DNS on the last public attempt. */
+  publicDns: PublicDnsResult;
+  /** Why the public path is not proven (absent when `path` is `public`). */
+  publicError?: string;
+  /** Which path `unauthenticated`/`authenticated` describe (`null`: nothing answered). */
+  checkedVia: "public" | "tailnet" | null;
+  /** The `ADDR:PORT` the reported checks went to. */
+  target?: string;
+  /** `GET /v1/models` without a key: must be 401 from ecto's edge. */
+  unauthenticated: CheckResult;
+  /** `GET /v1/models` with the client key: must be 200 with an OpenAI list. */
+  authenticated: AuthCheckResult;
+  /** Public attempts made. */
+  attempts: number;
+  /** Time the whole proof took, by the injected clock. */
+  durationMs: number;
+  /** One or two sentences for people. */
+  detail: string;
+}
+
+/** What public DNS (or `ECTO_CONNECT_TO`) said, on the last attempt. */
+export interface PublicDnsResult {
+  /** `connect-to` when an `ECTO_CONNECT_TO` entry replaced the DNS step. */
+  source: "public-dns" | "connect-to";
+  /** The resolver that gave the addresses, e.g. `1.1.1.1`. */
+  nameServer?: string;
+  /** Addresses found (A first, then AAAA); empty when none. */
+  addresses: string[];
+  /** Why there were no addresses. */
+  error?: string;
+}
+
+/** One check's outcome. `status` is `null` when there was no HTTP answer. */
+export interface CheckResult {
+  /** The HTTP status, or `null` when nothing answered (or the check was not attempted). */
+  status: number | null;
+  /** Whether the check passed. */
+  ok: boolean;
+  /** What went wrong, in words, when not ok. */
+  error?: string;
+}
+
+/** The authenticated check, with the model ids the list held. */
+export interface AuthCheckResult extends CheckResult {
+  /** Model ids from the list (empty unless `ok`). */
+  models: string[];
 }

@@ -6,22 +6,19 @@
  *
  * @module
  */
-import { ensurePrivateDir } from "./atomic_file.ts";
-import type { EctoContext } from "./context.ts";
-import { EctoError, UsageError } from "./errors.ts";
-import { type CreatedKey, isAgentId, type KeyRecord, KeyStore } from "./edge/keys.ts";
-import type { KeyLimits } from "./edge/limits.ts";
-import type { EctoPaths } from "./paths.ts";
-import { type ConnectionRecord, readConnectionRecord } from "./connection_record.ts";
-import { readCredentials } from "./credentials.ts";
-import { baseUrl } from "./proof.ts";
-import { locateOpenClaw } from "./openclaw/cli.ts";
-import {
-  inspectGatewaySettings,
-  openClawEnvLookup,
-  readOpenClawConfig,
-  resolveOpenClawLocation,
-} from "./openclaw/config.ts";
+import { ensurePrivateDir } from "../core/atomic_file.ts";
+import type { EctoContext } from "../core/context.ts";
+import { EctoError, UsageError } from "../core/errors.ts";
+import { type CreatedKey, isAgentId, type KeyRecord, KeyStore } from "./keys.ts";
+import type { KeyLimits } from "./limits.ts";
+import type { EctoPaths } from "../core/paths.ts";
+import { type ConnectionRecord, readConnectionRecord } from "../core/connection_record.ts";
+import { readCredentials } from "../core/credentials.ts";
+import { baseUrl } from "../core/addresses.ts";
+import { locateOpenClaw } from "../openclaw/cli.ts";
+import { inspectGatewaySettings } from "../openclaw/settings.ts";
+import { openClawEnvLookup, resolveOpenClawLocation } from "../openclaw/location.ts";
+import { readOpenClawConfig } from "../openclaw/config.ts";
 import {
   addConfinedAgent,
   agentIds,
@@ -30,7 +27,8 @@ import {
   confinedAgentRecordPath,
   consentRequired,
   machineToolsOf,
-} from "./openclaw/confined_agent.ts";
+} from "../openclaw/confined_agent.ts";
+import { poll } from "../core/poll.ts";
 
 /** Every key's record (never a secret), oldest first. */
 export async function listKeys(paths: EctoPaths): Promise<KeyRecord[]> {
@@ -290,20 +288,19 @@ async function waitForAgent(
 ): Promise<void> {
   const credential = settings.credential?.value;
   if (!credential) return;
-  const deadline = ctx.now() + 20_000;
-  while (ctx.now() < deadline) {
+  const listed = async () => {
     try {
       const res = await ctx.fetch(`${settings.url}/v1/models`, {
         headers: { authorization: `Bearer ${credential}` },
         signal: AbortSignal.timeout(3_000),
       });
       const text = await res.text();
-      if (res.status !== 200 || text.includes(`"openclaw/${CONFINED_AGENT_ID}"`)) return;
+      return res.status !== 200 || text.includes(`"openclaw/${CONFINED_AGENT_ID}"`) || undefined;
     } catch {
-      return; // not running: the agent is there when it starts
+      return true; // not running: the agent is there when it starts
     }
-    await ctx.sleep(250);
-  }
+  };
+  await poll(listed, { timeoutMs: 20_000, intervalMs: 250, now: ctx.now, sleep: ctx.sleep });
 }
 
 /** Revokes key `id`. The owner key is renewed with `ecto connect --regenerate-token` instead. */

@@ -6,13 +6,14 @@
  *
  * @module
  */
-import type { EctoContext } from "./context.ts";
-import { readConnectionRecord, removeConnectionRecord } from "./connection_record.ts";
-import { credentialsFileFor, removeCredentials } from "./credentials.ts";
-import { gatewayCredentialFile } from "./edge/token_source.ts";
-import { ensurePrivateDir, removeIfExists } from "./atomic_file.ts";
-import { type Layers, realLayers, type StepResult } from "./layers.ts";
-import { acquireLock } from "./lock.ts";
+import type { EctoContext } from "../core/context.ts";
+import { readConnectionRecord, removeConnectionRecord } from "../core/connection_record.ts";
+import { credentialsFileFor, removeCredentials } from "../core/credentials.ts";
+import { gatewayCredentialFile } from "../edge/token_source.ts";
+import { ensurePrivateDir, removeIfExists } from "../core/atomic_file.ts";
+import type { Layers, StepResult } from "../core/layer_types.ts";
+import { realLayers } from "./real_layers.ts";
+import { acquireLock } from "../core/lock.ts";
 
 /** What the user asked for. */
 export interface DisconnectOptions {

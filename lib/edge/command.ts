@@ -6,14 +6,13 @@
  *
  * @module
  */
-import type { EctoContext } from "./context.ts";
-import { DEFAULT_EDGE_LISTEN, type EdgeConfig, loadEdgeConfig, runEdge } from "./edge/run.ts";
-import { renderEventLine } from "./render_event_line.ts";
-import {
-  inspectGatewaySettings,
-  readOpenClawConfig,
-  resolveOpenClawLocation,
-} from "./openclaw/config.ts";
+import type { EctoContext } from "../core/context.ts";
+import { edgeListen } from "../core/addresses.ts";
+import { type EdgeConfig, loadEdgeConfig, runEdge } from "./run.ts";
+import { renderEventLine } from "../core/event_line.ts";
+import { inspectGatewaySettings } from "../openclaw/settings.ts";
+import { readOpenClawConfig } from "../openclaw/config.ts";
+import { resolveOpenClawLocation } from "../openclaw/location.ts";
 
 /** What `edge run` needs of the context (the edge's own entry builds just this). */
 export type EdgeCommandContext = Pick<EctoContext, "env" | "paths" | "now">;
@@ -41,7 +40,7 @@ export async function resolveEdgeConfig(
       ctx.env,
     );
     config = {
-      listen: ctx.env("ECTO_EDGE_LISTEN") ?? DEFAULT_EDGE_LISTEN,
+      listen: edgeListen(ctx),
       upstream: settings.url,
       openclawConfigPath: location.configPath,
       stateDir: ctx.paths.stateDir,

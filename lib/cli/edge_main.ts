@@ -8,10 +8,10 @@
  *
  * @module
  */
-import { ExitCode, exitCodeFor } from "./errors.ts";
-import { runEdgeCommand } from "./edge_command.ts";
-import type { EdgeRunFlags } from "./edge_command.ts";
-import { ectoPaths } from "./paths.ts";
+import { ExitCode, exitCodeFor } from "../core/errors.ts";
+import { runEdgeCommand } from "../edge/command.ts";
+import type { EdgeRunFlags } from "../edge/command.ts";
+import { ectoPaths } from "../core/paths.ts";
 
 /** Parses `edge run` flags; `undefined` for anything the fast path does not take. */
 export function parseEdgeRunArgs(
@@ -58,7 +58,7 @@ export async function edgeRunMain(
     );
     return ExitCode.ok;
   } catch (error) {
-    // Same rendering as the full CLI (lib/render.ts), loaded only on this failure path.
+    // Same rendering as the full CLI (lib/cli/render.ts), loaded only on this failure path.
     const { renderErrorHuman } = await import("./render.ts");
     const terminal = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
     const style = { colour: terminal && io.env("NO_COLOR") === undefined, terminal };

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { EctoContext } from "../context.ts";
-import type { ProofOutcome, ProofRequest } from "../layers.ts";
-import { provePublicUrl } from "../proof/mod.ts";
+import type { EctoContext } from "../core/context.ts";
+import type { ProofOutcome, ProofRequest } from "../core/layer_types.ts";
+import { provePublicUrl } from "./mod.ts";
 
 /** Proves the URL over the public path, or says plainly what was proven instead. */
 export function proofLayer(ctx: EctoContext, request: ProofRequest): Promise<ProofOutcome> {

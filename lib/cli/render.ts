@@ -4,15 +4,15 @@
  *
  * @module
  */
-import { causeChain, EctoError, ToolError } from "./errors.ts";
-import type { EctoEvent } from "./events.ts";
-import type { KeyRecord } from "./edge/keys.ts";
-import type { ConnectResult } from "./connect.ts";
-import type { DisconnectResult } from "./disconnect.ts";
-import type { StatusReport } from "./status.ts";
-export { renderEventLine } from "./render_event_line.ts";
-import type { ShareCard } from "./keys_admin.ts";
-import type { UsageRow } from "./usage/store.ts";
+import { causeChain, EctoError, ToolError } from "../core/errors.ts";
+import type { EctoEvent } from "../core/events.ts";
+import type { KeyRecord } from "../edge/keys.ts";
+import type { ConnectResult } from "../commands/connect.ts";
+import type { DisconnectResult } from "../commands/disconnect.ts";
+import type { StatusReport } from "../commands/status.ts";
+export { renderEventLine } from "../core/event_line.ts";
+import type { ShareCard } from "../edge/keys_admin.ts";
+import type { UsageRow } from "../usage/store.ts";
 import { renderUnicodeCompact } from "uqr";
 
 /**

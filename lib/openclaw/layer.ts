@@ -5,15 +5,15 @@
  *
  * @module
  */
-import type { EctoContext } from "../context.ts";
-import { EctoError } from "../errors.ts";
+import type { EctoContext } from "../core/context.ts";
+import { EctoError } from "../core/errors.ts";
 import type {
   GatewayConfigured,
   GatewayInspection,
   LayerStatus,
   OpenClawLayer,
   StepResult,
-} from "../layers.ts";
+} from "../core/layer_types.ts";
 import {
   applyMergePatch,
   applyOpenClawPlan,
@@ -32,7 +32,7 @@ import {
   readOpenClawSnapshot,
   resolveOpenClawLocation,
   undoOpenClaw,
-} from "../openclaw.ts";
+} from "./mod.ts";
 
 function gatewayDeps(ctx: EctoContext): GatewayDeps {
   return {

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { ConnectionRecord } from "../connection_record.ts";
-import type { EctoContext } from "../context.ts";
-import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../errors.ts";
+import type { ConnectionRecord } from "../core/connection_record.ts";
+import type { EctoContext } from "../core/context.ts";
+import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../core/errors.ts";
 import type {
   GatewayRoutes,
   LayerStatus,
@@ -15,7 +15,7 @@ import type {
   TailscaleLayer,
   TailscaleNode,
   TailscaleReport,
-} from "../layers.ts";
+} from "../core/layer_types.ts";
 import {
   ADMIN_DNS_URL,
   ADMIN_POLICY_URL,
@@ -39,16 +39,12 @@ import {
   type TailscaleCli,
   type TailscaleInstall,
   type TailscaleStatus,
-} from "../tailscale.ts";
-import { edgeTarget } from "./edge_address.ts";
-import { removeGatewayExposures } from "../tailscale/gateway_routes.ts";
-import {
-  describeExposure,
-  findGatewayExposures,
-  foregroundLoopbackPorts,
-} from "../tailscale/serve_config.ts";
+} from "./mod.ts";
+import { edgeTarget } from "../core/addresses.ts";
+import { removeGatewayExposures } from "./gateway_routes.ts";
+import { describeExposure, findGatewayExposures, foregroundLoopbackPorts } from "./serve_config.ts";
 
-export { ADMIN_DNS_URL, ADMIN_POLICY_URL } from "../tailscale.ts";
+export { ADMIN_DNS_URL, ADMIN_POLICY_URL } from "./mod.ts";
 
 /** Builds the Tailscale layer. */
 export function tailscaleLayer(): TailscaleLayer {

@@ -10,10 +10,10 @@
  *
  * @module
  */
-import type { EctoContext } from "./context.ts";
-import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "./errors.ts";
-import { edgeListen } from "./layers/edge_address.ts";
-import { loadOpenClaw, planOpenClaw } from "./openclaw.ts";
+import type { EctoContext } from "../core/context.ts";
+import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../core/errors.ts";
+import { edgeListen } from "../core/addresses.ts";
+import { loadOpenClaw, planOpenClaw } from "../openclaw/mod.ts";
 import {
   allowedFunnelPorts,
   assertNotKnownBroken,
@@ -26,7 +26,7 @@ import {
   sandboxedAuthKeyError,
   type TailscaleInstall,
   type TailscaleStatus,
-} from "./tailscale.ts";
+} from "../tailscale/mod.ts";
 
 /** What connect was asked to do, as far as the preflight cares. */
 export interface PreflightRequest {

@@ -19,6 +19,7 @@
 import { ensurePrivateDir } from "./atomic_file.ts";
 import { EctoError } from "./errors.ts";
 import type { Shell } from "./shell.ts";
+import { poll } from "./poll.ts";
 
 /** What the lock file tells about its holder. */
 export interface LockInfo {
@@ -87,12 +88,8 @@ async function openLockFile(path: string): Promise<Deno.FsFile> {
  * looks again a few times (at most ~100 ms) before saying "unknown".
  */
 async function holderInfo(path: string): Promise<LockInfo | undefined> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const info = parseLockInfo(await Deno.readTextFile(path).catch(() => ""));
-    if (info) return info;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return undefined;
+  const read = async () => parseLockInfo(await Deno.readTextFile(path).catch(() => ""));
+  return (await poll(read, { timeoutMs: 100, intervalMs: 10 }))?.value;
 }
 
 /**

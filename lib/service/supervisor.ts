@@ -14,30 +14,30 @@
  *
  * @module
  */
-import { ensurePrivateDir } from "./atomic_file.ts";
-import { UsageError } from "./errors.ts";
-import { type EctoPaths, ectoPaths, type EnvLookup } from "./paths.ts";
-import type { Shell } from "./shell.ts";
+import { ensurePrivateDir } from "../core/atomic_file.ts";
+import { UsageError } from "../core/errors.ts";
+import { type EctoPaths, ectoPaths, type EnvLookup } from "../core/paths.ts";
+import type { Shell } from "../core/shell.ts";
 import {
   installLaunchd,
   launchdPlistPath,
   removeLaunchd,
   statusLaunchd,
   stopLaunchd,
-} from "./service/launchd.ts";
+} from "./launchd.ts";
 import {
   installSystemd,
   removeSystemd,
   statusSystemd,
   stopSystemd,
   systemdUnitPath,
-} from "./service/systemd.ts";
+} from "./systemd.ts";
 import {
   installDetached,
   statusDetached,
   stopDetached,
   type StopDetachedOptions,
-} from "./service/detached.ts";
+} from "./detached.ts";
 import {
   dirname,
   type EdgeServiceSpec,
@@ -49,30 +49,7 @@ import {
   type Supervisor,
   SUPERVISORS,
   validateSpec,
-} from "./service/spec.ts";
-
-export type {
-  EdgeServiceSpec,
-  EdgeServiceStatus,
-  InstallOptions,
-  InstallResult,
-  ServiceDeps,
-  StopDetachedOptions,
-  StopResult,
-  Supervisor,
-};
-export { SUPERVISORS, validateSpec };
-export { parseLaunchctlPrint, renderLaunchdPlist } from "./service/launchd.ts";
-export type { LaunchctlPrintInfo } from "./service/launchd.ts";
-export {
-  parseSystemctlShow,
-  renderSystemdUnit,
-  systemdExecWord,
-  systemdUnitName,
-} from "./service/systemd.ts";
-export type { SystemctlShowInfo } from "./service/systemd.ts";
-export { commandLineMatches, processCommandLine, readPidRecord } from "./service/detached.ts";
-export type { PidRecord, ProcessCommandLine } from "./service/detached.ts";
+} from "./spec.ts";
 
 /** The edge's launchd label (the systemd unit is `ecto-edge.service`). */
 export const EDGE_LABEL = "dev.ecto.edge";

@@ -9,21 +9,22 @@
  *
  * @module
  */
-import { removeIfExists, writeFileAtomic } from "./atomic_file.ts";
-import type { Consent, EctoContext } from "./context.ts";
-import { readCredentials } from "./credentials.ts";
-import { gatewayCredentialFile } from "./edge/token_source.ts";
-import { KeyStore } from "./edge/keys.ts";
-import { ActionRequiredError, EctoError } from "./errors.ts";
-import type { GatewayRoutes, Layers } from "./layers.ts";
-import { blockedLegacyMigration, type GatewaySettings, isLoopbackBind } from "./openclaw/config.ts";
-import { planOpenClaw } from "./openclaw/plan.ts";
+import { removeIfExists, writeFileAtomic } from "../core/atomic_file.ts";
+import type { Consent, EctoContext } from "../core/context.ts";
+import { readCredentials } from "../core/credentials.ts";
+import { gatewayCredentialFile } from "../edge/token_source.ts";
+import { KeyStore } from "../edge/keys.ts";
+import { ActionRequiredError, EctoError } from "../core/errors.ts";
+import type { GatewayRoutes, Layers } from "../core/layer_types.ts";
+import { blockedLegacyMigration } from "../openclaw/location.ts";
+import { type GatewaySettings, isLoopbackBind } from "../openclaw/settings.ts";
+import { planOpenClaw } from "../openclaw/plan.ts";
 import {
   describeExposure,
   exposureOffArgs,
   FUNNEL_PORTS,
   type GatewayExposure,
-} from "./tailscale/serve_config.ts";
+} from "../tailscale/serve_config.ts";
 
 /** The name of the key the old public credential becomes. */
 export const LEGACY_KEY_NAME = "legacy";

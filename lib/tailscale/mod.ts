@@ -7,8 +7,8 @@
  * the fix (exit 3 when the user must act, 4 when a prerequisite is missing).
  *
  * ```ts
- * import { createShell } from "./shell.ts";
- * import { cliFromInstall, enableFunnel, locateTailscale, login } from "./tailscale.ts";
+ * import { createShell } from "../core/shell.ts";
+ * import { cliFromInstall, enableFunnel, locateTailscale, login } from "./mod.ts";
  *
  * const $ = createShell();
  * const install = await locateTailscale({ $, env: (n) => Deno.env.get(n) });
@@ -33,15 +33,15 @@ export {
   parseVersionPrefix,
   parseVersionText,
   upgradeCommand,
-} from "./tailscale/version.ts";
+} from "./version.ts";
 export {
   assertNotKnownBroken,
   KNOWN_BROKEN_VERSIONS,
   knownBreakage,
   knownBreakageOf,
   knownBrokenError,
-} from "./tailscale/known_broken.ts";
-export type { KnownBreakage } from "./tailscale/known_broken.ts";
+} from "./known_broken.ts";
+export type { KnownBreakage } from "./known_broken.ts";
 export {
   ENCRYPT_STATE_FIX,
   isEmptyConfig,
@@ -49,18 +49,18 @@ export {
   lostWriteError,
   MACSYS_PLIST,
   writeConfirmed,
-} from "./tailscale/lost_write.ts";
-export type { LostWrite } from "./tailscale/lost_write.ts";
-export { ADMIN_DNS_URL, ADMIN_POLICY_URL, funnelStatusProblem } from "./tailscale/prerequisites.ts";
-export type { TailscaleVariant, TailscaleVersion } from "./tailscale/version.ts";
+} from "./lost_write.ts";
+export type { LostWrite } from "./lost_write.ts";
+export { ADMIN_DNS_URL, ADMIN_POLICY_URL, funnelStatusProblem } from "./prerequisites.ts";
+export type { TailscaleVariant, TailscaleVersion } from "./version.ts";
 export {
   backendStateMeaning,
   FUNNEL_PORTS_CAP,
   parseFunnelPortsCap,
   parseStatusJson,
   portInRanges,
-} from "./tailscale/status.ts";
-export type { BackendState, PortRange, TailscaleStatus } from "./tailscale/status.ts";
+} from "./status.ts";
+export type { BackendState, PortRange, TailscaleStatus } from "./status.ts";
 export {
   allowedFunnelPorts,
   busyPorts,
@@ -73,14 +73,14 @@ export {
   hostPort,
   parseServeConfig,
   portHasForeignHandler,
-} from "./tailscale/serve_config.ts";
+} from "./serve_config.ts";
 export type {
   EctoRoute,
   PortChoice,
   ServeConfig,
   ServeHandler,
   ServeTcpEntry,
-} from "./tailscale/serve_config.ts";
+} from "./serve_config.ts";
 export {
   describeExposure,
   exposureOffArgs,
@@ -88,8 +88,8 @@ export {
   foregroundLoopbackPorts,
   type GatewayExposure,
   loopbackTargetPort,
-} from "./tailscale/serve_config.ts";
-export { type RemoveExposuresResult, removeGatewayExposures } from "./tailscale/gateway_routes.ts";
+} from "./serve_config.ts";
+export { type RemoveExposuresResult, removeGatewayExposures } from "./gateway_routes.ts";
 export {
   accessDeniedError,
   appCliFailedError,
@@ -111,8 +111,8 @@ export {
   sandboxedAuthKeyError,
   staleSocketError,
   startHintFor,
-} from "./tailscale/diagnose.ts";
-export type { DaemonProblem, EnablePrompt, PlatformHint, StartHint } from "./tailscale/diagnose.ts";
+} from "./diagnose.ts";
+export type { DaemonProblem, EnablePrompt, PlatformHint, StartHint } from "./diagnose.ts";
 export {
   childEnv,
   getServeConfig,
@@ -120,8 +120,8 @@ export {
   getVersion,
   runTailscale,
   tailscaleCli,
-} from "./tailscale/runner.ts";
-export type { TailscaleCli, TailscaleCliOptions } from "./tailscale/runner.ts";
+} from "./runner.ts";
+export type { TailscaleCli, TailscaleCliOptions } from "./runner.ts";
 export {
   cliFromInstall,
   commandNameFor,
@@ -131,7 +131,7 @@ export {
   locateTailscale,
   MAC_APP_CLI,
   realFileProbe,
-} from "./tailscale/locate.ts";
+} from "./locate.ts";
 export type {
   CliFromInstallOptions,
   FileProbe,
@@ -139,7 +139,7 @@ export type {
   TailscaleInstall,
   TailscaleSource,
   VariantFacts,
-} from "./tailscale/locate.ts";
+} from "./locate.ts";
 export {
   APPROVE_DEVICE_URL,
   AUTH_KEYS_URL,
@@ -147,8 +147,8 @@ export {
   login,
   parseUpPrompts,
   parseUpSuggestion,
-} from "./tailscale/login.ts";
-export type { LoginOptions, LoginResult, UpPrompt } from "./tailscale/login.ts";
+} from "./login.ts";
+export type { LoginOptions, LoginResult, UpPrompt } from "./login.ts";
 export {
   describeBackground,
   enableFunnel,
@@ -156,19 +156,19 @@ export {
   removeFunnel,
   serveOffArgs,
   withoutRoute,
-} from "./tailscale/funnel.ts";
+} from "./funnel.ts";
 export type {
   EnableFunnelOptions,
   FunnelRoute,
   RemoveFunnelOptions,
   RemoveFunnelResult,
-} from "./tailscale/funnel.ts";
+} from "./funnel.ts";
 export {
   ensureSudo,
   installTailscale,
   LINUX_INSTALL_COMMAND,
   MAC_DOWNLOAD_URL,
   startTailscaleDaemon,
-} from "./tailscale/install.ts";
-export type { ConsentAction, PrivilegedOptions, StartDaemonOptions } from "./tailscale/install.ts";
-export type { ExecOptions, ExecResult } from "./tailscale/_exec.ts";
+} from "./install.ts";
+export type { ConsentAction, PrivilegedOptions, StartDaemonOptions } from "./install.ts";
+export type { ExecOptions, ExecResult } from "./_exec.ts";

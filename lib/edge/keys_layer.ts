@@ -5,13 +5,14 @@
  *
  * @module
  */
-import { ensurePrivateDir, removeIfExists, writeFileAtomic } from "../atomic_file.ts";
-import type { EctoContext } from "../context.ts";
-import { isAgentId, KeyStore } from "../edge/keys.ts";
-import { ActionRequiredError, UsageError } from "../errors.ts";
-import type { KeysLayer, OwnerKey, StepResult } from "../layers.ts";
+import { ensurePrivateDir, removeIfExists, writeFileAtomic } from "../core/atomic_file.ts";
+import type { EctoContext } from "../core/context.ts";
+import { isAgentId, KeyStore } from "./keys.ts";
+import { ActionRequiredError, UsageError } from "../core/errors.ts";
+import type { KeysLayer, OwnerKey, StepResult } from "../core/layer_types.ts";
 import { locateOpenClaw } from "../openclaw/cli.ts";
-import { readOpenClawConfig, resolveOpenClawLocation } from "../openclaw/config.ts";
+import { readOpenClawConfig } from "../openclaw/config.ts";
+import { resolveOpenClawLocation } from "../openclaw/location.ts";
 import {
   agentIds,
   confinedAgentRecordPath,

@@ -5,24 +5,19 @@
  * changes nothing, proves the path again and returns the same summary.
  *
  * Orchestration only: it never parses tool output. The layers do the work
- * (see {@link Layers}); `lib/layers.ts` builds the real ones.
+ * (see {@link Layers}); `lib/core/layer_types.ts` builds the real ones.
  *
  * @module
  */
-import { ensurePrivateDir } from "./atomic_file.ts";
-import type { EctoContext } from "./context.ts";
-import { updateConnectionRecord } from "./connection_record.ts";
-import { credentialsFileFor, readCredentials, writeCredentials } from "./credentials.ts";
-import {
-  type Layers,
-  type ProofOutcome,
-  type PublishedRoute,
-  realLayers,
-  type TailscaleNode,
-} from "./layers.ts";
-import { acquireLock } from "./lock.ts";
-import { ActionRequiredError, EctoError } from "./errors.ts";
-import { baseUrl } from "./proof.ts";
+import { ensurePrivateDir } from "../core/atomic_file.ts";
+import type { EctoContext } from "../core/context.ts";
+import { updateConnectionRecord } from "../core/connection_record.ts";
+import { credentialsFileFor, readCredentials, writeCredentials } from "../core/credentials.ts";
+import type { Layers, ProofOutcome, PublishedRoute, TailscaleNode } from "../core/layer_types.ts";
+import { realLayers } from "./real_layers.ts";
+import { acquireLock } from "../core/lock.ts";
+import { ActionRequiredError, EctoError } from "../core/errors.ts";
+import { baseUrl } from "../proof/mod.ts";
 import {
   adoptLegacyKey,
   consentToTakeover,

@@ -17,35 +17,39 @@
  *
  * @module
  */
-export type { EnvLookup } from "./paths.ts";
-export type { Shell } from "./shell.ts";
-export type { EctoEvent, EventSink } from "./events.ts";
-export { ActionRequiredError, EctoError } from "./errors.ts";
-export type { ActionEvent, NoteEvent, ProgressEvent, StepEvent } from "./events.ts";
+export type { EnvLookup } from "../core/paths.ts";
+export type { Shell } from "../core/shell.ts";
+export type { EctoEvent, EventSink } from "../core/events.ts";
+export { ActionRequiredError, EctoError } from "../core/errors.ts";
+export type { ActionEvent, NoteEvent, ProgressEvent, StepEvent } from "../core/events.ts";
 export {
   blockedLegacyMigration,
-  type CredentialState,
-  credentialUnavailableError,
   DEFAULT_GATEWAY_PORT,
-  type GatewayCredential,
-  type GatewaySettings,
-  getPath,
-  hasPath,
-  inspectGatewaySettings,
-  isLoopbackBind,
-  type OpenClawConfigFile,
   openClawEnvFiles,
   openClawEnvLookup,
   type OpenClawLocation,
   parseDotEnv,
-  parseOpenClawConfigText,
   type PathExists,
   profileName,
   profilePort,
-  readOpenClawConfig,
   resolveOpenClawLocation,
   withProfileEnv,
-} from "./openclaw/config.ts";
+} from "./location.ts";
+export {
+  type CredentialState,
+  credentialUnavailableError,
+  type GatewayCredential,
+  type GatewaySettings,
+  inspectGatewaySettings,
+  isLoopbackBind,
+} from "./settings.ts";
+export {
+  getPath,
+  hasPath,
+  type OpenClawConfigFile,
+  parseOpenClawConfigText,
+  readOpenClawConfig,
+} from "./config.ts";
 export {
   applyMergePatch,
   describePlan,
@@ -62,7 +66,7 @@ export {
   type SnapshotEntry,
   undoPatch,
   undoRestartKind,
-} from "./openclaw/plan.ts";
+} from "./plan.ts";
 export {
   assertConfigWritable,
   type ConfigPatchResult,
@@ -78,7 +82,7 @@ export {
   redact,
   runOpenClaw,
   type RunOpenClawOptions,
-} from "./openclaw/cli.ts";
+} from "./cli.ts";
 export {
   detectGatewayService,
   ensureGatewayRunning,
@@ -108,7 +112,7 @@ export {
   startGatewayDetached,
   waitFor,
   waitForGatewayReady,
-} from "./openclaw/gateway.ts";
+} from "./gateway.ts";
 export {
   applyOpenClawPlan,
   type ApplyOptions,
@@ -118,7 +122,7 @@ export {
   readOpenClawSnapshot,
   undoOpenClaw,
   type UndoResult,
-} from "./openclaw/apply.ts";
+} from "./apply.ts";
 export {
   chooseConfigWriter,
   type ConfigWriter,
@@ -126,6 +130,6 @@ export {
   type ConfigWriteResult,
   writeOpenClawConfig,
   type WriterTarget,
-} from "./openclaw/config_writer.ts";
-export { type DeviceIdentity, loadOrCreateDeviceIdentity } from "./openclaw/device_identity.ts";
-export { forgetGatewayDevice, type ForgetResult } from "./openclaw/device_pairing.ts";
+} from "./config_writer.ts";
+export { type DeviceIdentity, loadOrCreateDeviceIdentity } from "./device_identity.ts";
+export { forgetGatewayDevice, type ForgetResult } from "./device_pairing.ts";
