@@ -27,11 +27,10 @@ import {
   openClawDailyLogPath,
   probeGatewayApi,
   readLogTail,
-  restartGateway,
-  type RestartResult,
   waitFor,
   waitForGatewayReady,
-} from "./gateway.ts";
+} from "./gateway_health.ts";
+import { restartGateway, type RestartResult } from "./gateway.ts";
 import {
   applyMergePatch,
   isOpenClawSnapshot,

@@ -27,6 +27,7 @@ import {
   redactRpcError,
 } from "./gateway_rpc.ts";
 import { poll, sleep as timerSleep } from "../core/poll.ts";
+import { gatewayReady } from "./gateway_health.ts";
 
 /** What a write did. */
 export interface ConfigWriteResult extends ConfigPatchResult {
@@ -103,16 +104,6 @@ function shared(credential: GatewayCredential | undefined): SharedCredential {
   return credential ? { kind: credential.kind, value: credential.value } : undefined;
 }
 
-async function healthy(fetchFn: typeof fetch, url: string): Promise<boolean> {
-  try {
-    const response = await fetchFn(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) });
-    await response.body?.cancel();
-    return response.status === 200;
-  } catch {
-    return false;
-  }
-}
-
 /** Polls `/readyz` until 200, bounded; used after the gateway restarted under a write. */
 async function waitReady(
   deps: ConfigWriterDeps,
@@ -120,7 +111,7 @@ async function waitReady(
   limitMs: number,
 ): Promise<void> {
   // At the bound the caller's next attempt reports the failure.
-  await poll(async () => (await healthy(deps.fetch, url)) || undefined, {
+  await poll(async () => (await gatewayReady(deps.fetch, url)) || undefined, {
     timeoutMs: limitMs,
     intervalMs: 250,
     now: deps.now ?? Date.now,
@@ -225,7 +216,7 @@ export async function chooseConfigWriter(
   if (deps.env("ECTO_CONFIG_WRITER") === "cli") return cli();
   const current = target.credentials[0];
   if (!current && !target.authNone) return cli(); // no credential the running gateway accepts
-  if (!(await healthy(deps.fetch, target.url))) return cli();
+  if (!(await gatewayReady(deps.fetch, target.url))) return cli();
   const started = (deps.now ?? Date.now)();
   const identity = await loadOrCreateDeviceIdentity(
     deviceIdentityPath(ectoPaths(deps.env).stateDir),

@@ -15,6 +15,7 @@ import type { GatewayCredential } from "./settings.ts";
 import type { ConfigWriterDeps } from "./config_writer.ts";
 import { deviceIdentityPath, isDeviceIdentity } from "./device_identity.ts";
 import { connectGateway, GatewayRpcError } from "./gateway_rpc.ts";
+import { gatewayReady } from "./gateway_health.ts";
 
 /** What {@link forgetGatewayDevice} did. */
 export type ForgetResult =
@@ -26,16 +27,6 @@ export type ForgetResult =
   | "no-identity"
   /** The gateway did not answer or refused: the identity is kept for the next run. */
   | "kept";
-
-async function ready(fetchFn: typeof fetch, url: string): Promise<boolean> {
-  try {
-    const response = await fetchFn(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) });
-    await response.body?.cancel();
-    return response.status === 200;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Removes ecto's device pairing from the running gateway, then the identity file. Never throws
@@ -57,7 +48,7 @@ export async function forgetGatewayDevice(
     await removeIfExists(path); // corrupt: nothing the gateway could know it by
     return "not-paired";
   }
-  if (!(await ready(deps.fetch, target.url))) return "kept";
+  if (!(await gatewayReady(deps.fetch, target.url))) return "kept";
   try {
     await using rpc = await connectGateway({
       url: target.url,

@@ -19,38 +19,14 @@ import { type OpenClawCli, openClawCommandEnv, parseCliJson, runOpenClaw } from 
 import { listenerPid } from "./listener_pid.ts";
 
 import {
-  type Fetch,
   GATEWAY_LOG_PATH,
   GATEWAY_READY_TIMEOUT_MS,
-  type GatewayApiProbe,
   type GatewayDeps,
-  type GatewayHealth,
   gatewayHealth,
-  GatewayNotReadyError,
-  LIVE_TIMEOUT_MS,
   openClawDailyLogPath,
-  probeGatewayApi,
-  readLogTail,
   waitFor,
   waitForGatewayReady,
 } from "./gateway_health.ts";
-
-export {
-  type Fetch,
-  GATEWAY_LOG_PATH,
-  GATEWAY_READY_TIMEOUT_MS,
-  type GatewayApiProbe,
-  type GatewayDeps,
-  type GatewayHealth,
-  gatewayHealth,
-  GatewayNotReadyError,
-  LIVE_TIMEOUT_MS,
-  openClawDailyLogPath,
-  probeGatewayApi,
-  readLogTail,
-  waitFor,
-  waitForGatewayReady,
-};
 
 /**
  * `openclaw gateway <verb> --json` through the service manager; a non-zero exit is a

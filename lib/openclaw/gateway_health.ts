@@ -69,6 +69,11 @@ export async function gatewayHealth(fetchFn: Fetch, url: string): Promise<Gatewa
   return { live: healthz === 200, ready: readyz === 200 };
 }
 
+/** Whether `/readyz` answers 200 within 2 s (the gateway takes traffic). */
+export async function gatewayReady(fetchFn: Fetch, url: string): Promise<boolean> {
+  return (await status(fetchFn, `${url}/readyz`, {}, 2_000)) === 200;
+}
+
 /** What `GET /v1/models` says with and without the bearer credential. */
 export interface GatewayApiProbe {
   /**
