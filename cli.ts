@@ -254,7 +254,10 @@ instead of the running gateway's API).`,
         "the gateway, start the edge, publish it through Funnel, prove the public URL works, and " +
         "print URL, key and an example. A gateway published directly (the old skill's Funnel " +
         "route, gateway.tailscale.mode) is taken over with consent: its routes removed, its " +
-        "public token kept as the key `legacy`, the edge on the same URL.",
+        "public token kept as the key `legacy`, the edge on the same URL. --private publishes " +
+        "through Tailscale Serve instead: the same edge and keys, reachable only from devices in " +
+        "your tailnet (needs MagicDNS and HTTPS certificates, not Funnel); connect and connect " +
+        "--private switch between the two and leave no route behind.",
     )
     .option(
       "-y, --yes",
@@ -272,6 +275,10 @@ instead of the running gateway's API).`,
     )
     .option("--restart", "re-apply the gateway settings and restart the edge; Tailscale untouched")
     .option("--funnel-port <port>", "publish on this Funnel port (443, 8443 or 10000)", parsePort)
+    .option(
+      "--private",
+      "publish on your tailnet only (Tailscale Serve, no Funnel): only your own devices reach the URL; `ecto connect` without it makes it public again",
+    )
     .option("--keep-bind", "leave gateway.bind as it is instead of forcing loopback")
     .option(
       "--agent <id>",
@@ -303,6 +310,7 @@ instead of the running gateway's API).`,
           keepBind: opts.keepBind ?? false,
           ...(opts.agent === undefined ? {} : { agent: opts.agent }),
           ...(opts.funnelPort === undefined ? {} : { funnelPort: opts.funnelPort }),
+          ...(opts.private ? { mode: "private" as const } : {}),
           proofTimeoutMs: (opts.proofTimeout ?? 60) * 1000,
           loginTimeoutMs: (opts.loginTimeout ?? 300) * 1000,
         };
@@ -318,7 +326,9 @@ instead of the running gateway's API).`,
     .command("status")
     .summary("show every layer and the first problem with its fix")
     .description(
-      "Show every layer: Tailscale, Funnel route, edge, gateway, credentials, public check.",
+      "Show every layer: Tailscale, Funnel route, edge, gateway, credentials, public check. " +
+        "In private mode (connect --private) the route line is `serve` and the check runs over " +
+        "the tailnet (`tailnet`), never public DNS.",
     )
     .option("--json", "print one JSON document on stdout")
     .option("-q, --quiet", "no progress on stderr (with --json, the output is only the result)")
@@ -345,7 +355,7 @@ instead of the running gateway's API).`,
     .command("disconnect")
     .summary("remove ecto's Funnel route and stop the edge")
     .description(
-      "Remove ecto's Funnel route and stop the edge; keys and gateway settings stay for a quick " +
+      "Remove ecto's Funnel (or private Serve) route and stop the edge; keys and gateway settings stay for a quick " +
         "reconnect. --purge also restores the gateway settings, removes ecto's device pairing " +
         "from the gateway, and deletes keys and credentials.",
     )

@@ -245,6 +245,8 @@ export interface RemoveFunnelOptions {
   target: string;
   /** Only this port (default: every ecto route on this node). */
   port?: number;
+  /** Every ecto route but the one on this port (a switch's leftovers). */
+  exceptPort?: number;
   /** Progress events; a `warn` note when other routes changed meanwhile. */
   events?: EventSink;
 }
@@ -308,10 +310,10 @@ export async function removeFunnel(
   const host = status.dnsName;
   const before = await getServeConfig(cli);
   const routes = findEctoRoutes(before, host, options.target).filter((r) =>
-    options.port === undefined || r.port === options.port
+    (options.port === undefined || r.port === options.port) && r.port !== options.exceptPort
   );
   if (routes.length === 0) {
-    return { removed: [], othersUnchanged: true, detail: "No ecto Funnel route to remove." };
+    return { removed: [], othersUnchanged: true, detail: "No ecto route to remove." };
   }
   let expected = before;
   for (const route of routes) {
@@ -330,7 +332,7 @@ export async function removeFunnel(
   if (left.length > 0) {
     throw new EctoError(
       "funnel_remove_failed",
-      `ecto's Funnel route on port ${left[0].port} is still in the serve config.`,
+      `ecto's route on port ${left[0].port} is still in the serve config.`,
       { fix: `tailscale serve --https=${left[0].port} --set-path=/ off` },
     );
   }
@@ -346,7 +348,10 @@ export async function removeFunnel(
   return {
     removed: routes,
     othersUnchanged,
-    detail: `Removed the Funnel route ${routes.map((r) => r.url).join(", ")}.`,
+    detail: `Removed ecto's route ${
+      routes.map((r) => `${r.url} (${r.funnel ? "public, Funnel" : "tailnet only, Serve"})`)
+        .join(", ")
+    }.`,
   };
 }
 
