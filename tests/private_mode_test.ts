@@ -19,11 +19,15 @@ import {
 import {
   chooseServePort,
   ectoRoutesByMode,
+  enableServe,
   planPublish,
   routeMode,
-} from "../lib/tailscale/route_mode.ts";
+  serveArgs,
+} from "../lib/tailscale/mod.ts";
 import { choosePort } from "../lib/tailscale/serve_config.ts";
-import { enableServe, serveArgs } from "../lib/tailscale/serve.ts";
+import { tailscaleLayer } from "../lib/tailscale/layer.ts";
+import type { EctoContext } from "../lib/core/context.ts";
+import { ectoPaths } from "../lib/core/paths.ts";
 import { TailscaleDouble } from "./tailscale_double/control.ts";
 
 const HOST = "build-box.tail1234.ts.net";
@@ -353,6 +357,7 @@ Deno.test("`enableServe()` and the switch against the double: one ecto route, ot
   await t.step("moved to 10000: the leftover on 8443 is removed, nobody else's route", async () => {
     const moved = await enableServe(cli, { target: EDGE, preferredPort: 10000 });
     assert.equal(moved.port, 10000);
+    assert.deepEqual(moved.others.map((r) => r.port), [8443], "the leftover is reported");
     const left = await removeFunnel(cli, { target: EDGE, exceptPort: 10000 });
     assert.deepEqual(left.removed.map((r) => r.port), [8443]);
     assert.equal(left.othersUnchanged, true);
@@ -376,4 +381,117 @@ Deno.test("`enableServe()` with HTTPS certificates off relays the Serve enable l
       /^https:\/\/login\.tailscale\.com\/f\/serve\?node=/.test(e.url ?? ""),
   );
   assert.deepEqual(await ts.serveConfig(), {});
+});
+
+/** A context whose `tailscale` is the double (no gateway, no edge: the Tailscale layer only). */
+function layerContext(ts: TailscaleDouble, home: string): EctoContext {
+  const vars: Record<string, string> = {
+    ...ts.env(),
+    HOME: home,
+    USER: "alice",
+    ECTO_TAILSCALE: ts.cliPath,
+    ECTO_EDGE_LISTEN: "127.0.0.1:18795",
+  };
+  const env = (name: string) => vars[name];
+  return {
+    $,
+    env,
+    envAll: () => vars,
+    fetch: () => Promise.reject(new Error("no network in this test")),
+    now: () => Date.now(),
+    sleep: () => Promise.resolve(),
+    events: () => {},
+    consent: () => Promise.resolve(false),
+    paths: ectoPaths(env),
+    selfCommand: ["/usr/bin/ecto"],
+    os: "linux",
+    interactive: false,
+  };
+}
+
+Deno.test("the Tailscale layer: publish in either mode leaves one ecto route; status checks the mode's route", async (t) => {
+  await using ts = await TailscaleDouble.start();
+  const home = await Deno.makeTempDir({ prefix: "ecto-private-layer-" });
+  const ctx = layerContext(ts, home);
+  const layer = tailscaleLayer();
+  const node = await layer.current(ctx);
+  const other = {
+    TCP: { "10000": { HTTPS: true } },
+    Web: { [`${HOST}:10000`]: { Handlers: { "/": { Proxy: FOREIGN } } } },
+  };
+  await ts.setServeConfig(other);
+  const report = (mode: "public" | "private") =>
+    layer.report(ctx, { mode, funnelTarget: EDGE, funnelPort: 443 });
+  try {
+    await t.step(
+      "public on 8443, then private: moved to 443 (asked for), the 8443 route removed",
+      async () => {
+        await layer.publish(ctx, node, { target: EDGE, port: 8443 });
+        assert.equal((await ts.serveConfig()).AllowFunnel?.[`${HOST}:8443`], true);
+        const route = await layer.publish(ctx, node, { target: EDGE, port: 443, mode: "private" });
+        assert.equal(route.port, 443);
+        assert.match(
+          route.detail,
+          /Removed ecto's route https:\/\/build-box\.tail1234\.ts\.net:8443\/ \(public, Funnel\)/,
+        );
+        assert.deepEqual(await ts.serveConfig(), {
+          TCP: { ...other.TCP, "443": { HTTPS: true } },
+          Web: { ...other.Web, [`${HOST}:443`]: { Handlers: { "/": { Proxy: EDGE } } } },
+        });
+      },
+    );
+    await t.step("status in private mode: the `serve` line holds with Funnel off", async () => {
+      const r = await report("private");
+      assert.equal(r.funnel.name, "serve");
+      assert.equal(r.funnel.ok, true);
+      assert.match(r.funnel.summary, /tailnet only, Funnel off/);
+      assert.equal(r.funnel.details.mode, "private");
+      assert.equal(r.route?.url, `https://${HOST}`);
+    });
+    await t.step("the same route read in public mode is broken: Funnel is off", async () => {
+      const r = await report("public");
+      assert.equal(r.funnel.name, "funnel");
+      assert.equal(r.funnel.ok, false);
+      assert.equal(r.funnel.problem?.fix, "ecto connect");
+    });
+    await t.step(
+      "private mode with Funnel turned on behind ecto's back: broken, fix --private",
+      async () => {
+        const run = await ts.run(["funnel", "--bg", "--yes", "--https=443", EDGE]);
+        assert.equal(run.code, 0, run.stderr);
+        const r = await report("private");
+        assert.equal(r.funnel.ok, false);
+        assert.match(r.funnel.summary, /Funnel ON: public, not private/);
+        assert.equal(r.funnel.problem?.fix, "ecto connect --private");
+      },
+    );
+    await t.step(
+      "publish private again switches it back; unpublish restores the config",
+      async () => {
+        const route = await layer.publish(ctx, node, { target: EDGE, mode: "private" });
+        assert.deepEqual([route.port, route.changed], [443, true]);
+        assert.equal((await ts.serveConfig()).AllowFunnel, undefined);
+        const again = await layer.publish(ctx, node, { target: EDGE, mode: "private" });
+        assert.equal(again.changed, false);
+        await layer.unpublish(ctx, { port: 443, target: EDGE });
+        assert.deepEqual(await ts.serveConfig(), other);
+      },
+    );
+    await t.step(
+      "Serve prerequisites need no Funnel attribute; MagicDNS off is refused",
+      async () => {
+        await ts.update({ funnelAttr: false });
+        const fresh = tailscaleLayer();
+        const ok = await fresh.checkFunnelReady(ctx, node, { mode: "private" });
+        assert.match(ok.detail, /Serve needs no Funnel permission/);
+        await ts.update({ magicDns: false });
+        await assert.rejects(
+          tailscaleLayer().checkFunnelReady(ctx, node, { mode: "private" }),
+          (e) => e instanceof ActionRequiredError && e.code === "magicdns_disabled",
+        );
+      },
+    );
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
 });

@@ -54,9 +54,15 @@ export interface FunnelRoute extends EctoRoute {
   changed: boolean;
   /** One sentence: what was found or done. */
   detail: string;
+  /** ecto's routes on other ports in the config last read (a switch's leftovers to remove). */
+  others: EctoRoute[];
 }
 
 const STEP = "tailscale.funnel";
+
+function othersThan(config: ServeConfig, host: string, target: string, port: number): EctoRoute[] {
+  return findEctoRoutes(config, host, target).filter((r) => r.port !== port);
+}
 
 /** The argv of ecto's funnel write: flags first, target last. */
 export function funnelArgs(port: number, target: string): string[] {
@@ -105,7 +111,12 @@ export async function enableFunnel(
   let choice = choosePort(config, status, options.target, options.preferredPort);
   if (choice.existing && config.allowFunnel.has(hostPort(host, choice.port))) {
     const route = findEctoRoutes(config, host, options.target).find((r) => r.port === choice.port)!;
-    return { ...route, changed: false, detail: `Funnel already serves ${route.url}` };
+    return {
+      ...route,
+      changed: false,
+      detail: `Funnel already serves ${route.url}`,
+      others: othersThan(config, host, options.target, choice.port),
+    };
   }
 
   let etagRetried = false;
@@ -134,7 +145,12 @@ export async function enableFunnel(
         r.port === choice.port
       );
       if (route?.funnel) {
-        return { ...route, changed: true, detail: `Funnel now serves ${route.url}` };
+        return {
+          ...route,
+          changed: true,
+          detail: `Funnel now serves ${route.url}`,
+          others: othersThan(config, host, options.target, choice.port),
+        };
       }
       if (prompt) {
         // "Don't wait" enablement: the CLI exited 0 having changed nothing.

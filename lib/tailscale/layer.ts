@@ -194,6 +194,9 @@ export function tailscaleLayer(): TailscaleLayer {
           events: ctx.events,
         });
       // The switch's other half: ecto's routes on other ports (either mode) go, and only those.
+      if (route.others.length === 0) {
+        return { port: route.port, changed: route.changed, detail: route.detail };
+      }
       const left = await removeFunnel(handle, {
         target: options.target,
         exceptPort: route.port,

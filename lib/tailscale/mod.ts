@@ -163,6 +163,16 @@ export type {
   RemoveFunnelOptions,
   RemoveFunnelResult,
 } from "./funnel.ts";
+export { enableServe, serveArgs } from "./serve.ts";
+export type { EnableServeOptions, ServeRoute } from "./serve.ts";
+export {
+  chooseServePort,
+  ectoRoutesByMode,
+  planPublish,
+  routeMode,
+  SERVE_PORTS,
+} from "./route_mode.ts";
+export type { PublishMode, PublishPlan } from "./route_mode.ts";
 export {
   ensureSudo,
   installTailscale,

@@ -51,6 +51,8 @@ export interface ServeRoute extends EctoRoute {
   detail: string;
   /** The route was public and is now tailnet-only (same port, same URL). */
   switched: boolean;
+  /** ecto's routes on other ports in the config last read (a switch's leftovers to remove). */
+  others: EctoRoute[];
 }
 
 /**
@@ -84,7 +86,13 @@ export async function enableServe(
     findEctoRoutes(config, host, options.target).find((r) => r.port === plan.port);
   if (plan.inPlace) {
     const route = found(before)!;
-    return { ...route, changed: false, switched: false, detail: tailnetDetail(route, false) };
+    return {
+      ...route,
+      changed: false,
+      switched: false,
+      detail: tailnetDetail(route, false),
+      others: plan.remove,
+    };
   }
   let retried = false;
   for (;;) {
@@ -107,6 +115,7 @@ export async function enableServe(
           changed: true,
           switched: plan.switches,
           detail: tailnetDetail(route, plan.switches),
+          others: findEctoRoutes(after, host, options.target).filter((r) => r.port !== plan.port),
         };
       }
       if (prompt) throw httpsError(prompt, result.stdout);
