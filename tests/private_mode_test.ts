@@ -29,6 +29,7 @@ import { tailscaleLayer } from "../lib/tailscale/layer.ts";
 import type { EctoContext } from "../lib/core/context.ts";
 import { ectoPaths } from "../lib/core/paths.ts";
 import { TailscaleDouble } from "./tailscale_double/control.ts";
+import { ConnectionClosedError, funnelRequest } from "./tailscale_double/https_client.ts";
 
 const HOST = "build-box.tail1234.ts.net";
 const EDGE = "http://127.0.0.1:18795";
@@ -491,6 +492,42 @@ Deno.test("the Tailscale layer: publish in either mode leaves one ecto route; st
         );
       },
     );
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("Tailscale 1.102.1 breaks Funnel ingress only: private mode is not refused, and its tailnet path works", async (t) => {
+  await using ts = await TailscaleDouble.start({ version: "1.102.1" });
+  const home = await Deno.makeTempDir({ prefix: "ecto-private-broken-" });
+  const ctx = layerContext(ts, home);
+  try {
+    await t.step("public: refused before anything changes (tailscale_known_broken)", async () => {
+      await assert.rejects(
+        tailscaleLayer().ensureInstalled(ctx),
+        (e) => e instanceof Error && (e as { code?: string }).code === "tailscale_known_broken",
+      );
+    });
+    await t.step("private: install, daemon and node checks pass", async () => {
+      const layer = tailscaleLayer();
+      const found = await layer.ensureInstalled(ctx, { mode: "private" });
+      await layer.ensureRunning(ctx, found, { mode: "private" });
+      const node = await layer.current(ctx, { mode: "private" });
+      const route = await layer.publish(ctx, node, { target: EDGE, mode: "private" });
+      assert.equal(route.port, 443);
+      const r = await layer.report(ctx, { mode: "private", funnelTarget: EDGE });
+      assert.equal(r.tailscale.ok, true, r.tailscale.summary);
+      assert.equal(r.funnel.ok, true, r.funnel.summary);
+      const pub = await layer.report(ctx, { mode: "public", funnelTarget: EDGE });
+      assert.equal(pub.tailscale.ok, false, "public mode still names the breakage");
+      // No edge runs here: the tailnet side reaches tailscaled's proxy (502), the relay nothing.
+      const caPem = await Deno.readTextFile(ts.caFile);
+      const via = (localPort: number) =>
+        funnelRequest({ localPort, hostname: HOST, caPem, path: "/v1/models" });
+      assert.equal((await via(ts.tailnetPorts[443])).status, 502);
+      await ts.run(["funnel", "--bg", "--yes", "--https=443", EDGE]);
+      await assert.rejects(via(ts.publicPorts[443]), ConnectionClosedError);
+    });
   } finally {
     await Deno.remove(home, { recursive: true });
   }

@@ -167,17 +167,21 @@ export async function connect(
   // Tailscale: installed, running, logged in, allowed to Funnel. --restart leaves it alone
   // except for reading where we are published.
   const ts = options.restart
-    ? await step("tailscale.check", "Reading Tailscale state", (c) => l.tailscale.current(c))
+    ? await step(
+      "tailscale.check",
+      "Reading Tailscale state",
+      (c) => l.tailscale.current(c, { mode }),
+    )
     : await (async () => {
       const installed = await step(
         "tailscale.install",
         "Looking for Tailscale",
-        (c) => l.tailscale.ensureInstalled(c),
+        (c) => l.tailscale.ensureInstalled(c, { mode }),
       );
       await step(
         "tailscale.daemon",
         "Checking the Tailscale daemon",
-        (c) => l.tailscale.ensureRunning(c, installed),
+        (c) => l.tailscale.ensureRunning(c, installed, { mode }),
       );
       const login = await step(
         "tailscale.login",

@@ -154,7 +154,7 @@ export async function preflight(
     return { ...found, detail: `${parts.join("; ")}.` };
   }
   if (install.version) assertSupportedVersion(install.version, install.variant);
-  assertNotKnownBroken(install.version?.short, install.variant, "cli");
+  assertNotKnownBroken(install.version?.short, install.variant, "cli", request.mode);
   if (request.authKey !== undefined && install.variant === "appstore") {
     throw sandboxedAuthKeyError();
   }
@@ -168,7 +168,7 @@ export async function preflight(
     parts.push("its daemon is not running (connect starts it)");
     return { ...found, detail: `${parts.join("; ")}.` };
   }
-  assertNotKnownBroken(status.version, install.variant, "daemon");
+  assertNotKnownBroken(status.version, install.variant, "daemon", request.mode);
   found.backendState = status.backendState;
   if (status.connected && request.mode === "private") {
     // Serve needs MagicDNS and HTTPS certificates; the Funnel attribute and ports do not apply.

@@ -163,10 +163,17 @@ export interface TailscaleReport {
 
 /** The Tailscale layer as orchestration sees it. */
 export interface TailscaleLayer {
-  /** Finds the Tailscale CLI, installing it (with consent) when it is missing. */
-  ensureInstalled(ctx: EctoContext): Promise<TailscaleFound>;
+  /**
+   * Finds the Tailscale CLI, installing it (with consent) when it is missing.
+   * Refuses a known-broken release (one that breaks Funnel only in `public` mode).
+   */
+  ensureInstalled(ctx: EctoContext, options?: { mode?: PublishMode }): Promise<TailscaleFound>;
   /** Makes sure the daemon runs, starting it (with consent) when it does not. */
-  ensureRunning(ctx: EctoContext, found: TailscaleFound): Promise<StepResult>;
+  ensureRunning(
+    ctx: EctoContext,
+    found: TailscaleFound,
+    options?: { mode?: PublishMode },
+  ): Promise<StepResult>;
   /**
    * Makes sure the node is logged in: headless with `authKey`, else through a
    * browser login, waiting up to `timeoutMs`. Without a terminal and a key it
@@ -188,7 +195,7 @@ export interface TailscaleLayer {
     options?: { mode?: PublishMode },
   ): Promise<StepResult>;
   /** The current node without installing, starting or logging in (for `--restart`). */
-  current(ctx: EctoContext): Promise<TailscaleNode>;
+  current(ctx: EctoContext, options?: { mode?: PublishMode }): Promise<TailscaleNode>;
   /**
    * Publishes `target` through Funnel (or, `private`, through Serve on the
    * tailnet only), on `port` or ecto's current or the first free port, and

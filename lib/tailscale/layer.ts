@@ -23,6 +23,7 @@ import {
   allowedFunnelPorts,
   assertNotKnownBroken,
   assertSupportedVersion,
+  breakageFor,
   cliFromInstall,
   enableFunnel,
   findEctoRoute,
@@ -31,7 +32,6 @@ import {
   getServeConfig,
   getStatus,
   installTailscale,
-  knownBreakageOf,
   knownBrokenError,
   locateTailscale,
   login,
@@ -94,7 +94,7 @@ export function tailscaleLayer(): TailscaleLayer {
   };
 
   return {
-    async ensureInstalled(ctx): Promise<TailscaleFound> {
+    async ensureInstalled(ctx, options): Promise<TailscaleFound> {
       let install = await locate(ctx);
       let changed = false;
       if (!install) {
@@ -110,7 +110,7 @@ export function tailscaleLayer(): TailscaleLayer {
         changed = true;
       }
       if (install.version) assertSupportedVersion(install.version, install.variant);
-      assertNotKnownBroken(install.version?.short, install.variant, "cli");
+      assertNotKnownBroken(install.version?.short, install.variant, "cli", options?.mode);
       const version = install.version?.short ?? "unknown version";
       return {
         path: install.path,
@@ -123,7 +123,7 @@ export function tailscaleLayer(): TailscaleLayer {
       };
     },
 
-    async ensureRunning(ctx): Promise<StepResult> {
+    async ensureRunning(ctx, _found, options): Promise<StepResult> {
       const install = await located(ctx);
       const handle = cli(ctx, install);
       let status: TailscaleStatus | undefined;
@@ -136,7 +136,7 @@ export function tailscaleLayer(): TailscaleLayer {
       }
       if (status) {
         // The daemon may be older or newer than the CLI (e.g. not restarted after an upgrade).
-        assertNotKnownBroken(status.version, install.variant, "daemon");
+        assertNotKnownBroken(status.version, install.variant, "daemon", options?.mode);
         return { detail: `The Tailscale daemon is running (${status.backendState}).` };
       }
       await startTailscaleDaemon(install, handle, {
@@ -171,10 +171,10 @@ export function tailscaleLayer(): TailscaleLayer {
       return checkPrerequisites(ctx, cli, located, status);
     },
 
-    async current(ctx): Promise<TailscaleNode> {
+    async current(ctx, options): Promise<TailscaleNode> {
       const install = await located(ctx);
       const status = await getStatus(cli(ctx, install));
-      assertNotKnownBroken(status.version, install.variant, "daemon");
+      assertNotKnownBroken(status.version, install.variant, "daemon", options?.mode);
       if (!status.connected) {
         throw new ActionRequiredError("tailscale_not_connected", status.meaning, {
           fix: "ecto connect (without --restart) logs in and starts Tailscale.",
@@ -430,9 +430,11 @@ async function report(
       funnel: funnelUnknown("not checked"),
     };
   }
-  const broken = knownBreakageOf(status.version) ?? knownBreakageOf(install.version?.short);
+  // Private mode (Serve) is not hit by a Funnel-only breakage.
+  const mode: PublishMode = record.mode ?? "public";
+  const broken = breakageFor(status.version, mode) ?? breakageFor(install.version?.short, mode);
   if (broken) {
-    const which = knownBreakageOf(status.version) ? "daemon" : "cli";
+    const which = breakageFor(status.version, mode) ? "daemon" : "cli";
     const e = knownBrokenError(
       (which === "daemon" ? status.version : install.version?.short) ?? "",
       broken,
@@ -493,7 +495,6 @@ async function report(
     };
   }
   const target = record.funnelTarget ?? edgeTarget(ctx);
-  const mode: PublishMode = record.mode ?? "public";
   const route = findEctoRoute(config, status.dnsName, target);
   const node: TailscaleNode = {
     dnsName: status.dnsName,

@@ -36,6 +36,7 @@ export {
 } from "./version.ts";
 export {
   assertNotKnownBroken,
+  breakageFor,
   KNOWN_BROKEN_VERSIONS,
   knownBreakage,
   knownBreakageOf,
