@@ -250,7 +250,7 @@ instead of the running gateway's API).`,
     .summary("publish the gateway's API at an HTTPS URL with a key")
     .description(
       "Check first (OpenClaw, the gateway port, the Tailscale version and variant: 1.102.0-1.102.1 " +
-        "break Funnel and are refused), then install and log in to Tailscale if needed, configure " +
+        "break Funnel and are refused unless --private), then install and log in to Tailscale if needed, configure " +
         "the gateway, start the edge, publish it through Funnel, prove the public URL works, and " +
         "print URL, key and an example. A gateway published directly (the old skill's Funnel " +
         "route, gateway.tailscale.mode) is taken over with consent: its routes removed, its " +
@@ -277,7 +277,7 @@ instead of the running gateway's API).`,
     .option("--funnel-port <port>", "publish on this Funnel port (443, 8443 or 10000)", parsePort)
     .option(
       "--private",
-      "publish on your tailnet only (Tailscale Serve, no Funnel): only your own devices reach the URL; `ecto connect` without it makes it public again",
+      "publish on your tailnet only (Tailscale Serve, no Funnel): only your own devices reach the URL; `ecto connect` without it (except --restart) makes it public again",
     )
     .option("--keep-bind", "leave gateway.bind as it is instead of forcing loopback")
     .option(

@@ -545,3 +545,18 @@ Deno.test("`connect()` with mode private threads the mode to every layer and rec
   assert.equal(JSON.parse(await Deno.readTextFile(ctx.paths.connectionFile)).mode, "public");
   await Deno.remove(ctx.home, { recursive: true });
 });
+
+Deno.test("`connect({ restart })` keeps the recorded private mode: a restart never makes the URL public", async () => {
+  const ctx = await context();
+  const { layers } = fakeLayers({ loggedIn: true, proofPath: "tailnet" });
+  const published: (string | undefined)[] = [];
+  const publish = layers.tailscale.publish;
+  layers.tailscale.publish = (c, n, o) => (published.push(o.mode), publish(c, n, o));
+  await connect(ctx, { ...OPTIONS, mode: "private" }, layers);
+  const restarted = await connect(ctx, { ...OPTIONS, restart: true }, layers);
+  assert.equal(restarted.mode, "private");
+  assert.deepEqual(published, ["private", "private"]);
+  const plain = await connect(ctx, OPTIONS, layers);
+  assert.equal(plain.mode, "public", "a plain connect is the switch back to public");
+  await Deno.remove(ctx.home, { recursive: true });
+});

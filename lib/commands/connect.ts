@@ -11,7 +11,7 @@
  */
 import { ensurePrivateDir } from "../core/atomic_file.ts";
 import type { EctoContext } from "../core/context.ts";
-import { updateConnectionRecord } from "../core/connection_record.ts";
+import { readConnectionRecord, updateConnectionRecord } from "../core/connection_record.ts";
 import { credentialsFileFor, readCredentials, writeCredentials } from "../core/credentials.ts";
 import type {
   Layers,
@@ -51,7 +51,10 @@ export interface ConnectOptions {
   proofTimeoutMs: number;
   /** How long to wait for a browser login on a terminal. */
   loginTimeoutMs: number;
-  /** `private` (`--private`): Serve on the tailnet only, no Funnel. Default `public`. */
+  /**
+   * `private` (`--private`): Serve on the tailnet only, no Funnel. Default `public`, except
+   * that `restart` keeps the recorded mode.
+   */
   mode?: PublishMode;
 }
 
@@ -115,10 +118,12 @@ export async function connect(
   layers?: Layers,
 ): Promise<ConnectResult> {
   const l = layers ?? realLayers();
-  const mode: PublishMode = options.mode ?? "public";
-  const priv = mode === "private";
   await ensurePrivateDir(ctx.paths.stateDir);
   await using _lock = await acquireLock(ctx.paths.lockFile, { command: "connect", $: ctx.$ });
+  // --restart leaves Tailscale alone, so it keeps the recorded mode (never turns private public).
+  const mode: PublishMode = options.mode ??
+    (options.restart ? (await readConnectionRecord(ctx.paths)).mode : undefined) ?? "public";
+  const priv = mode === "private";
   const changed: string[] = [];
   const step = async <T extends { changed?: boolean; detail: string }>(
     id: string,
@@ -280,7 +285,8 @@ export async function connect(
     priv
       ? "Publishing the edge on your tailnet only (Serve)"
       : "Publishing the edge through Funnel",
-    (c) => publishEdge(c, l, { node: ts, target: edge.target, options, plan }),
+    (c) =>
+      publishEdge(c, l, { node: ts, target: edge.target, options: { ...options, mode }, plan }),
   );
   const now = new Date(ctx.now()).toISOString();
   const record = await updateConnectionRecord(ctx.paths, {
