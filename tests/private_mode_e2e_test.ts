@@ -201,6 +201,15 @@ Deno.test({
       },
     );
 
+    await t.step("connect --restart keeps private mode: the URL is not made public", async () => {
+      const before = await sb.tailscale.serveConfig();
+      const run = await runEcto(["connect", "--restart", "--json"], sb.env);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.equal(json(run).mode, "private");
+      assert.deepEqual(await sb.tailscale.serveConfig(), before);
+      assert.equal((await chat(sb, "tailnet", token)).status, 200);
+    });
+
     await t.step("disconnect leaves the serve config exactly as it was before ecto", async () => {
       const run = await runEcto(["disconnect", "--json"], sb.env);
       assert.equal(run.code, 0, run.stdout + run.stderr);

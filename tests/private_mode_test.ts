@@ -532,3 +532,16 @@ Deno.test("Tailscale 1.102.1 breaks Funnel ingress only: private mode is not ref
     await Deno.remove(home, { recursive: true });
   }
 });
+
+Deno.test("`enableServe()` when control would make the CLI wait for HTTPS: the link at once, no process left blocking", async () => {
+  await using ts = await TailscaleDouble.start({ https: false, funnelEnableWaits: true });
+  const started = Date.now();
+  await assert.rejects(
+    enableServe(cliFor(ts), { target: EDGE, commandTimeoutMs: 120_000 }),
+    (e) =>
+      e instanceof ActionRequiredError && e.code === "https_not_enabled" && e.url !== undefined,
+  );
+  // Ended by the kill on the prompt, long before the 120 s backstop.
+  assert.ok(Date.now() - started < 60_000, `took ${Date.now() - started} ms`);
+  assert.deepEqual(await ts.serveConfig(), {});
+});
