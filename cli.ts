@@ -251,11 +251,14 @@ instead of the running gateway's API).`,
     .summary("publish the gateway's API at an HTTPS URL with a key")
     .description(
       "Check first (OpenClaw, the gateway port, the Tailscale version and variant: 1.102.0-1.102.1 " +
-        "break Funnel and are refused), then install and log in to Tailscale if needed, configure " +
+        "break Funnel and are refused unless --private), then install and log in to Tailscale if needed, configure " +
         "the gateway, start the edge, publish it through Funnel, prove the public URL works, and " +
         "print URL, key and an example. A gateway published directly (the old skill's Funnel " +
         "route, gateway.tailscale.mode) is taken over with consent: its routes removed, its " +
-        "public token kept as the key `legacy`, the edge on the same URL.",
+        "public token kept as the key `legacy`, the edge on the same URL. --private publishes " +
+        "through Tailscale Serve instead: the same edge and keys, reachable only from devices in " +
+        "your tailnet (needs MagicDNS and HTTPS certificates, not Funnel); connect and connect " +
+        "--private switch between the two and leave no route behind.",
     )
     .option(
       "-y, --yes",
@@ -273,6 +276,10 @@ instead of the running gateway's API).`,
     )
     .option("--restart", "re-apply the gateway settings and restart the edge; Tailscale untouched")
     .option("--funnel-port <port>", "publish on this Funnel port (443, 8443 or 10000)", parsePort)
+    .option(
+      "--private",
+      "publish on your tailnet only (Tailscale Serve, no Funnel): only your own devices reach the URL; `ecto connect` without it (except --restart) makes it public again",
+    )
     .option("--keep-bind", "leave gateway.bind as it is instead of forcing loopback")
     .option(
       "--agent <id>",
@@ -304,6 +311,7 @@ instead of the running gateway's API).`,
           keepBind: opts.keepBind ?? false,
           ...(opts.agent === undefined ? {} : { agent: opts.agent }),
           ...(opts.funnelPort === undefined ? {} : { funnelPort: opts.funnelPort }),
+          ...(opts.private ? { mode: "private" as const } : {}),
           proofTimeoutMs: (opts.proofTimeout ?? 60) * 1000,
           loginTimeoutMs: (opts.loginTimeout ?? 300) * 1000,
         };
@@ -319,7 +327,9 @@ instead of the running gateway's API).`,
     .command("status")
     .summary("show every layer and the first problem with its fix")
     .description(
-      "Show every layer: Tailscale, Funnel route, edge, gateway, credentials, public check.",
+      "Show every layer: Tailscale, Funnel route, edge, gateway, credentials, public check. " +
+        "In private mode (connect --private) the route line is `serve` and the check runs over " +
+        "the tailnet (`tailnet`), never public DNS.",
     )
     .option("--json", "print one JSON document on stdout")
     .option("-q, --quiet", "no progress on stderr (with --json, the output is only the result)")
@@ -346,7 +356,7 @@ instead of the running gateway's API).`,
     .command("disconnect")
     .summary("remove ecto's Funnel route and stop the edge")
     .description(
-      "Remove ecto's Funnel route and stop the edge; keys and gateway settings stay for a quick " +
+      "Remove ecto's Funnel (or private Serve) route and stop the edge; keys and gateway settings stay for a quick " +
         "reconnect. --purge also restores the gateway settings, removes ecto's device pairing " +
         "from the gateway, and deletes keys and credentials.",
     )

@@ -72,6 +72,7 @@ export type {
   ProofOutcome,
   ProofRequest,
   PublishedRoute,
+  PublishMode,
   StepResult,
   TailscaleFound,
   TailscaleLayer,

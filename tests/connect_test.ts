@@ -507,3 +507,56 @@ Deno.test("`connect({ restart })` on a directly published gateway refuses with e
   assert.deepEqual(calls, ["ts.current"]);
   await Deno.remove(ctx.home, { recursive: true });
 });
+
+Deno.test("`connect()` with mode private threads the mode to every layer and records it", async () => {
+  const ctx = await context();
+  const { layers, calls } = fakeLayers({ loggedIn: true, proofPath: "tailnet" });
+  const modes: string[] = [];
+  const tailscale = layers.tailscale;
+  layers.tailscale = {
+    ...tailscale,
+    checkFunnelReady: (
+      c,
+      n,
+      o,
+    ) => (modes.push(`ready ${o?.mode}`), tailscale.checkFunnelReady(c, n, o)),
+    publish: (c, n, o) => (modes.push(`publish ${o.mode}`), tailscale.publish(c, n, o)),
+  };
+  const proofLayer = layers.proof;
+  layers.proof = (c, r) => (modes.push(`proof ${r.mode}`), proofLayer(c, r));
+  const result = await connect(ctx, { ...OPTIONS, mode: "private" }, layers);
+  assert.deepEqual(modes, ["ready private", "publish private", "proof private"]);
+  assert.ok(calls.includes("ts.publish http://127.0.0.1:18795"));
+  assert.equal(result.mode, "private");
+  assert.ok(result.changed.includes("serve.route"), result.changed.join());
+  assert.ok(result.notes.some((n) => /works only on devices in your tailnet/.test(n)));
+  const record = JSON.parse(await Deno.readTextFile(ctx.paths.connectionFile));
+  assert.equal(record.mode, "private");
+  const creds = JSON.parse(await Deno.readTextFile(ctx.paths.credentialsFile));
+  assert.equal(creds.mode, "private");
+  assert.match(creds.reach, /^tailnet only: /);
+  // Back to public: the file is rewritten without the private fields.
+  const pub = await connect(ctx, OPTIONS, layers);
+  assert.equal(pub.mode, "public");
+  assert.deepEqual(modes.slice(3), ["ready public", "publish public", "proof public"]);
+  const after = JSON.parse(await Deno.readTextFile(ctx.paths.credentialsFile));
+  assert.equal(after.mode, undefined);
+  assert.equal(after.reach, undefined);
+  assert.equal(JSON.parse(await Deno.readTextFile(ctx.paths.connectionFile)).mode, "public");
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect({ restart })` keeps the recorded private mode: a restart never makes the URL public", async () => {
+  const ctx = await context();
+  const { layers } = fakeLayers({ loggedIn: true, proofPath: "tailnet" });
+  const published: (string | undefined)[] = [];
+  const publish = layers.tailscale.publish;
+  layers.tailscale.publish = (c, n, o) => (published.push(o.mode), publish(c, n, o));
+  await connect(ctx, { ...OPTIONS, mode: "private" }, layers);
+  const restarted = await connect(ctx, { ...OPTIONS, restart: true }, layers);
+  assert.equal(restarted.mode, "private");
+  assert.deepEqual(published, ["private", "private"]);
+  const plain = await connect(ctx, OPTIONS, layers);
+  assert.equal(plain.mode, "public", "a plain connect is the switch back to public");
+  await Deno.remove(ctx.home, { recursive: true });
+});

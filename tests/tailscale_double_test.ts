@@ -612,3 +612,109 @@ Deno.test("the tailscale double's data plane proxies funnel traffic like tailsca
     assert.equal(res.body, "");
   });
 });
+
+Deno.test("the tailscale double's tailnet side reaches a Serve route that Funnel's public side refuses", async (t) => {
+  await using ts = await TailscaleDouble.start({ funnelAttr: false, funnelPorts: [] });
+  const caPem = await Deno.readTextFile(ts.caFile);
+  const seen: Record<string, string>[] = [];
+  await using upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    seen.push(Object.fromEntries(req.headers));
+    return new Response("hello from upstream");
+  });
+  const target = `http://127.0.0.1:${upstream.addr.port}`;
+  const tailnet = (port: number, headers?: Record<string, string>) =>
+    funnelRequest({ localPort: ts.tailnetPorts[port], hostname: HOST, caPem, path: "/", headers });
+  const publicSide = (port: number) =>
+    funnelRequest({ localPort: ts.publicPorts[port], hostname: HOST, caPem, path: "/" });
+
+  await t.step(
+    "`serve --bg --https=443` needs no Funnel permission and prints the tailnet block",
+    async () => {
+      const r = await ts.run(["serve", "--bg", "--yes", "--https=443", target]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, "");
+      assert.equal(
+        r.stdout,
+        `Available within your tailnet:\n\nhttps://${HOST}/\n|-- proxy ${target}\n\n` +
+          "Serve started and running in the background.\n" +
+          "To disable the proxy, run: tailscale serve --https=443 off\n",
+      );
+    },
+  );
+
+  await t.step(
+    "the config has the Web handler and no AllowFunnel entry, as `serve status --json` shows",
+    async () => {
+      const expected = {
+        TCP: { "443": { HTTPS: true } },
+        Web: { [`${HOST}:443`]: { Handlers: { "/": { Proxy: target } } } },
+      };
+      assert.deepEqual(await ts.serveConfig(), expected);
+      const status = await ts.run(["serve", "status", "--json"]);
+      assert.equal(status.stdout, JSON.stringify(expected, null, 2) + "\n");
+      const plain = await ts.run(["serve", "status"]);
+      assert.match(
+        plain.stdout,
+        new RegExp(`https://${HOST.replaceAll(".", "\\.")} \\(tailnet only\\)`),
+      );
+      assert.doesNotMatch(plain.stdout, /Funnel on/);
+    },
+  );
+
+  await t.step("a tailnet peer reaches it with identity headers and no Funnel header", async () => {
+    const res = await tailnet(443, { "Tailscale-User-Login": "mallory@example.com" });
+    assert.equal(res.status, 200);
+    assert.equal(res.body, "hello from upstream");
+    const h = seen.at(-1)!;
+    assert.equal(h["tailscale-user-login"], "alice@example.com", "the peer's, not the client's");
+    assert.equal(h["tailscale-funnel-request"], undefined);
+    assert.equal(h["x-forwarded-for"], "127.0.0.1");
+  });
+
+  await t.step("the public side refuses it, and Funnel itself is refused here", async () => {
+    await assert.rejects(publicSide(443), ConnectionClosedError);
+    const r = await ts.run(["funnel", "--bg", "--https=443", target]);
+    assert.equal(r.code, 0, "the enable flow's don't-wait answer exits 0");
+    assert.match(r.stdout, /Funnel is not enabled on your tailnet\./);
+    assert.equal((await ts.serveConfig()).AllowFunnel, undefined);
+  });
+
+  await t.step("a port nobody serves is closed on the tailnet side too", async () => {
+    await assert.rejects(tailnet(8443), ConnectionClosedError);
+  });
+
+  await t.step("Funnel on, then `serve --bg` again: public and back, same handler", async () => {
+    await ts.enableFunnel();
+    await ts.update({ funnelPorts: [443, 8443, 10000] });
+    assert.equal((await ts.run(["funnel", "--bg", "--yes", "--https=443", target])).code, 0);
+    assert.equal((await ts.serveConfig()).AllowFunnel?.[`${HOST}:443`], true);
+    assert.equal((await publicSide(443)).status, 200);
+    assert.equal((await tailnet(443)).status, 200, "a funneled port serves the tailnet too");
+    const back = await ts.run(["serve", "--bg", "--yes", "--https=443", target]);
+    assert.equal(back.stderr, `Removing Funnel for ${HOST}:${HOST}:443\n`);
+    assert.equal((await ts.serveConfig()).AllowFunnel, undefined);
+    await assert.rejects(publicSide(443), ConnectionClosedError);
+  });
+
+  await t.step(
+    "HTTPS off: serve prints the Serve enable link, exits 0, writes nothing",
+    async () => {
+      await ts.run(["serve", "reset"]);
+      await ts.update({ https: false });
+      const r = await ts.run(["serve", "--bg", "--yes", "--https=443", target]);
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /Serve is not enabled on your tailnet\.[\s\S]*\/f\/serve\?node=/);
+      assert.deepEqual(await ts.serveConfig(), {});
+    },
+  );
+
+  await t.step(
+    "connectTo() maps the node's Tailscale IPs on every port to the tailnet side",
+    () => {
+      const rules = ts.connectTo().split(",");
+      assert.ok(rules.includes(`127.0.0.1:443:127.0.0.1:${ts.tailnetPorts[443]}`));
+      assert.ok(rules.includes(`[::1]:8443:127.0.0.1:${ts.tailnetPorts[8443]}`));
+      assert.ok(rules.includes(`${HOST}:443:127.0.0.1:${ts.publicPorts[443]}`));
+    },
+  );
+});

@@ -102,7 +102,12 @@ export function renderConnectHuman(result: ConnectResult, style: Style): string 
     `    -d '{"model":"${result.model}","messages":[{"role":"user","content":"Hello!"}]}'`;
   const lines = [
     "",
-    bold(style, "Your assistant is online."),
+    bold(
+      style,
+      result.mode === "private"
+        ? "Your assistant is online in your tailnet (private: not on the internet)."
+        : "Your assistant is online.",
+    ),
     "",
     `  Base URL     ${result.url}/v1`,
     `  Endpoint     ${result.endpoint}`,
@@ -128,7 +133,9 @@ export function renderConnectHuman(result: ConnectResult, style: Style): string 
   lines.push(
     dim(
       style,
-      "Keep the key secret: it is the only thing between the internet and your assistant.",
+      result.mode === "private"
+        ? "Keep the key secret: anyone in your tailnet who has it reaches your assistant."
+        : "Keep the key secret: it is the only thing between the internet and your assistant.",
     ),
   );
   return lines.join("\n") + "\n";
@@ -149,6 +156,11 @@ export function renderStatusHuman(report: StatusReport, style: Style): string {
     );
     if (report.firstProblem.fix) lines.push(`  fix: ${report.firstProblem.fix}`);
   }
+  lines.push(
+    report.mode === "private"
+      ? "Mode: private (Tailscale Serve): the URL works only on devices in your tailnet."
+      : "Mode: public (Tailscale Funnel).",
+  );
   lines.push("");
   for (const layer of report.layers) {
     const mark = layer.ok

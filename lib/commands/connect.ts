@@ -11,9 +11,15 @@
  */
 import { ensurePrivateDir } from "../core/atomic_file.ts";
 import type { EctoContext } from "../core/context.ts";
-import { updateConnectionRecord } from "../core/connection_record.ts";
+import { readConnectionRecord, updateConnectionRecord } from "../core/connection_record.ts";
 import { credentialsFileFor, readCredentials, writeCredentials } from "../core/credentials.ts";
-import type { Layers, ProofOutcome, PublishedRoute, TailscaleNode } from "../core/layer_types.ts";
+import type {
+  Layers,
+  ProofOutcome,
+  PublishedRoute,
+  PublishMode,
+  TailscaleNode,
+} from "../core/layer_types.ts";
 import { realLayers } from "./real_layers.ts";
 import { acquireLock } from "../core/lock.ts";
 import { ActionRequiredError, EctoError } from "../core/errors.ts";
@@ -45,6 +51,11 @@ export interface ConnectOptions {
   proofTimeoutMs: number;
   /** How long to wait for a browser login on a terminal. */
   loginTimeoutMs: number;
+  /**
+   * `private` (`--private`): Serve on the tailnet only, no Funnel. Default `public`, except
+   * that `restart` keeps the recorded mode.
+   */
+  mode?: PublishMode;
 }
 
 /** The summary connect prints (and `--json` returns). */
@@ -59,8 +70,10 @@ export interface ConnectResult {
   token: string;
   /** The model id a client should send. */
   model: string;
-  /** The Funnel port ecto's route is on. */
+  /** The HTTPS port ecto's route is on (Funnel, or Serve in private mode). */
   funnelPort: number;
+  /** `public` (Funnel, the internet) or `private` (Serve: only devices in the tailnet). */
+  mode: PublishMode;
   /** Where the credentials are. */
   credentialsFile: string;
   /** What was proven, over which path. */
@@ -107,6 +120,10 @@ export async function connect(
   const l = layers ?? realLayers();
   await ensurePrivateDir(ctx.paths.stateDir);
   await using _lock = await acquireLock(ctx.paths.lockFile, { command: "connect", $: ctx.$ });
+  // --restart leaves Tailscale alone, so it keeps the recorded mode (never turns private public).
+  const mode: PublishMode = options.mode ??
+    (options.restart ? (await readConnectionRecord(ctx.paths)).mode : undefined) ?? "public";
+  const priv = mode === "private";
   const changed: string[] = [];
   const step = async <T extends { changed?: boolean; detail: string }>(
     id: string,
@@ -147,6 +164,7 @@ export async function connect(
           restart: options.restart,
           funnelPort: options.funnelPort,
           keepBind: options.keepBind,
+          mode,
         }),
     );
   }
@@ -154,17 +172,21 @@ export async function connect(
   // Tailscale: installed, running, logged in, allowed to Funnel. --restart leaves it alone
   // except for reading where we are published.
   const ts = options.restart
-    ? await step("tailscale.check", "Reading Tailscale state", (c) => l.tailscale.current(c))
+    ? await step(
+      "tailscale.check",
+      "Reading Tailscale state",
+      (c) => l.tailscale.current(c, { mode }),
+    )
     : await (async () => {
       const installed = await step(
         "tailscale.install",
         "Looking for Tailscale",
-        (c) => l.tailscale.ensureInstalled(c),
+        (c) => l.tailscale.ensureInstalled(c, { mode }),
       );
       await step(
         "tailscale.daemon",
         "Checking the Tailscale daemon",
-        (c) => l.tailscale.ensureRunning(c, installed),
+        (c) => l.tailscale.ensureRunning(c, installed, { mode }),
       );
       const login = await step(
         "tailscale.login",
@@ -176,9 +198,9 @@ export async function connect(
           }),
       );
       await step(
-        "tailscale.funnel",
-        "Checking Funnel prerequisites",
-        (c) => l.tailscale.checkFunnelReady(c, login),
+        priv ? "tailscale.serve" : "tailscale.funnel",
+        priv ? "Checking Serve prerequisites (MagicDNS, HTTPS)" : "Checking Funnel prerequisites",
+        (c) => l.tailscale.checkFunnelReady(c, login, { mode }),
       );
       return login;
     })();
@@ -259,15 +281,19 @@ export async function connect(
   await updateConnectionRecord(ctx.paths, { edgeListen: edge.listen, supervisor: edge.supervisor });
 
   const route = await step(
-    "funnel.route",
-    "Publishing the edge through Funnel",
-    (c) => publishEdge(c, l, { node: ts, target: edge.target, options, plan }),
+    priv ? "serve.route" : "funnel.route",
+    priv
+      ? "Publishing the edge on your tailnet only (Serve)"
+      : "Publishing the edge through Funnel",
+    (c) =>
+      publishEdge(c, l, { node: ts, target: edge.target, options: { ...options, mode }, plan }),
   );
   const now = new Date(ctx.now()).toISOString();
   const record = await updateConnectionRecord(ctx.paths, {
     dnsName: ts.dnsName,
     funnelPort: route.port,
     funnelTarget: edge.target,
+    mode,
     updated: now,
     ...(plan.needed
       ? {
@@ -286,13 +312,25 @@ export async function connect(
     );
   }
   if (!record.created) await updateConnectionRecord(ctx.paths, { created: now });
+  if (priv) {
+    notes.push(
+      `Private mode: ${
+        baseUrl(ts.dnsName, route.port)
+      } works only on devices in your tailnet (Tailscale Serve, no Funnel); \`ecto connect\` makes it public.`,
+    );
+  }
 
   const url = baseUrl(ts.dnsName, route.port);
   const model = gateway.model;
   const endpoint = `${url}/v1/chat/completions`;
   // The proof: over the public path when public DNS has the name, else say plainly that
   // only the tailnet path was proven. Nothing proven at all is a failure.
-  ctx.events({ kind: "step", step: "proof", status: "start", detail: "Proving the public URL" });
+  ctx.events({
+    kind: "step",
+    step: "proof",
+    status: "start",
+    detail: priv ? "Proving the URL over the tailnet" : "Proving the public URL",
+  });
   const proof = await l.proof(ctx, {
     url,
     dnsName: ts.dnsName,
@@ -300,6 +338,7 @@ export async function connect(
     key: owner.key,
     timeoutMs: options.proofTimeoutMs,
     tailnetAddresses: ts.tailscaleIps,
+    mode,
   });
   const proven = proof.path !== "none" && proof.unauthenticated.ok && proof.authenticated.ok;
   ctx.events({
@@ -319,7 +358,8 @@ export async function connect(
   await step("credentials", "Writing the credentials file", async () => {
     const previous = await readCredentials(credentialsFile).catch(() => undefined);
     const same = previous?.token === owner.key && previous.url === url &&
-      previous.port === gateway.port && previous.model === model;
+      previous.port === gateway.port && previous.model === model &&
+      (previous.mode ?? "public") === mode;
     if (same) return { detail: `Credentials unchanged in ${credentialsFile}.` };
     const keepCreated = previous?.token === owner.key && previous.created !== "";
     await writeCredentials(credentialsFile, {
@@ -327,6 +367,7 @@ export async function connect(
       url,
       port: gateway.port,
       model,
+      mode,
       created: keepCreated ? new Date(previous.created) : new Date(ctx.now()),
     });
     return {
@@ -342,6 +383,7 @@ export async function connect(
     token: owner.key,
     model,
     funnelPort: route.port,
+    mode,
     credentialsFile,
     proof,
     changed,
@@ -395,11 +437,15 @@ async function publishEdge(
     return await l.tailscale.publish(ctx, args.node, {
       target: args.target,
       ...(port === undefined ? {} : { port }),
+      mode: options.mode ?? "public",
     });
   } catch (error) {
     const busy = error instanceof EctoError &&
-      (error.code === "funnel_port_busy" || error.code === "funnel_port_not_allowed");
+      ["funnel_port_busy", "funnel_port_not_allowed", "serve_port_busy"].includes(error.code);
     if (!busy || options.funnelPort !== undefined || port === undefined) throw error;
-    return await l.tailscale.publish(ctx, args.node, { target: args.target });
+    return await l.tailscale.publish(ctx, args.node, {
+      target: args.target,
+      mode: options.mode ?? "public",
+    });
   }
 }

@@ -57,7 +57,9 @@ export async function disconnect(
   // The route first: once it is gone nothing from outside reaches the edge.
   await step(
     "funnel.route",
-    "Removing ecto's Funnel route",
+    record.mode === "private"
+      ? "Removing ecto's Serve route (private)"
+      : "Removing ecto's Funnel route",
     () => l.tailscale.unpublish(ctx, { port: record.funnelPort, target: record.funnelTarget }),
   );
   await step("edge.remove", "Stopping the edge", () => l.edge.remove(ctx));

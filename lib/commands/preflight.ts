@@ -15,6 +15,7 @@ import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../cor
 import { edgeListen } from "../core/addresses.ts";
 import { loadOpenClaw, planOpenClaw } from "../openclaw/mod.ts";
 import {
+  ADMIN_DNS_URL,
   allowedFunnelPorts,
   assertNotKnownBroken,
   assertSupportedVersion,
@@ -38,6 +39,8 @@ export interface PreflightRequest {
   funnelPort?: number | undefined;
   /** `--keep-bind`: a non-loopback bind is left as it is. */
   keepBind?: boolean;
+  /** `private` (`--private`): Serve only, so no Funnel permission or port policy is needed. */
+  mode?: "public" | "private";
 }
 
 /** What the preflight found (for the step line and `--json`). */
@@ -151,7 +154,7 @@ export async function preflight(
     return { ...found, detail: `${parts.join("; ")}.` };
   }
   if (install.version) assertSupportedVersion(install.version, install.variant);
-  assertNotKnownBroken(install.version?.short, install.variant, "cli");
+  assertNotKnownBroken(install.version?.short, install.variant, "cli", request.mode);
   if (request.authKey !== undefined && install.variant === "appstore") {
     throw sandboxedAuthKeyError();
   }
@@ -165,9 +168,26 @@ export async function preflight(
     parts.push("its daemon is not running (connect starts it)");
     return { ...found, detail: `${parts.join("; ")}.` };
   }
-  assertNotKnownBroken(status.version, install.variant, "daemon");
+  assertNotKnownBroken(status.version, install.variant, "daemon", request.mode);
   found.backendState = status.backendState;
-  if (status.connected) {
+  if (status.connected && request.mode === "private") {
+    // Serve needs MagicDNS and HTTPS certificates; the Funnel attribute and ports do not apply.
+    if (!status.magicDnsEnabled) {
+      throw new ActionRequiredError(
+        "magicdns_disabled",
+        "MagicDNS is off for your tailnet; the private URL needs it.",
+        {
+          url: ADMIN_DNS_URL,
+          fix: `Turn on MagicDNS at ${ADMIN_DNS_URL}, then run ecto connect --private again.`,
+        },
+      );
+    }
+    parts.push(
+      status.httpsCapable
+        ? `${status.backendState}, MagicDNS and HTTPS on (private: no Funnel needed)`
+        : `${status.backendState}, MagicDNS on; HTTPS still to enable (connect relays the link)`,
+    );
+  } else if (status.connected) {
     const problem = funnelStatusProblem(status);
     if (problem) throw problem;
     const allowed = allowedFunnelPorts(status);

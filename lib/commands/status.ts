@@ -8,7 +8,7 @@
 import type { EctoContext } from "../core/context.ts";
 import { readConnectionRecord } from "../core/connection_record.ts";
 import { credentialsFileFor, keyPreview, readCredentials } from "../core/credentials.ts";
-import type { Layers, LayerStatus } from "../core/layer_types.ts";
+import type { Layers, LayerStatus, PublishMode } from "../core/layer_types.ts";
 import { realLayers } from "./real_layers.ts";
 import { describeExposure } from "../tailscale/serve_config.ts";
 import { planTakeover } from "./takeover.ts";
@@ -25,9 +25,14 @@ export interface StatusOptions {
 export interface StatusReport {
   /** True when no layer is broken. */
   ok: boolean;
+  /** `public` (Funnel) or `private` (Serve: the URL works only inside the tailnet), from the record. */
+  mode: PublishMode;
   /** The first broken layer, with its fix. */
   firstProblem?: { layer: string; message: string; fix?: string | undefined } | undefined;
-  /** Every layer's line, in order: exposure, tailscale, funnel, edge, gateway, credentials, public. */
+  /**
+   * Every layer's line, in order: exposure, tailscale, funnel, edge, gateway, credentials,
+   * public (private mode: `serve` for `funnel`, `tailnet` for `public`).
+   */
   layers: LayerStatus[];
 }
 
@@ -39,6 +44,9 @@ export async function status(
 ): Promise<StatusReport> {
   const l = layers ?? realLayers();
   const record = await readConnectionRecord(ctx.paths);
+  const mode: PublishMode = record.mode ?? "public";
+  // Private mode checks the tailnet path instead of the public one, under its own name.
+  const checkName = mode === "private" ? "tailnet" : "public";
   const [exposure, ts, edge, gateway, credentials] = await Promise.all([
     exposureStatus(ctx, l),
     l.tailscale.report(ctx, record),
@@ -58,10 +66,17 @@ export async function status(
   let publicStatus: LayerStatus;
   const healthy = report.every((layer) => layer.ok !== false);
   if (!options.publicCheck) {
-    publicStatus = { name: "public", ok: null, summary: "not checked (--no-public)", details: {} };
+    publicStatus = {
+      name: checkName,
+      ok: null,
+      summary: mode === "private"
+        ? "not checked (--no-public); private mode: the URL works only inside your tailnet"
+        : "not checked (--no-public)",
+      details: {},
+    };
   } else if (!healthy || !ts.node || !ts.route || !credentials.key) {
     publicStatus = {
-      name: "public",
+      name: checkName,
       ok: null,
       summary: "not checked: a layer above is broken",
       details: {},
@@ -74,17 +89,20 @@ export async function status(
       key: credentials.key,
       timeoutMs: options.publicTimeoutMs ?? 5_000,
       tailnetAddresses: ts.node.tailscaleIps,
+      mode,
     });
     const ok = proof.authenticated.ok && proof.unauthenticated.ok;
     publicStatus = {
-      name: "public",
+      name: checkName,
       ok: proof.path === "none" ? false : ok,
       summary: proof.detail,
       details: { path: proof.path, ms: proof.durationMs },
       ...(ok ? {} : {
         problem: {
           message: proof.detail,
-          fix: "ecto connect (re-proves the path and repairs what is broken)",
+          fix: `${
+            mode === "private" ? "ecto connect --private" : "ecto connect"
+          } (re-proves the path and repairs what is broken)`,
         },
       }),
     };
@@ -93,6 +111,7 @@ export async function status(
   const broken = report.find((layer) => layer.ok === false);
   return {
     ok: broken === undefined,
+    mode,
     ...(broken
       ? {
         firstProblem: {

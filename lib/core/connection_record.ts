@@ -17,8 +17,10 @@ import type { EctoPaths } from "./paths.ts";
 export interface ConnectionRecord {
   /** The node's DNS name when the route was made. */
   dnsName?: string;
-  /** The Funnel port ecto's route is on. */
+  /** The HTTPS port ecto's route is on (a Funnel port, or the Serve port in private mode). */
   funnelPort?: number;
+  /** `private`: the route is Serve only (tailnet); `public` (or absent): Funnel. */
+  mode?: "public" | "private";
   /** The exact proxy target of ecto's route (the edge), e.g. `http://127.0.0.1:18795`. */
   funnelTarget?: string;
   /** Where the edge listens. */

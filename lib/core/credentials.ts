@@ -27,10 +27,14 @@ export interface Credentials {
   endpoint: string;
   /** Model name for clients, e.g. `openclaw/default`. */
   model: string;
+  /** Only in private mode: `private` (the URL works only inside the tailnet). */
+  mode?: "private";
+  /** Only in private mode: who can reach the URL, in words. */
+  reach?: string;
 }
 
 /** What {@link readCredentials} returns: older files may lack `model`. */
-export interface StoredCredentials extends Omit<Credentials, "model"> {
+export interface StoredCredentials extends Omit<Credentials, "model" | "reach"> {
   /** Absent in files written by the old skill. */
   model?: string;
   /** `true` when the file is in the old skill's format (no `endpoint`/`model`). */
@@ -49,6 +53,8 @@ export interface CredentialsInput {
   model?: string;
   /** Defaults to now. */
   created?: Date;
+  /** `private`: the URL is tailnet-only, and the file says so. Default `public`. */
+  mode?: "public" | "private";
 }
 
 /** Builds the file's content (pure; keys in the seed's order, then ecto's). */
@@ -61,6 +67,13 @@ export function buildCredentials(input: CredentialsInput, now: Date = new Date()
     created: (input.created ?? now).toISOString(),
     endpoint: `${url}/v1/chat/completions`,
     model: input.model ?? DEFAULT_MODEL,
+    ...(input.mode === "private"
+      ? {
+        mode: "private" as const,
+        reach: "tailnet only: this URL works only on devices in your tailnet " +
+          "(Tailscale Serve, no Funnel)",
+      }
+      : {}),
   };
 }
 
@@ -133,6 +146,7 @@ export async function readCredentials(path: string): Promise<StoredCredentials |
     legacy: v.endpoint === undefined && v.model === undefined,
   };
   if (typeof v.model === "string" && v.model !== "") stored.model = v.model;
+  if (v.mode === "private") stored.mode = "private";
   return stored;
 }
 

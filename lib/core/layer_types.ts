@@ -10,6 +10,12 @@
 import type { ConnectionRecord } from "./connection_record.ts";
 import type { EctoContext } from "./context.ts";
 
+/**
+ * Where ecto publishes the edge: `public` through Funnel (the internet), or
+ * `private` through Serve only (devices in the user's tailnet).
+ */
+export type PublishMode = "public" | "private";
+
 /** Every step result says what it found or did, and whether it changed anything. */
 export interface StepResult {
   /** One human sentence: what was found or done. */
@@ -40,9 +46,9 @@ export interface TailscaleNode extends StepResult {
   funnelPorts: number[];
 }
 
-/** ecto's Funnel route. */
+/** ecto's route (Funnel, or Serve in private mode). */
 export interface PublishedRoute extends StepResult {
-  /** The public Funnel port the route is on: 443, 8443 or 10000. */
+  /** The HTTPS port the route is on: 443, 8443 or 10000. */
   port: number;
 }
 
@@ -125,6 +131,8 @@ export interface ProofRequest {
   timeoutMs: number;
   /** The node's Tailscale IPs, for the tailnet path. */
   tailnetAddresses: string[];
+  /** `private`: prove over the tailnet only (no public DNS, no public claim). */
+  mode?: PublishMode;
 }
 
 /** One layer's line in `ecto status`. */
@@ -145,7 +153,7 @@ export interface LayerStatus {
 export interface TailscaleReport {
   /** The `tailscale` line: installed, running, logged in. */
   tailscale: LayerStatus;
-  /** The `funnel` line: ecto's route and whether Funnel is on for it. */
+  /** The `funnel` line (`serve` in private mode): ecto's route and whether Funnel is on for it. */
   funnel: LayerStatus;
   /** The node, when logged in (for the public check). */
   node?: TailscaleNode | undefined;
@@ -155,10 +163,17 @@ export interface TailscaleReport {
 
 /** The Tailscale layer as orchestration sees it. */
 export interface TailscaleLayer {
-  /** Finds the Tailscale CLI, installing it (with consent) when it is missing. */
-  ensureInstalled(ctx: EctoContext): Promise<TailscaleFound>;
+  /**
+   * Finds the Tailscale CLI, installing it (with consent) when it is missing.
+   * Refuses a known-broken release (one that breaks Funnel only in `public` mode).
+   */
+  ensureInstalled(ctx: EctoContext, options?: { mode?: PublishMode }): Promise<TailscaleFound>;
   /** Makes sure the daemon runs, starting it (with consent) when it does not. */
-  ensureRunning(ctx: EctoContext, found: TailscaleFound): Promise<StepResult>;
+  ensureRunning(
+    ctx: EctoContext,
+    found: TailscaleFound,
+    options?: { mode?: PublishMode },
+  ): Promise<StepResult>;
   /**
    * Makes sure the node is logged in: headless with `authKey`, else through a
    * browser login, waiting up to `timeoutMs`. Without a terminal and a key it
@@ -171,16 +186,25 @@ export interface TailscaleLayer {
   ): Promise<TailscaleNode>;
   /**
    * Checks MagicDNS, HTTPS certificates, Funnel permission (running the enable
-   * flow when it is missing) and port 443 in the tailnet policy.
+   * flow when it is missing) and port 443 in the tailnet policy. In `private`
+   * mode only MagicDNS and HTTPS certificates (Serve needs no Funnel permission).
    */
-  checkFunnelReady(ctx: EctoContext, node: TailscaleNode): Promise<StepResult>;
+  checkFunnelReady(
+    ctx: EctoContext,
+    node: TailscaleNode,
+    options?: { mode?: PublishMode },
+  ): Promise<StepResult>;
   /** The current node without installing, starting or logging in (for `--restart`). */
-  current(ctx: EctoContext): Promise<TailscaleNode>;
-  /** Publishes `target` through Funnel, on `port` or ecto's current or the first free port. */
+  current(ctx: EctoContext, options?: { mode?: PublishMode }): Promise<TailscaleNode>;
+  /**
+   * Publishes `target` through Funnel (or, `private`, through Serve on the
+   * tailnet only), on `port` or ecto's current or the first free port, and
+   * removes ecto's routes on other ports, so one route is left, in that mode.
+   */
   publish(
     ctx: EctoContext,
     node: TailscaleNode,
-    options: { target: string; port?: number },
+    options: { target: string; port?: number; mode?: PublishMode },
   ): Promise<PublishedRoute>;
   /** Removes ecto's Funnel route to `target` (default: the edge), only on `port` when given. */
   unpublish(
@@ -285,6 +309,7 @@ export interface Layers {
       restart: boolean;
       funnelPort?: number | undefined;
       keepBind?: boolean;
+      mode?: PublishMode;
     },
   ): Promise<StepResult>;
 }

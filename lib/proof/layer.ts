@@ -17,6 +17,7 @@ export function proofLayer(ctx: EctoContext, request: ProofRequest): Promise<Pro
     tailnetAddresses: request.tailnetAddresses,
     env: ctx.env,
     waitMs: request.timeoutMs,
+    tailnetOnly: request.mode === "private",
     events: ctx.events,
   });
 }

@@ -222,6 +222,7 @@ function proven(run: Run, path: "public" | "tailnet", found: Found) {
 export async function provePublicUrl(options: ProveOptions): Promise<ProofResult> {
   const run = await startRun(options);
   const events = options.events ?? ignoreEvents;
+  if (options.tailnetOnly) return await proveTailnetOnly(run);
   const pub = await publicPath(run);
   const { attempts, publicDns } = pub;
   if (pub.found && passed(pub.found.outcome)) {
@@ -286,4 +287,65 @@ export async function provePublicUrl(options: ProveOptions): Promise<ProofResult
       tailnet.failures.join("; ")
     }.`,
   };
+}
+
+/**
+ * Private mode: the tailnet path alone, retried within the bound while the
+ * edge or the certificate catches up. Public DNS is not asked: the URL is
+ * not meant to be public, and the result says so.
+ */
+async function proveTailnetOnly(run: Run): Promise<ProofResult> {
+  const { deps, options } = run;
+  const waitMs = options.waitMs ?? 60_000;
+  const retryMs = options.retryIntervalMs ?? 3_000;
+  const publicDns: PublicDnsResult = {
+    source: "public-dns",
+    addresses: [],
+    error: "not asked: private mode (tailnet only)",
+  };
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    const tailnet = await tailnetPath(run);
+    if (tailnet.found && passed(tailnet.found.outcome)) {
+      return {
+        ...proven(run, "tailnet", tailnet.found),
+        publicDns,
+        publicError: "not checked: private mode publishes on the tailnet only",
+        attempts,
+        detail: `Proven over the tailnet (via ${tailnet.found.target}): the edge refused a ` +
+          `request without a key and listed ${
+            modelCount(tailnet.found.outcome.authenticated.models)
+          } with the client key. ${run.url} works only on devices in your tailnet ` +
+          `(Tailscale Serve, no Funnel).`,
+      };
+    }
+    const failures = tailnet.failures.join("; ") || "no tailnet address to try";
+    const transient = !tailnet.found || tailnet.found.outcome.transient;
+    if (!transient || run.elapsed() + retryMs > waitMs) {
+      const shown = tailnet.found;
+      return {
+        path: "none",
+        url: run.url,
+        publicDns,
+        publicError: "not checked: private mode publishes on the tailnet only",
+        checkedVia: shown ? "tailnet" : null,
+        ...(shown ? { target: shown.target } : {}),
+        unauthenticated: shown?.outcome.unauthenticated ??
+          { status: null, ok: false, error: "nothing answered" },
+        authenticated: shown?.outcome.authenticated ?? notAttempted("nothing answered"),
+        attempts,
+        durationMs: run.elapsed(),
+        detail: `Not proven over the tailnet: ${failures}.`,
+      };
+    }
+    options.events?.({
+      kind: "progress",
+      step: "proof.tailnet",
+      message: `Waiting for ${run.url} to answer on the tailnet: ${failures}`,
+      elapsedMs: run.elapsed(),
+      limitMs: waitMs,
+    });
+    await deps.sleep(retryMs);
+  }
 }

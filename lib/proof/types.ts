@@ -45,6 +45,11 @@ export interface ProveOptions {
   dnsTimeoutMs?: number;
   /** Public resolvers to ask (default `ECTO_DNS_SERVER`, else {@link PUBLIC_NAME_SERVERS}). */
   nameServers?: readonly NameServer[];
+  /**
+   * Private mode: prove over the tailnet only, retried within `waitMs`; public
+   * DNS is never asked and the result never claims the public path.
+   */
+  tailnetOnly?: boolean;
   /** Progress while waiting, a note on fallback. */
   events?: EventSink;
   /** Effects, for tests. */

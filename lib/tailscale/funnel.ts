@@ -54,9 +54,15 @@ export interface FunnelRoute extends EctoRoute {
   changed: boolean;
   /** One sentence: what was found or done. */
   detail: string;
+  /** ecto's routes on other ports in the config last read (a switch's leftovers to remove). */
+  others: EctoRoute[];
 }
 
 const STEP = "tailscale.funnel";
+
+function othersThan(config: ServeConfig, host: string, target: string, port: number): EctoRoute[] {
+  return findEctoRoutes(config, host, target).filter((r) => r.port !== port);
+}
 
 /** The argv of ecto's funnel write: flags first, target last. */
 export function funnelArgs(port: number, target: string): string[] {
@@ -105,7 +111,12 @@ export async function enableFunnel(
   let choice = choosePort(config, status, options.target, options.preferredPort);
   if (choice.existing && config.allowFunnel.has(hostPort(host, choice.port))) {
     const route = findEctoRoutes(config, host, options.target).find((r) => r.port === choice.port)!;
-    return { ...route, changed: false, detail: `Funnel already serves ${route.url}` };
+    return {
+      ...route,
+      changed: false,
+      detail: `Funnel already serves ${route.url}`,
+      others: othersThan(config, host, options.target, choice.port),
+    };
   }
 
   let etagRetried = false;
@@ -134,7 +145,12 @@ export async function enableFunnel(
         r.port === choice.port
       );
       if (route?.funnel) {
-        return { ...route, changed: true, detail: `Funnel now serves ${route.url}` };
+        return {
+          ...route,
+          changed: true,
+          detail: `Funnel now serves ${route.url}`,
+          others: othersThan(config, host, options.target, choice.port),
+        };
       }
       if (prompt) {
         // "Don't wait" enablement: the CLI exited 0 having changed nothing.
@@ -245,6 +261,8 @@ export interface RemoveFunnelOptions {
   target: string;
   /** Only this port (default: every ecto route on this node). */
   port?: number;
+  /** Every ecto route but the one on this port (a switch's leftovers). */
+  exceptPort?: number;
   /** Progress events; a `warn` note when other routes changed meanwhile. */
   events?: EventSink;
 }
@@ -308,10 +326,10 @@ export async function removeFunnel(
   const host = status.dnsName;
   const before = await getServeConfig(cli);
   const routes = findEctoRoutes(before, host, options.target).filter((r) =>
-    options.port === undefined || r.port === options.port
+    (options.port === undefined || r.port === options.port) && r.port !== options.exceptPort
   );
   if (routes.length === 0) {
-    return { removed: [], othersUnchanged: true, detail: "No ecto Funnel route to remove." };
+    return { removed: [], othersUnchanged: true, detail: "No ecto route to remove." };
   }
   let expected = before;
   for (const route of routes) {
@@ -330,7 +348,7 @@ export async function removeFunnel(
   if (left.length > 0) {
     throw new EctoError(
       "funnel_remove_failed",
-      `ecto's Funnel route on port ${left[0].port} is still in the serve config.`,
+      `ecto's route on port ${left[0].port} is still in the serve config.`,
       { fix: `tailscale serve --https=${left[0].port} --set-path=/ off` },
     );
   }
@@ -346,7 +364,10 @@ export async function removeFunnel(
   return {
     removed: routes,
     othersUnchanged,
-    detail: `Removed the Funnel route ${routes.map((r) => r.url).join(", ")}.`,
+    detail: `Removed ecto's route ${
+      routes.map((r) => `${r.url} (${r.funnel ? "public, Funnel" : "tailnet only, Serve"})`)
+        .join(", ")
+    }.`,
   };
 }
 

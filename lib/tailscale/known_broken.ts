@@ -86,13 +86,29 @@ export function knownBrokenError(
   );
 }
 
-/** Throws {@link knownBrokenError} when `version` is in the table; does nothing otherwise. */
+/**
+ * The breakage that matters for a mode: in `private` mode (Serve only) a
+ * Funnel-only breakage does not apply.
+ */
+export function breakageFor(
+  text: string | undefined,
+  mode: "public" | "private" = "public",
+): KnownBreakage | undefined {
+  const breakage = knownBreakageOf(text);
+  return mode === "private" && breakage?.feature === "funnel" ? undefined : breakage;
+}
+
+/**
+ * Throws {@link knownBrokenError} when `version` is in the table (and the
+ * breakage matters for `mode`); does nothing otherwise.
+ */
 export function assertNotKnownBroken(
   version: string | undefined,
   variant: TailscaleVariant,
   which: "cli" | "daemon" = "cli",
+  mode: "public" | "private" = "public",
 ): void {
-  const breakage = knownBreakageOf(version);
+  const breakage = breakageFor(version, mode);
   if (breakage && version) {
     throw knownBrokenError(parseVersionPrefix(version)!.short, breakage, variant, which);
   }

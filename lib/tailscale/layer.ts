@@ -10,6 +10,7 @@ import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../cor
 import type {
   GatewayRoutes,
   LayerStatus,
+  PublishMode,
   StepResult,
   TailscaleFound,
   TailscaleLayer,
@@ -22,6 +23,7 @@ import {
   allowedFunnelPorts,
   assertNotKnownBroken,
   assertSupportedVersion,
+  breakageFor,
   cliFromInstall,
   enableFunnel,
   findEctoRoute,
@@ -30,7 +32,6 @@ import {
   getServeConfig,
   getStatus,
   installTailscale,
-  knownBreakageOf,
   knownBrokenError,
   locateTailscale,
   login,
@@ -43,6 +44,7 @@ import {
 import { edgeTarget } from "../core/addresses.ts";
 import { removeGatewayExposures } from "./gateway_routes.ts";
 import { describeExposure, findGatewayExposures, foregroundLoopbackPorts } from "./serve_config.ts";
+import { enableServe } from "./serve.ts";
 
 export { ADMIN_DNS_URL, ADMIN_POLICY_URL } from "./mod.ts";
 
@@ -92,7 +94,7 @@ export function tailscaleLayer(): TailscaleLayer {
   };
 
   return {
-    async ensureInstalled(ctx): Promise<TailscaleFound> {
+    async ensureInstalled(ctx, options): Promise<TailscaleFound> {
       let install = await locate(ctx);
       let changed = false;
       if (!install) {
@@ -108,7 +110,7 @@ export function tailscaleLayer(): TailscaleLayer {
         changed = true;
       }
       if (install.version) assertSupportedVersion(install.version, install.variant);
-      assertNotKnownBroken(install.version?.short, install.variant, "cli");
+      assertNotKnownBroken(install.version?.short, install.variant, "cli", options?.mode);
       const version = install.version?.short ?? "unknown version";
       return {
         path: install.path,
@@ -121,7 +123,7 @@ export function tailscaleLayer(): TailscaleLayer {
       };
     },
 
-    async ensureRunning(ctx): Promise<StepResult> {
+    async ensureRunning(ctx, _found, options): Promise<StepResult> {
       const install = await located(ctx);
       const handle = cli(ctx, install);
       let status: TailscaleStatus | undefined;
@@ -134,7 +136,7 @@ export function tailscaleLayer(): TailscaleLayer {
       }
       if (status) {
         // The daemon may be older or newer than the CLI (e.g. not restarted after an upgrade).
-        assertNotKnownBroken(status.version, install.variant, "daemon");
+        assertNotKnownBroken(status.version, install.variant, "daemon", options?.mode);
         return { detail: `The Tailscale daemon is running (${status.backendState}).` };
       }
       await startTailscaleDaemon(install, handle, {
@@ -163,15 +165,16 @@ export function tailscaleLayer(): TailscaleLayer {
       return nodeOf(result.status, result.detail, result.changed);
     },
 
-    async checkFunnelReady(ctx): Promise<StepResult> {
+    async checkFunnelReady(ctx, _node, options): Promise<StepResult> {
       const status = lastStatus ?? await getStatus(cli(ctx, await located(ctx)));
+      if (options?.mode === "private") return checkServePrerequisites(ctx, cli, located, status);
       return checkPrerequisites(ctx, cli, located, status);
     },
 
-    async current(ctx): Promise<TailscaleNode> {
+    async current(ctx, options): Promise<TailscaleNode> {
       const install = await located(ctx);
       const status = await getStatus(cli(ctx, install));
-      assertNotKnownBroken(status.version, install.variant, "daemon");
+      assertNotKnownBroken(status.version, install.variant, "daemon", options?.mode);
       if (!status.connected) {
         throw new ActionRequiredError("tailscale_not_connected", status.meaning, {
           fix: "ecto connect (without --restart) logs in and starts Tailscale.",
@@ -181,12 +184,32 @@ export function tailscaleLayer(): TailscaleLayer {
     },
 
     async publish(ctx, _node, options) {
-      const route = await enableFunnel(cli(ctx, await located(ctx)), {
+      const handle = cli(ctx, await located(ctx));
+      const write = { target: options.target, preferredPort: options.port, events: ctx.events };
+      const route = options.mode === "private"
+        ? await enableServe(handle, write)
+        : await enableFunnel(handle, {
+          target: options.target,
+          ...(options.port === undefined ? {} : { preferredPort: options.port }),
+          events: ctx.events,
+        });
+      // The switch's other half: ecto's routes on other ports (either mode) go, and only those.
+      if (route.others.length === 0) {
+        return { port: route.port, changed: route.changed, detail: route.detail };
+      }
+      const left = await removeFunnel(handle, {
         target: options.target,
-        ...(options.port === undefined ? {} : { preferredPort: options.port }),
+        exceptPort: route.port,
         events: ctx.events,
       });
-      return { port: route.port, changed: route.changed, detail: route.detail };
+      if (left.removed.length === 0) {
+        return { port: route.port, changed: route.changed, detail: route.detail };
+      }
+      return {
+        port: route.port,
+        changed: true,
+        detail: `${route.detail} ${left.detail}`,
+      };
     },
 
     async unpublish(ctx, options): Promise<StepResult> {
@@ -252,6 +275,37 @@ export function tailscaleLayer(): TailscaleLayer {
         };
     },
   };
+}
+
+/**
+ * Private mode needs MagicDNS and HTTPS certificates (for the https URL), not
+ * Funnel: no funnel attribute, no funnel-ports policy. With HTTPS off, the
+ * Serve consent flow gives the link (exit 3).
+ */
+async function checkServePrerequisites(
+  ctx: EctoContext,
+  cli: (ctx: EctoContext, install: TailscaleInstall) => TailscaleCli,
+  located: (ctx: EctoContext) => Promise<TailscaleInstall>,
+  status: TailscaleStatus,
+): Promise<StepResult> {
+  if (!status.magicDnsEnabled) {
+    throw new ActionRequiredError(
+      "magicdns_disabled",
+      "MagicDNS is off for your tailnet; the private URL needs it.",
+      {
+        url: ADMIN_DNS_URL,
+        fix: `Turn on MagicDNS at ${ADMIN_DNS_URL}, then run ecto connect --private again.`,
+      },
+    );
+  }
+  if (!status.httpsCapable) {
+    await enableServe(cli(ctx, await located(ctx)), {
+      target: edgeTarget(ctx),
+      events: ctx.events,
+    });
+    return { changed: true, detail: "HTTPS certificates were just enabled for this node." };
+  }
+  return { detail: "MagicDNS and HTTPS certificates are on (Serve needs no Funnel permission)." };
 }
 
 async function checkPrerequisites(
@@ -376,9 +430,11 @@ async function report(
       funnel: funnelUnknown("not checked"),
     };
   }
-  const broken = knownBreakageOf(status.version) ?? knownBreakageOf(install.version?.short);
+  // Private mode (Serve) is not hit by a Funnel-only breakage.
+  const mode: PublishMode = record.mode ?? "public";
+  const broken = breakageFor(status.version, mode) ?? breakageFor(install.version?.short, mode);
   if (broken) {
-    const which = knownBreakageOf(status.version) ? "daemon" : "cli";
+    const which = breakageFor(status.version, mode) ? "daemon" : "cli";
     const e = knownBrokenError(
       (which === "daemon" ? status.version : install.version?.short) ?? "",
       broken,
@@ -449,20 +505,48 @@ async function report(
   };
   const foreign = [...config.tcp.keys()].filter((p) => p !== route?.port).sort((a, b) => a - b);
   const funnelDetails = { target, otherPorts: foreign.length ? foreign.join(", ") : "none" };
+  const again = mode === "private" ? "ecto connect --private" : "ecto connect";
   if (!route) {
     return {
       tailscale,
       node,
       funnel: {
-        name: "funnel",
+        name: mode === "private" ? "serve" : "funnel",
         ok: false,
         summary: "no ecto route",
-        details: funnelDetails,
-        problem: { message: "ecto's Funnel route is not there.", fix: "ecto connect" },
+        details: { mode, ...funnelDetails },
+        problem: {
+          message: `ecto's ${mode === "private" ? "Serve" : "Funnel"} route is not there.`,
+          fix: again,
+        },
       },
     };
   }
   const url = funnelUrl(status.dnsName, route.port).replace(/\/$/, "");
+  if (mode === "private") {
+    // Private: the route must be there with Funnel OFF; Funnel on would make it public.
+    return {
+      tailscale,
+      node,
+      route: { port: route.port, url },
+      funnel: {
+        name: "serve",
+        ok: !route.funnel,
+        summary: `${url} → ${target} (ours, ${
+          route.funnel ? "Funnel ON: public, not private" : "tailnet only, Funnel off"
+        })`,
+        details: { mode, port: route.port, ...funnelDetails },
+        ...(route.funnel
+          ? {
+            problem: {
+              message: "ecto's route is public (Funnel on) but this machine is in private mode.",
+              fix: again,
+            },
+          }
+          : {}),
+      },
+    };
+  }
   const funnelOn = route.funnel;
   return {
     tailscale,
@@ -472,7 +556,7 @@ async function report(
       name: "funnel",
       ok: funnelOn,
       summary: `${url} → ${target} (ours${funnelOn ? ", Funnel on" : ", Funnel OFF"})`,
-      details: { port: route.port, ...funnelDetails },
+      details: { mode, port: route.port, ...funnelDetails },
       ...(funnelOn ? {} : {
         problem: {
           message: "ecto's route is there but Funnel is off for its port.",

@@ -36,6 +36,7 @@ export {
 } from "./version.ts";
 export {
   assertNotKnownBroken,
+  breakageFor,
   KNOWN_BROKEN_VERSIONS,
   knownBreakage,
   knownBreakageOf,
@@ -163,6 +164,16 @@ export type {
   RemoveFunnelOptions,
   RemoveFunnelResult,
 } from "./funnel.ts";
+export { enableServe, serveArgs } from "./serve.ts";
+export type { EnableServeOptions, ServeRoute } from "./serve.ts";
+export {
+  chooseServePort,
+  ectoRoutesByMode,
+  planPublish,
+  routeMode,
+  SERVE_PORTS,
+} from "./route_mode.ts";
+export type { PublishMode, PublishPlan } from "./route_mode.ts";
 export {
   ensureSudo,
   installTailscale,

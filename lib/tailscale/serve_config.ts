@@ -302,7 +302,9 @@ export function choosePort(
     }
     return { port: preferred, existing: false };
   }
-  if (ours.length > 0) return { port: ours[0].port, existing: true };
+  // ecto's route, unless the policy rules its port out (a private route on 10000, say).
+  const usable = ours.filter((r) => !status.funnelPortsKnown || allowed.includes(r.port));
+  if (usable.length > 0) return { port: usable[0].port, existing: true };
   const free = freeFunnelPorts(config, status);
   if (free.length > 0) return { port: free[0], existing: false };
   const occupied = allowed.filter((p) => busyPorts(config).includes(p));

@@ -21,6 +21,7 @@ import {
   writeState,
 } from "./state.ts";
 import { canonical, type ServeConfig } from "./serve_config.ts";
+import { NODE } from "./status_json.ts";
 
 export type { BackendState, DoubleOptions } from "./state.ts";
 export type { ServeConfig } from "./serve_config.ts";
@@ -41,6 +42,8 @@ export class TailscaleDouble implements AsyncDisposable {
   readonly dnsName: string;
   /** Funnel port → 127.0.0.1 port of the public listener. */
   readonly publicPorts: Readonly<Record<number, number>>;
+  /** Serve port → 127.0.0.1 port of the tailnet listener (the node's Tailscale IP, that port). */
+  readonly tailnetPorts: Readonly<Record<number, number>>;
   #dataplane: Deno.ChildProcess;
   #disposed = false;
 
@@ -48,6 +51,7 @@ export class TailscaleDouble implements AsyncDisposable {
     stateDir: string,
     dnsName: string,
     publicPorts: Record<number, number>,
+    tailnetPorts: Record<number, number>,
     dataplane: Deno.ChildProcess,
   ) {
     this.stateDir = stateDir;
@@ -56,6 +60,7 @@ export class TailscaleDouble implements AsyncDisposable {
     this.caFile = `${stateDir}/tls/ca.pem`;
     this.dnsName = dnsName;
     this.publicPorts = publicPorts;
+    this.tailnetPorts = tailnetPorts;
     this.#dataplane = dataplane;
   }
 
@@ -86,11 +91,19 @@ export class TailscaleDouble implements AsyncDisposable {
       throw new Error(`tailscale double: data plane failed to start: ${errText.trim()}`);
     }
     dataplane.stderr.cancel().catch(() => {});
-    const published = (await readState(dir)).publicPorts;
-    const ports = Object.fromEntries(
-      Object.entries(published).map(([k, v]) => [Number(k), v]),
-    ) as Record<number, number>;
-    return new TailscaleDouble(dir, state.options.dnsName, ports, dataplane);
+    const written = await readState(dir);
+    const numeric = (ports: Record<string, number>) =>
+      Object.fromEntries(Object.entries(ports).map(([k, v]) => [Number(k), v])) as Record<
+        number,
+        number
+      >;
+    return new TailscaleDouble(
+      dir,
+      state.options.dnsName,
+      numeric(written.publicPorts),
+      numeric(written.tailnetPorts),
+      dataplane,
+    );
   }
 
   /** Environment for processes that should use the double. */
@@ -105,12 +118,21 @@ export class TailscaleDouble implements AsyncDisposable {
     };
   }
 
-  /** curl `--connect-to` form for every funnel port: `HOST:443:127.0.0.1:P1,…`. */
+  /**
+   * curl `--connect-to` form: the name on every funnel port to the public listener
+   * (`HOST:443:127.0.0.1:P1,…`: the internet side), then the node's Tailscale IPs on
+   * every port to the tailnet listener (`127.0.0.1:443:127.0.0.1:T1,[::1]:443:…`: what
+   * a tailnet peer reaches, the proof's tailnet path).
+   */
   connectTo(): string {
-    return Object.entries(this.publicPorts)
-      .sort(([a], [b]) => Number(a) - Number(b))
-      .map(([port, local]) => `${this.dnsName}:${port}:127.0.0.1:${local}`)
-      .join(",");
+    const sorted = (ports: Readonly<Record<number, number>>) =>
+      Object.entries(ports).sort(([a], [b]) => Number(a) - Number(b));
+    const name = sorted(this.publicPorts)
+      .map(([port, local]) => `${this.dnsName}:${port}:127.0.0.1:${local}`);
+    const tailnet = sorted(this.tailnetPorts).flatMap(([port, local]) =>
+      [NODE.ipv4, `[${NODE.ipv6}]`].map((ip) => `${ip}:${port}:127.0.0.1:${local}`)
+    );
+    return [...name, ...tailnet].join(",");
   }
 
   /** Changes what the node / control plane says (takes effect for the next CLI call). */

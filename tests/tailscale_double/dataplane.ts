@@ -7,17 +7,27 @@
  *   forwards the connection only while Funnel is on for that port (Web
  *   handler + AllowFunnel + port in the funnel-ports cap + public DNS ready),
  *   and otherwise closes it;
+ * - one raw TCP listener on 127.0.0.1 per port for the tailnet side: what a
+ *   tailnet peer dialling the node's Tailscale IP on that port reaches. It
+ *   forwards whenever the node serves web on that port (Serve or Funnel: no
+ *   `AllowFunnel`, funnel attribute or public DNS needed), like tailscaled's
+ *   own listener on the 100.x address;
  * - one internal TLS server (Deno.serve, certificate for the node's DNS name
  *   from a throwaway CA) that terminates TLS and runs the reverse proxy.
  *
- * Writes the port mapping into the state (`publicPorts`), then prints
+ * Writes the port mappings into the state (`publicPorts`, `tailnetPorts`), then prints
  * `ready` on stdout. Exits on SIGTERM/SIGINT, or when its parent or the state
  * directory goes away. Logs to `$TS_DOUBLE_DIR/dataplane.log`.
  *
  * @module
  */
 
-import { createFunnelHandler, funnelAllows, type FunnelSource } from "./proxy_handler.ts";
+import {
+  createFunnelHandler,
+  funnelAllows,
+  type FunnelSource,
+  tailnetAllows,
+} from "./proxy_handler.ts";
 import {
   type DoubleState,
   pidAlive,
@@ -70,28 +80,46 @@ async function main(): Promise<void> {
     port,
     listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
   }));
+  const tailnetListeners = ports.map((port) => ({
+    port,
+    listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  }));
   await updateState(dir, (state) => {
     state.publicPorts = Object.fromEntries(
       listeners.map(({ port, listener }) => [String(port), listener.addr.port]),
     );
+    state.tailnetPorts = Object.fromEntries(
+      tailnetListeners.map(({ port, listener }) => [String(port), listener.addr.port]),
+    );
   });
 
-  for (const { port, listener } of listeners) {
-    (async () => {
-      for await (const conn of listener) {
-        relay(conn, port).catch((e) => log(`relay: ${(e as Error).message}`));
-      }
-    })().catch(() => {});
+  for (const [via, list] of [["funnel", listeners], ["tailnet", tailnetListeners]] as const) {
+    for (const { port, listener } of list) {
+      (async () => {
+        for await (const conn of listener) {
+          relay(conn, port, via).catch((e) => log(`relay: ${(e as Error).message}`));
+        }
+      })().catch(() => {});
+    }
   }
 
-  async function relay(conn: Deno.TcpConn, port: number): Promise<void> {
+  async function relay(
+    conn: Deno.TcpConn,
+    port: number,
+    via: "funnel" | "tailnet",
+  ): Promise<void> {
     const state = await readState(dir);
-    if (!funnelAllows(state, port)) {
+    if (via === "tailnet" && !tailnetAllows(state, port)) {
+      log(`refused tailnet connection for port ${port} (nothing served there)`);
+      conn.close();
+      return;
+    }
+    if (via === "funnel" && !funnelAllows(state, port)) {
       log(`refused connection for port ${port} (funnel off or not reachable)`);
       conn.close();
       return;
     }
-    if (rejectsIngress(state)) {
+    if (via === "funnel" && rejectsIngress(state)) {
       // 1.102.0–1.102.1: peerapi answers the relay's ingress POST with 403, so the client's
       // TLS handshake never completes (tailscale#20739).
       log("peerapi: ingress: denied; no ingress cap from [fd7a:115c:a1e0::1]:41641");
@@ -107,7 +135,8 @@ async function main(): Promise<void> {
       return;
     }
     const key = inner.localAddr.port;
-    sources.set(key, { publicPort: port, clientIp: conn.remoteAddr.hostname });
+    // A tailnet peer is seen by its Tailscale IP (here the node's own, loopback).
+    sources.set(key, { publicPort: port, clientIp: conn.remoteAddr.hostname, via });
     await Promise.all([
       pump(conn, inner).then(() => tryCall(() => inner.closeWrite())),
       pump(inner, conn).then(() => tryCall(() => conn.closeWrite())),
@@ -137,7 +166,9 @@ async function main(): Promise<void> {
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    for (const { listener } of listeners) tryCall(() => listener.close());
+    for (const { listener } of [...listeners, ...tailnetListeners]) {
+      tryCall(() => listener.close());
+    }
     server.shutdown().finally(() => {
       logFile.close();
       Deno.exit(0);

@@ -22,6 +22,8 @@ export interface FunnelSource {
   publicPort: number;
   /** The client's IP address. */
   clientIp: string;
+  /** `tailnet`: a tailnet peer on the node's Tailscale IP (Serve); default `funnel`. */
+  via?: "funnel" | "tailnet";
 }
 
 /** Dependencies of {@link createFunnelHandler}. */
@@ -54,6 +56,27 @@ export function funnelAllows(state: DoubleState, port: number): boolean {
     c.AllowFunnel?.[hp] === true && !!c.Web?.[hp] && c.TCP?.[String(port)]?.HTTPS === true
   );
 }
+
+/**
+ * Whether a tailnet peer reaches `host:port`: the node runs and serves web
+ * there over HTTPS (background or foreground), Funnel or not. Serve needs the
+ * HTTPS certificate capability, not the funnel attribute or public DNS.
+ */
+export function tailnetAllows(state: DoubleState, port: number): boolean {
+  const o = state.options;
+  if (!o.daemonRunning || o.backendState !== "Running" || !o.https) return false;
+  const hp = `${o.dnsName}:${port}`;
+  return allConfigs(state.serve).some((c) =>
+    !!c.Web?.[hp] && c.TCP?.[String(port)]?.HTTPS === true
+  );
+}
+
+/** The peer identity tailscaled adds for a user-owned tailnet peer (never for Funnel). */
+export const TAILNET_PEER = {
+  login: "alice@example.com",
+  name: "Alice Example",
+  profilePic: "https://example.com/alice.png",
+};
 
 function allConfigs(sc: ServeConfig): ServeConfig[] {
   return [sc, ...Object.values(sc.Foreground ?? {})];
@@ -104,6 +127,7 @@ export function outboundHeaders(
   host: string,
   clientIp: string,
   version: string,
+  via: "funnel" | "tailnet" = "funnel",
 ): Headers {
   const h = new Headers(incoming);
   const listed = (incoming.get("connection") ?? "").split(",").map((s) => s.trim().toLowerCase())
@@ -134,7 +158,12 @@ export function outboundHeaders(
   h.set("x-forwarded-host", host);
   h.set("x-forwarded-proto", "https");
   h.set("x-forwarded-for", clientIp);
-  if (atLeast(version, "1.72")) h.set("tailscale-funnel-request", "?1");
+  if (via === "tailnet") {
+    h.set("tailscale-user-login", TAILNET_PEER.login);
+    h.set("tailscale-user-name", TAILNET_PEER.name);
+    h.set("tailscale-user-profile-pic", TAILNET_PEER.profilePic);
+    h.set("tailscale-headers-info", "https://tailscale.com/s/serve-headers");
+  } else if (atLeast(version, "1.72")) h.set("tailscale-funnel-request", "?1");
   return h;
 }
 
@@ -160,9 +189,14 @@ export function createFunnelHandler(
   const log = options.log ?? (() => {});
   return async (request, source) => {
     const state = await options.readState();
-    if (!funnelAllows(state, source.publicPort)) return notFound();
+    const tailnet = source.via === "tailnet";
+    const allowed = tailnet
+      ? tailnetAllows(state, source.publicPort)
+      : funnelAllows(state, source.publicPort);
+    if (!allowed) return notFound();
     const hp = `${state.options.dnsName}:${source.publicPort}`;
-    const web = allConfigs(state.serve).find((c) => c.AllowFunnel?.[hp] && c.Web?.[hp])?.Web?.[hp];
+    const web = allConfigs(state.serve).find((c) => (tailnet || c.AllowFunnel?.[hp]) && c.Web?.[hp])
+      ?.Web?.[hp];
     const url = new URL(request.url);
     const found = web ? findHandler(web.Handlers, url.pathname) : undefined;
     if (!found) return notFound();
@@ -181,6 +215,7 @@ export function createFunnelHandler(
       host,
       source.clientIp,
       daemonVersion(state),
+      source.via ?? "funnel",
     );
     let upstream: Response;
     try {

@@ -114,6 +114,11 @@ export interface DoubleState {
   foreground: Record<string, number>;
   /** Funnel port (as string) → 127.0.0.1 port of the data plane's public listener. */
   publicPorts: Record<string, number>;
+  /**
+   * Serve port (as string) → 127.0.0.1 port of the data plane's tailnet listener: what a
+   * tailnet peer dialling the node's Tailscale IP on that port reaches (Funnel or not).
+   */
+  tailnetPorts: Record<string, number>;
   /** Non-default prefs set by `up`/`set` (flag name → value), for `up`'s "mentioning all" check. */
   prefs: Record<string, string | boolean>;
   /** Before 1.100: the certificate has been fetched (the first handshake waited for it). */
@@ -135,6 +140,7 @@ export function initialState(options: DoubleOptions = {}): DoubleState {
     operator: "",
     foreground: {},
     publicPorts: {},
+    tailnetPorts: {},
     prefs: {},
     certIssued: false,
     certWaits: 0,
