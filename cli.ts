@@ -707,7 +707,8 @@ instead of the running gateway's API).`,
     .summary("send one real chat completion through the public URL (costs tokens)")
     .description(
       "Send one real chat completion through the published URL with the owner key and print the " +
-        "path taken (public DNS or ECTO_CONNECT_TO first, the tailnet as fallback), time to first " +
+        "path taken (public DNS or ECTO_CONNECT_TO first, the tailnet as fallback; in private mode " +
+        "only the tailnet), time to first " +
         "byte, tokens per second and the answer's first line. Opt-in: it runs your assistant's " +
         "model once and so costs tokens. Exit 1 names the layer that failed (DNS, TLS, edge " +
         "401/403/429, gateway 5xx, timeout) and its fix; exit 3 when ecto is not connected.",
@@ -726,6 +727,7 @@ instead of the running gateway's API).`,
           : undefined;
         const result = await runLiveTest({
           ...(node ? { tailnetAddresses: node.tailscaleIps } : {}),
+          ...(creds?.mode === "private" ? { privateMode: true } : {}),
           target: creds
             ? { url: creds.url, token: creds.token, model: creds.model ?? DEFAULT_MODEL }
             : undefined,

@@ -319,6 +319,31 @@ Deno.test("`runLiveTest()` takes the path the proof would take", async (t) => {
     },
   );
 
+  await t.step("private mode: only the tailnet path, no DNS asked, and it says why", async () => {
+    const { seen, post } = fakePost({ "127.0.0.1:9443": ok(COMPLETION) });
+    let asked = 0;
+    const result = await runLiveTest({
+      target: TARGET,
+      stream: false,
+      env: (n) => n === "ECTO_CONNECT_TO" ? `127.0.0.1:8443:127.0.0.1:9443` : undefined,
+      tailnetAddresses: ["127.0.0.1"],
+      privateMode: true,
+      deps: {
+        httpsPost: post,
+        resolveDns: () => {
+          asked++;
+          return Promise.resolve([]);
+        },
+      },
+    });
+    assert.equal(asked, 0);
+    assert.equal(result.path, "tailnet");
+    assert.equal(result.privateMode, true);
+    assert.equal(result.target, "127.0.0.1:9443");
+    assert.deepEqual(seen.map((r) => `${r.address}:${r.port}`), ["127.0.0.1:9443"]);
+    assert.match(renderLiveTest(result), /private mode: there is no public path/);
+  });
+
   await t.step(
     "ECTO_DNS_SERVER set and no Tailscale IPs: the name never goes to the system resolver",
     async () => {

@@ -24,7 +24,7 @@ const created = {
 const BASE = "https://box.tail1234.ts.net/v1";
 
 Deno.test("`buildShareCard()` holds base URL, key, model, curl, exports, Python and JavaScript", () => {
-  const card = buildShareCard(created, "ecto-guest", BASE);
+  const card = buildShareCard(created, "ecto-guest", { baseUrl: BASE, private: false });
   assert.equal(card.baseUrl, BASE);
   assert.equal(card.model, "openclaw/ecto-guest");
   assert.equal(card.shownOnce, true);
@@ -46,7 +46,7 @@ Deno.test("`buildShareCard()` holds base URL, key, model, curl, exports, Python 
 });
 
 Deno.test("`renderShareCard()` says the key is shown once; QR only on a terminal", () => {
-  const card = buildShareCard(created, "ecto-guest", BASE);
+  const card = buildShareCard(created, "ecto-guest", { baseUrl: BASE, private: false });
   const plain = renderShareCard(card, { colour: false, terminal: false });
   assert.match(plain, /This key is shown once/);
   assert.match(plain, /Base URL {2}https:\/\/box\.tail1234\.ts\.net\/v1/);
@@ -61,6 +61,17 @@ Deno.test("`renderShareCard()` says the key is shown once; QR only on a terminal
   const tty = renderShareCard(card, { colour: false, terminal: true });
   assert.match(tty, /Scan with the Ecto app/);
   assert.ok(/[▀▄█]/.test(tty), "a QR code on a terminal");
+});
+
+Deno.test("a private-mode card says the URL works only in the owner's tailnet", () => {
+  const card = buildShareCard(created, "ecto-guest", { baseUrl: BASE, private: true });
+  assert.equal(card.tailnetOnly, true);
+  assert.match(card.note, /works only on devices in your tailnet/);
+  const text = renderShareCard(card, { colour: false, terminal: false });
+  assert.match(text, /works only on devices in your tailnet/);
+  const publicCard = buildShareCard(created, "ecto-guest", { baseUrl: BASE, private: false });
+  assert.equal(publicCard.tailnetOnly, undefined);
+  assert.doesNotMatch(publicCard.note, /tailnet/);
 });
 
 Deno.test("without a connection the card shows the key and says `ecto connect` comes first", () => {
@@ -85,13 +96,32 @@ Deno.test("`publishedBaseUrl()` reads the credentials file, else the connection 
       paths.connectionFile,
       JSON.stringify({ dnsName: "box.tail1234.ts.net.", funnelPort: 8443 }),
     );
-    assert.equal(await publishedBaseUrl(paths), "https://box.tail1234.ts.net:8443/v1");
+    assert.deepEqual(await publishedBaseUrl(paths), {
+      baseUrl: "https://box.tail1234.ts.net:8443/v1",
+      private: false,
+    });
     await Deno.mkdir(`${home}/.openclaw`, { recursive: true });
     await Deno.writeTextFile(
       paths.credentialsFile,
       JSON.stringify({ token: "ecto_x", url: "https://box.tail1234.ts.net/", port: 18789 }),
     );
-    assert.equal(await publishedBaseUrl(paths), "https://box.tail1234.ts.net/v1");
+    assert.deepEqual(await publishedBaseUrl(paths), {
+      baseUrl: "https://box.tail1234.ts.net/v1",
+      private: false,
+    });
+    await Deno.writeTextFile(
+      paths.credentialsFile,
+      JSON.stringify({
+        token: "ecto_x",
+        url: "https://box.tail1234.ts.net/",
+        port: 18789,
+        mode: "private",
+      }),
+    );
+    assert.deepEqual(await publishedBaseUrl(paths), {
+      baseUrl: "https://box.tail1234.ts.net/v1",
+      private: true,
+    });
   } finally {
     await Deno.remove(home, { recursive: true });
   }

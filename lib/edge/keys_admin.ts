@@ -354,6 +354,8 @@ export interface ShareCard {
   python?: string;
   /** A short JavaScript OpenAI-SDK program. */
   javascript?: string;
+  /** Only in private mode: the URL works only on devices in the owner's tailnet. */
+  tailnetOnly?: true;
   /** What the QR code holds: `{"baseUrl","apiKey","model"}` as JSON. */
   qr?: string;
   /** Why the card is incomplete, with the fix. */
@@ -367,8 +369,9 @@ export interface ShareCard {
 export function buildShareCard(
   created: Pick<CreatedKey, "id" | "key" | "record">,
   agent: string,
-  baseUrl: string | undefined,
+  published: { baseUrl: string; private: boolean } | undefined,
 ): ShareCard {
+  const baseUrl = published?.baseUrl;
   const model = `openclaw/${agent}`;
   const limits = created.record.limits;
   const budget = {
@@ -387,7 +390,12 @@ export function buildShareCard(
     agent,
     ...(created.record.expires ? { expires: created.record.expires } : {}),
     ...(Object.keys(budget).length ? { budget } : {}),
+    ...(published?.private ? { tailnetOnly: true as const } : {}),
   };
+  if (published?.private) {
+    card.note += " The URL works only on devices in your tailnet (ecto connect --private): " +
+      "share the device with your friend in Tailscale, or run `ecto connect` for a public URL.";
+  }
   if (baseUrl === undefined) {
     card.missing = "The share card needs the public URL: run `ecto connect` first.";
     return card;
@@ -415,19 +423,27 @@ export function buildShareCard(
 
 /**
  * The published base URL (`https://<host>[:port]/v1`) from ecto's connection
- * state: the credentials file `ecto connect` writes, else the connection
- * record; `undefined` when ecto has not connected.
+ * state, and whether it is tailnet-only: the credentials file `ecto connect`
+ * writes, else the connection record; `undefined` when ecto has not connected.
  */
-export async function publishedBaseUrl(paths: EctoPaths): Promise<string | undefined> {
+export async function publishedBaseUrl(
+  paths: EctoPaths,
+): Promise<{ baseUrl: string; private: boolean } | undefined> {
+  const record = await readConnectionRecord(paths).catch(() => ({} as ConnectionRecord));
   try {
     const credentials = await readCredentials(paths.credentialsFile);
-    if (credentials) return `${credentials.url}/v1`;
+    if (credentials) {
+      const isPrivate = credentials.mode === "private" || record.mode === "private";
+      return { baseUrl: `${credentials.url}/v1`, private: isPrivate };
+    }
   } catch {
     // a damaged credentials file: fall back to the connection record
   }
-  const record = await readConnectionRecord(paths).catch(() => ({} as ConnectionRecord));
   if (record.dnsName && record.funnelPort) {
-    return `${baseUrl(record.dnsName, record.funnelPort)}/v1`;
+    return {
+      baseUrl: `${baseUrl(record.dnsName, record.funnelPort)}/v1`,
+      private: record.mode === "private",
+    };
   }
   return undefined;
 }

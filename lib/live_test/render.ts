@@ -14,6 +14,8 @@ export function renderLiveTest(result: LiveTestResult): string {
   const { throughput: t } = result;
   const path = result.path === "public"
     ? `public, via ${result.via}`
+    : result.privateMode
+    ? `tailnet (private mode: there is no public path), via ${result.via}`
     : `tailnet only, via ${result.via}; the public path did not answer (${
       result.publicError ?? "unknown"
     })`;

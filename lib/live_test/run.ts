@@ -60,6 +60,8 @@ export interface LiveTestOptions {
   env: EnvLookup;
   /** The node's Tailscale IPs, for the tailnet path (without them: the name via MagicDNS). */
   tailnetAddresses?: readonly string[];
+  /** ecto published in private mode (Serve): only the tailnet path exists, so only it is tried. */
+  privateMode?: boolean;
   /** The question (default: a one-line hello). */
   prompt?: string;
   /** Whole-exchange timeout (default 120 000 ms: agents think). */
@@ -79,6 +81,8 @@ export interface LiveTestResult {
   target: string;
   /** Why the public path was not used (only when `path` is `tailnet`). */
   publicError?: string;
+  /** ecto is in private mode: the tailnet is the only path. */
+  privateMode?: true;
   url: string;
   model: string;
   stream: boolean;
@@ -169,10 +173,10 @@ export async function runLiveTest(options: LiveTestOptions): Promise<LiveTestRes
     }
   }
 
-  // Public first: a connect-to rule replaces DNS, as in the proof.
+  // Public first (a connect-to rule replaces DNS, as in the proof), except in private mode.
   const candidates: Candidate[] = [];
   let publicDnsError: string | undefined;
-  const redirect = matchConnectTo(rules, host, port);
+  const redirect = options.privateMode ? undefined : matchConnectTo(rules, host, port);
   if (redirect) {
     candidates.push({
       path: "public",
@@ -181,29 +185,35 @@ export async function runLiveTest(options: LiveTestOptions): Promise<LiveTestRes
       via: `ECTO_CONNECT_TO target ${formatHostPort(redirect.hostname, redirect.port)}`,
     });
   } else {
-    const dns = await resolvePublic(
-      { resolveDns: deps.resolveDns, name: host, timeoutMs: 3_000 },
-      nameServers,
-    );
-    if (dns.addresses.length === 0) publicDnsError = dns.error ?? `${host}: no address`;
-    for (const address of dns.addresses) {
-      candidates.push({
-        path: "public",
-        address,
-        port,
-        via: `public DNS address ${formatHostPort(address, port)} (from ${dns.nameServer})`,
-      });
-    }
-    // The tailnet path, as the proof takes it: the node's Tailscale IPs when known; else the
-    // name through the system resolver (MagicDNS), unless ECTO_DNS_SERVER stands in for every
-    // resolver (tests and the sandbox: nothing leaves this machine).
-    if (options.tailnetAddresses?.length) {
-      for (const address of options.tailnetAddresses) {
+    if (!options.privateMode) {
+      const dns = await resolvePublic(
+        { resolveDns: deps.resolveDns, name: host, timeoutMs: 3_000 },
+        nameServers,
+      );
+      if (dns.addresses.length === 0) publicDnsError = dns.error ?? `${host}: no address`;
+      for (const address of dns.addresses) {
         candidates.push({
-          path: "tailnet",
+          path: "public",
           address,
           port,
-          via: `the tailnet (${formatHostPort(address, port)}, a Tailscale IP of this node)`,
+          via: `public DNS address ${formatHostPort(address, port)} (from ${dns.nameServer})`,
+        });
+      }
+    }
+    // The tailnet path, as the proof takes it: the node's Tailscale IPs when known (an
+    // ECTO_CONNECT_TO rule applies to them too); else the name through the system resolver
+    // (MagicDNS), unless ECTO_DNS_SERVER stands in for every resolver (tests and the sandbox:
+    // nothing leaves this machine).
+    if (options.tailnetAddresses?.length) {
+      for (const address of options.tailnetAddresses) {
+        const to = matchConnectTo(rules, address, port);
+        candidates.push({
+          path: "tailnet",
+          address: to?.hostname ?? address,
+          port: to?.port ?? port,
+          via: `the tailnet (${formatHostPort(address, port)}, a Tailscale IP of this node${
+            to ? `, through ECTO_CONNECT_TO ${formatHostPort(to.hostname, to.port)}` : ""
+          })`,
         });
       }
     } else if (!dnsOverride) {
@@ -310,6 +320,7 @@ function finish(run: {
     via: candidate.via,
     target: formatHostPort(candidate.address, candidate.port),
     ...(candidate.path === "tailnet" && run.publicError ? { publicError: run.publicError } : {}),
+    ...(options.privateMode ? { privateMode: true as const } : {}),
     url: run.url,
     model,
     stream: options.stream,
