@@ -458,7 +458,8 @@ async function report(
     dnsName: status.dnsName,
     tailnet: status.tailnetName,
     funnelAllowed: status.funnelAllowed,
-    funnelPorts: allowedFunnelPorts(status).join(", "),
+    // Before Funnel is allowed the policy grants no port yet (connect assumes all three).
+    funnelPorts: status.funnelAllowed ? allowedFunnelPorts(status).join(", ") : "none yet",
   };
   const tailscale: LayerStatus = status.connected
     ? {
