@@ -17,6 +17,8 @@
  * default 5), `BENCH_TARGETS` (e.g. `direct,edge`), `BENCH_EDGE_DENO_FLAGS` (extra
  * `deno run` flags for the edge, e.g. `--v8-flags=--perf-basic-prof` for `perf`),
  * `BENCH_QUIET_WAIT` (seconds to wait for an idle machine first, default 300),
+ * `BENCH_RETRIES` (repeats of a wrk run disturbed by other processes, default 3; 0 on a
+ * machine that stays busy, where only same-run ratios mean anything),
  * `BENCH_REFERENCE=0` (drops `deno-min`, the smallest Deno proxy, a wrk-only reference row).
  *
  * Not part of CI: it needs nginx, caddy and wrk, and takes about four minutes.
@@ -51,7 +53,7 @@ const STREAMS = Number(Deno.env.get("BENCH_STREAMS") ?? 1000);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);
 /** Other processes' CPU share (of one CPU) above which a wrk run is repeated. */
 const FOREIGN_LIMIT = 0.15;
-const RETRIES = 3;
+const RETRIES = Number(Deno.env.get("BENCH_RETRIES") ?? 3);
 const SSE_RUNS = Number(Deno.env.get("BENCH_SSE_RUNS") ?? 5);
 const SSE_CHUNKS = 50;
 const SSE_SPACING_MS = 20;
