@@ -1,7 +1,8 @@
 /**
- * The key file's format: what the store keeps for each key (its SHA-256 and
- * metadata, never the key), how a file's text is validated, and the file
- * identity a store compares to notice another process's write.
+ * The key file: what the store keeps for each key (its SHA-256 and metadata,
+ * never the key), how a file's text is validated, the file identity a store
+ * compares to notice another process's write, reading it when that changed,
+ * and the exclusive `flock` on `<file>.lock` every read-modify-write holds.
  *
  * @module
  */
@@ -152,4 +153,49 @@ export function parseKeyFile(text: string): KeyFile {
     });
   }
   return { version: 1, keys };
+}
+
+/**
+ * Reads and validates the key file unless its identity is still `known`:
+ * `undefined` when unchanged, an empty list when the file is missing, a
+ * `KeyStoreError` (returned, not thrown) when it cannot be read or is invalid.
+ */
+export async function readKeyFile(
+  path: string,
+  known: string,
+): Promise<{ keys: StoredKey[]; signature: string } | undefined | KeyStoreError> {
+  let signature: string;
+  try {
+    signature = signatureOf(await Deno.stat(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return known === "missing" ? undefined : { keys: [], signature: "missing" };
+    }
+    return new KeyStoreError("keys_unreadable", `Cannot read the key file ${path}.`, {
+      cause: error,
+    });
+  }
+  if (signature === known) return undefined;
+  try {
+    return { keys: parseKeyFile(await Deno.readTextFile(path)).keys, signature };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { keys: [], signature: "missing" };
+    return error instanceof KeyStoreError ? error : new KeyStoreError(
+      "keys_unreadable",
+      `The key file ${path} is not valid.`,
+      { cause: error },
+    );
+  }
+}
+
+/** Runs `fn` holding the exclusive lock on `<path>.lock` (created 0600), released afterwards. */
+export async function withKeyFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await Deno.open(`${path}.lock`, { create: true, write: true, mode: 0o600 });
+  try {
+    await lock.lock(true);
+    return await fn();
+  } finally {
+    await lock.unlock().catch(() => {});
+    lock.close();
+  }
 }

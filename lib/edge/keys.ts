@@ -34,10 +34,11 @@ import {
   type KeyFile,
   type KeyRecord,
   type KeyRole,
-  parseKeyFile,
+  readKeyFile,
   signatureOf,
   type StoredKey,
   toRecord,
+  withKeyFileLock,
 } from "./_key_file.ts";
 import {
   checkEdit,
@@ -416,34 +417,9 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
 
   /** Loads the file when changed. Returns an error instead of throwing (callers decide). */
   async #load(): Promise<void | KeyStoreError> {
-    let signature: string;
-    try {
-      signature = signatureOf(await Deno.stat(this.path));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        this.#apply([], "missing");
-        return;
-      }
-      return new KeyStoreError("keys_unreadable", `Cannot read the key file ${this.path}.`, {
-        cause: error,
-      });
-    }
-    if (signature === this.#signature) return;
-    let parsed: KeyFile;
-    try {
-      parsed = parseKeyFile(await Deno.readTextFile(this.path));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        this.#apply([], "missing");
-        return;
-      }
-      return error instanceof KeyStoreError ? error : new KeyStoreError(
-        "keys_unreadable",
-        `The key file ${this.path} is not valid.`,
-        { cause: error },
-      );
-    }
-    this.#apply(parsed.keys, signature);
+    const read = await readKeyFile(this.path, this.#signature);
+    if (read instanceof KeyStoreError) return read;
+    if (read !== undefined) this.#apply(read.keys, read.signature);
   }
 
   #apply(keys: StoredKey[], signature: string): void {
@@ -471,13 +447,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
   ): Promise<void> {
     const dir = this.path.slice(0, this.path.lastIndexOf("/")) || "/";
     if (options.createDir !== false) await ensurePrivateDir(dir);
-    const lock = await Deno.open(`${this.path}.lock`, {
-      create: true,
-      write: true,
-      mode: 0o600,
-    });
-    try {
-      await lock.lock(true);
+    await withKeyFileLock(this.path, async () => {
       this.#signature = ""; // force a re-read under the lock
       const loaded = await this.#load();
       if (loaded instanceof Error) throw loaded;
@@ -486,9 +456,6 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
       const file: KeyFile = { version: 1, keys: next };
       await writeJsonAtomic(this.path, file);
       this.#apply(next, signatureOf(await Deno.stat(this.path)));
-    } finally {
-      await lock.unlock().catch(() => {});
-      lock.close();
-    }
+    });
   }
 }
