@@ -371,21 +371,30 @@ function checks(results: Map<Name, TargetResult>): Check[] {
     limit: "< 2 ms",
     pass: sseAdd === undefined ? undefined : sseAdd < 2,
   });
+  const ttfbAdd = edge?.sse && direct?.sse
+    ? percentile(edge.sse.ttfbMs, 50) - percentile(direct.sse.ttfbMs, 50)
+    : undefined;
   out.push({
-    what: "idle RSS",
+    what: "SSE first byte added (p50)",
+    value: signedMs(ttfbAdd),
+    limit: "≤ +0.500 ms",
+    pass: ttfbAdd === undefined ? undefined : ttfbAdd <= 0.5,
+  });
+  out.push({
+    what: "idle RSS after load",
     value: `${mb(edge?.idleKiB)} fresh, ${mb(edge?.idleAfterLoadKiB)} after load`,
-    limit: "< 60 MB",
+    limit: "≤ 45 MB",
     pass: edge?.idleKiB === undefined
       ? undefined
-      : Math.max(edge.idleKiB, edge.idleAfterLoadKiB ?? 0) < 60 * 1024,
+      : Math.max(edge.idleKiB, edge.idleAfterLoadKiB ?? 0) <= 45 * 1024,
   });
   out.push({
     what: `RSS with ${STREAMS.toLocaleString("en-US")} open streams`,
     value: edge?.streams ? `${mb(edge.streams.rssKiB)} (${edge.streams.open} open)` : "–",
-    limit: "< 150 MB",
+    limit: "≤ 150 MB",
     pass: edge?.streams === undefined
       ? undefined
-      : edge.streams.rssKiB < 150 * 1024 && edge.streams.open === STREAMS,
+      : edge.streams.rssKiB <= 150 * 1024 && edge.streams.open === STREAMS,
   });
   return out;
 }
