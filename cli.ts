@@ -61,9 +61,10 @@ function writeAll(target: { writeSync(p: Uint8Array): number }, bytes: Uint8Arra
 
 /**
  * How to start this ecto again: the compiled binary is its own argv[0]; under
- * `deno run` it is deno with the same permission set and config.
+ * `deno run` it is deno with the same permission set and config. Exported for
+ * the edge benchmark, which starts the edge exactly as the supervisor does.
  */
-function selfCommand(): string[] {
+export function selfCommand(): string[] {
   const exe = Deno.execPath();
   const base = exe.slice(exe.lastIndexOf("/") + 1);
   if (base !== "deno" && base !== "deno.exe") return [exe];

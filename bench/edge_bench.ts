@@ -7,8 +7,8 @@
  * connections (wrk) and the latency each proxy adds over going direct; SSE
  * time-to-first-byte and per-chunk delay added (50 chunks, 20 ms apart);
  * VmRSS at idle and with 1,000 idle streams held open. The edge is started
- * exactly as its supervisor starts it (`deno run --quiet --config=deno.json
- * -P=ecto cli.ts edge run --config FILE`). Writes a Markdown report to
+ * exactly as its supervisor starts it (cli.ts's `selfCommand()` + `edge run
+ * --config FILE`, today `deno run --quiet --config=deno.json -P=ecto cli.ts …`). Writes a Markdown report to
  * `bench/results/latest.md` (and the raw numbers to `latest.json`) and prints it.
  *
  * Knobs (environment): `BENCH_SECONDS` (per wrk run, default 3), `BENCH_ROUNDS`
@@ -17,7 +17,10 @@
  * default 5), `BENCH_TARGETS` (e.g. `direct,edge`), `BENCH_EDGE_DENO_FLAGS` (extra
  * `deno run` flags for the edge, e.g. `--v8-flags=--perf-basic-prof` for `perf`),
  * `BENCH_QUIET_WAIT` (seconds to wait for an idle machine first, default 300),
- * `BENCH_REFERENCE=0` (drops `deno-min`, the smallest Deno proxy, a wrk-only reference row).
+ * `BENCH_RETRIES` (repeats of a wrk run disturbed by other processes, default 3; 0 on a
+ * machine that stays busy, where only same-run ratios mean anything),
+ * `BENCH_REFERENCE=0` (drops the wrk-only reference rows: `deno-min`, the smallest Deno proxy,
+ * and `edge-noguard`, the edge without its connection guard).
  *
  * Not part of CI: it needs nginx, caddy and wrk, and takes about four minutes.
  *
@@ -41,6 +44,7 @@ import {
 import { startCaddy, startNginx } from "./_proxies.ts";
 import { holdStreams, type StreamTiming, timeStream } from "./_sse.ts";
 import { runWrk, writeHeaderScript, type WrkResult } from "./_wrk.ts";
+import { selfCommand } from "../cli.ts";
 import { KeyStore } from "../lib/edge/mod.ts";
 import { ectoPaths } from "../lib/core/paths.ts";
 
@@ -51,13 +55,13 @@ const STREAMS = Number(Deno.env.get("BENCH_STREAMS") ?? 1000);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);
 /** Other processes' CPU share (of one CPU) above which a wrk run is repeated. */
 const FOREIGN_LIMIT = 0.15;
-const RETRIES = 3;
+const RETRIES = Number(Deno.env.get("BENCH_RETRIES") ?? 3);
 const SSE_RUNS = Number(Deno.env.get("BENCH_SSE_RUNS") ?? 5);
 const SSE_CHUNKS = 50;
 const SSE_SPACING_MS = 20;
 const ONLY = Deno.env.get("BENCH_TARGETS")?.split(",").map((s) => s.trim());
 
-type Name = "direct" | "edge" | "nginx" | "nginx-1w" | "caddy" | "deno-min";
+type Name = "direct" | "edge" | "edge-noguard" | "nginx" | "nginx-1w" | "caddy" | "deno-min";
 
 interface Target {
   name: Name;
@@ -198,8 +202,9 @@ async function startEdge(
   dir: string,
   token: string,
   upstreamPort: number,
+  variant: { name: string; guard: boolean } = { name: "edge", guard: true },
 ): Promise<{ proc: BenchProcess; port: number; key: string }> {
-  const stateDir = `${dir}/edge-state`;
+  const stateDir = `${dir}/${variant.name}-state`;
   await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
   const openclawConfigPath = `${dir}/openclaw.json`;
   await Deno.writeTextFile(
@@ -208,7 +213,7 @@ async function startEdge(
     { mode: 0o600 },
   );
   const port = freePort();
-  const configPath = `${dir}/edge.json`;
+  const configPath = `${dir}/${variant.name}.json`;
   // The bench measures the proxy, not the rate limiter's refusals: the owner key's
   // limits are lifted (the limiter's bookkeeping still runs on every request).
   await Deno.writeTextFile(
@@ -219,29 +224,26 @@ async function startEdge(
       openclawConfigPath,
       stateDir,
       keyLimits: { owner: { requestsPerMinute: 1e12, burst: 1e12, maxConcurrent: 1e6 } },
+      // The reference row without the connection guard (no header/idle timeouts, one hop less).
+      ...(variant.guard ? {} : { headerTimeoutMs: 0, idleTimeoutMs: 0 }),
     }),
     { mode: 0o600 },
   );
   const key = await createOwnerKey(stateDir);
-  // Exactly what the supervisor runs (lib/edge/layer.ts: `selfCommand` + `edge run
-  // --config FILE`; cli.ts's `selfCommand()`: `deno run --quiet --config=deno.json -P=ecto cli.ts`).
+  // Exactly what the supervisor runs: cli.ts's `selfCommand()` (what lib/edge/layer.ts
+  // puts in the unit) + `edge run --config FILE`; extra deno flags go right after `run`.
   const extra = (Deno.env.get("BENCH_EDGE_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
+  const [program, ...args] = selfCommand();
+  if (args[0] === "run") args.splice(1, 0, ...extra);
   const proc = await spawnLogged(
-    "edge",
-    Deno.execPath(),
-    [
-      "run",
-      "--quiet",
-      `--config=${REPO}deno.json`,
-      ...extra,
-      "-P=ecto",
-      `${REPO}cli.ts`,
-      "edge",
-      "run",
-      "--config",
-      configPath,
-    ],
-    { logFile: `${dir}/edge.log`, cwd: REPO, env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" } },
+    variant.name,
+    program!,
+    [...args, "edge", "run", "--config", configPath],
+    {
+      logFile: `${dir}/${variant.name}.log`,
+      cwd: REPO,
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    },
   );
   await waitForPort(port, proc, 30_000);
   return { proc, port, key };
@@ -369,21 +371,30 @@ function checks(results: Map<Name, TargetResult>): Check[] {
     limit: "< 2 ms",
     pass: sseAdd === undefined ? undefined : sseAdd < 2,
   });
+  const ttfbAdd = edge?.sse && direct?.sse
+    ? percentile(edge.sse.ttfbMs, 50) - percentile(direct.sse.ttfbMs, 50)
+    : undefined;
   out.push({
-    what: "idle RSS",
+    what: "SSE first byte added (p50)",
+    value: signedMs(ttfbAdd),
+    limit: "≤ +0.500 ms",
+    pass: ttfbAdd === undefined ? undefined : ttfbAdd <= 0.5,
+  });
+  out.push({
+    what: "idle RSS after load",
     value: `${mb(edge?.idleKiB)} fresh, ${mb(edge?.idleAfterLoadKiB)} after load`,
-    limit: "< 60 MB",
+    limit: "≤ 45 MB",
     pass: edge?.idleKiB === undefined
       ? undefined
-      : Math.max(edge.idleKiB, edge.idleAfterLoadKiB ?? 0) < 60 * 1024,
+      : Math.max(edge.idleKiB, edge.idleAfterLoadKiB ?? 0) <= 45 * 1024,
   });
   out.push({
     what: `RSS with ${STREAMS.toLocaleString("en-US")} open streams`,
     value: edge?.streams ? `${mb(edge.streams.rssKiB)} (${edge.streams.open} open)` : "–",
-    limit: "< 150 MB",
+    limit: "≤ 150 MB",
     pass: edge?.streams === undefined
       ? undefined
-      : edge.streams.rssKiB < 150 * 1024 && edge.streams.open === STREAMS,
+      : edge.streams.rssKiB <= 150 * 1024 && edge.streams.open === STREAMS,
   });
   return out;
 }
@@ -408,7 +419,9 @@ function report(machineLine: string, results: Map<Name, TargetResult>, notes: st
     `CPU/req: user + system CPU time of the serving process(es) per request during the cell ` +
       `(for direct, the upstream's own; for a proxy, the proxy's alone). ` +
       `nginx-1w is nginx with one worker (the edge runs its JavaScript on one thread): ` +
-      `a reference row, not one of the targets. deno-min is the ` +
+      `a reference row, not one of the targets. edge-noguard is the edge without its ` +
+      `connection guard (\`headerTimeoutMs: 0, idleTimeoutMs: 0\`: no header/idle timeouts, ` +
+      `no relay hop), to show what the guard costs. deno-min is the ` +
       `smallest Deno proxy (\`Deno.serve\` + \`fetch\`, no key check, limits or audit).`,
     ``,
   );
@@ -471,6 +484,7 @@ function report(machineLine: string, results: Map<Name, TargetResult>, notes: st
   );
   for (const r of results.values()) {
     if (r.name === "direct" || r.name === "nginx-1w" || r.name === "deno-min") continue;
+    if (r.name === "edge-noguard") continue;
     lines.push(
       `| ${r.name} | ${mb(r.idleKiB)} | ${mb(r.idleAfterLoadKiB)} | ${mb(r.streams?.rssKiB)} | ${
         r.streams ? `${r.streams.open} / ${r.streams.failed}` : "–"
@@ -548,6 +562,22 @@ async function main(): Promise<void> {
           cpu: () => treeCpuMs(edge.proc.pid),
           proc: edge.proc,
         });
+        if (Deno.env.get("BENCH_REFERENCE") !== "0") {
+          const bare = await startEdge(dir, token, upstream.port, {
+            name: "edge-noguard",
+            guard: false,
+          });
+          const bareHeaders = { authorization: `Bearer ${bare.key}` };
+          targets.push({
+            name: "edge-noguard",
+            baseUrl: `http://127.0.0.1:${bare.port}`,
+            headers: bareHeaders,
+            wrkScript: await writeHeaderScript(dir, bareHeaders),
+            cpu: () => treeCpuMs(bare.proc.pid),
+            wrkOnly: true,
+            proc: bare.proc,
+          });
+        }
       } else {
         notes.push("The edge (lib/edge/run.ts) is not in the tree yet: it was not measured.");
       }

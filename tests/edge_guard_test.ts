@@ -150,6 +150,27 @@ Deno.test("`serveEdge()` closes an idle keep-alive connection, not one that is a
   });
 });
 
+Deno.test("`serveEdge()` with both timeouts 0 serves without the guard", async () => {
+  const upstream = fakeFetch();
+  await using server = serveEdge({
+    handler: createEdgeHandler({
+      upstream: "http://127.0.0.1:18789",
+      keys: fakeKeys(),
+      tokenSource: staticTokenSource("gw-token-0123456789abcdef0123456789abcdef"),
+      fetch: upstream.fetch,
+    }),
+    port: 0,
+    headerTimeoutMs: 0,
+    idleTimeoutMs: 0,
+  });
+  const res = await fetch(`${server.url}/v1/models`, {
+    headers: { authorization: `Bearer ${OWNER_KEY}` },
+  });
+  await res.body?.cancel();
+  assert.equal(res.status, 200);
+  assert.equal(server.guardClosed, undefined, "no guard in front");
+});
+
 Deno.test("`Framer` finds message ends in chunked, sized and bodyless messages", () => {
   const requests = new Framer("request");
   const a = requests.feed(

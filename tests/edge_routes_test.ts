@@ -157,6 +157,8 @@ Deno.test("`saveEdgeConfig()` / `loadEdgeConfig()` round-trip and validate", asy
       stateDir: "/home/u/.ecto",
       enableResponses: true,
       upstreamTimeoutMs: 900_000,
+      headerTimeoutMs: 5_000,
+      idleTimeoutMs: 0,
     };
     await saveEdgeConfig(path, config);
     assert.deepEqual(await loadEdgeConfig(path), config);
@@ -168,6 +170,8 @@ Deno.test("`saveEdgeConfig()` / `loadEdgeConfig()` round-trip and validate", asy
     assert.throws(() => validateEdgeConfig({ ...config, upstream: "ftp://x" }), EdgeConfigError);
     assert.throws(() => validateEdgeConfig({ ...config, stateDir: "" }), EdgeConfigError);
     assert.throws(() => validateEdgeConfig({ ...config, upstreamTimeoutMs: -1 }), EdgeConfigError);
+    assert.throws(() => validateEdgeConfig({ ...config, headerTimeoutMs: -1 }), EdgeConfigError);
+    assert.throws(() => validateEdgeConfig({ ...config, idleTimeoutMs: "60" }), EdgeConfigError);
     await assert.rejects(saveEdgeConfig(path, { ...config, listen: "0.0.0.0:1" }), EdgeListenError);
   } finally {
     await Deno.remove(dir, { recursive: true });

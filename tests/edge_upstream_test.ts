@@ -3,8 +3,8 @@
  * exactly the bytes a test wants (split reads, chunked framing, early closes).
  */
 import assert from "node:assert/strict";
+import { createHttp1Upstream } from "../lib/edge/http1_upstream.ts";
 import {
-  createHttp1Upstream,
   NoResponseError,
   UpstreamProtocolError,
   type UpstreamRequest,

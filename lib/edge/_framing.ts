@@ -40,10 +40,12 @@ const latin1 = new TextDecoder("latin1");
 /** An incremental framer for one direction of one connection. */
 export class Framer {
   #state: State = "head";
-  #head: number[] = [];
+  /** The head so far, as copied pieces (a head rarely spans more than one read). */
+  #head: Uint8Array[] = [];
+  #headLength = 0;
   #match = 0;
   #remaining = 0;
-  #line: number[] = [];
+  #line = "";
   #maxHead: number;
   /** For responses: the methods of the requests still to be answered, oldest first. */
   readonly #methods: string[] | undefined;
@@ -59,12 +61,12 @@ export class Framer {
 
   /** Whether part of a head (or a chunked body's framing) has arrived but not all of it. */
   get midHead(): boolean {
-    return this.#state === "head" && this.#head.length > 0;
+    return this.#state === "head" && this.#headLength > 0;
   }
 
   /** Whether no message is partly received. */
   get idle(): boolean {
-    return this.#state === "head" && this.#head.length === 0;
+    return this.#state === "head" && this.#headLength === 0;
   }
 
   /** Feeds the next bytes of the stream. */
@@ -76,19 +78,36 @@ export class Framer {
         case "raw":
           return out;
         case "head": {
-          const b = bytes[i++];
-          if (this.#head.length === 0 && (b === CR || b === LF)) continue; // stray CRLF between messages
-          this.#head.push(b);
-          if (this.#head.length > this.#maxHead) {
+          // Stray CRLF between messages.
+          if (this.#headLength === 0) {
+            while (i < bytes.length && (bytes[i] === CR || bytes[i] === LF)) i++;
+            if (i === bytes.length) break;
+          }
+          // Scan for the CRLFCRLF that ends the head, jumping from CR to CR.
+          let j = i;
+          let match = this.#match;
+          while (j < bytes.length) {
+            if (match === 0) {
+              const cr = bytes.indexOf(CR, j);
+              if (cr === -1) {
+                j = bytes.length;
+                break;
+              }
+              j = cr;
+            }
+            const b = bytes[j++];
+            match = b === (match % 2 === 0 ? CR : LF) ? match + 1 : b === CR ? 1 : 0;
+            if (match === 4) break;
+          }
+          this.#head.push(bytes.slice(i, j));
+          this.#headLength += j - i;
+          this.#match = match;
+          i = j;
+          if (this.#headLength > this.#maxHead) {
             out.error = "head too large";
             return out;
           }
-          this.#match = b === (this.#match % 2 === 0 ? CR : LF)
-            ? this.#match + 1
-            : b === CR
-            ? 1
-            : 0;
-          if (this.#match === 4) {
+          if (match === 4) {
             const error = this.#endHead(out);
             if (error) {
               out.error = error;
@@ -121,17 +140,18 @@ export class Framer {
         }
         case "chunk-size":
         case "trailers": {
-          const b = bytes[i++];
-          if (b !== LF) {
-            if (this.#line.length > 4096) {
-              out.error = "chunk line too long";
-              return out;
-            }
-            this.#line.push(b);
-            break;
+          const lf = bytes.indexOf(LF, i);
+          const end = lf === -1 ? bytes.length : lf;
+          this.#line += latin1.decode(bytes.subarray(i, end));
+          i = end;
+          if (this.#line.length > 4096) {
+            out.error = "chunk line too long";
+            return out;
           }
-          const line = latin1.decode(new Uint8Array(this.#line)).replace(/\r$/, "");
-          this.#line = [];
+          if (lf === -1) break;
+          i++;
+          const line = this.#line.replace(/\r$/, "");
+          this.#line = "";
           if (this.#state === "trailers") {
             if (line === "") this.#complete(out);
             break;
@@ -159,8 +179,19 @@ export class Framer {
   }
 
   #endHead(out: FeedResult): string | undefined {
-    const text = latin1.decode(new Uint8Array(this.#head));
+    const pieces = this.#head;
+    let head = pieces[0]!;
+    if (pieces.length > 1) {
+      head = new Uint8Array(this.#headLength);
+      let offset = 0;
+      for (const piece of pieces) {
+        head.set(piece, offset);
+        offset += piece.byteLength;
+      }
+    }
+    const text = latin1.decode(head);
     this.#head = [];
+    this.#headLength = 0;
     this.#match = 0;
     const lines = text.split("\r\n");
     const first = lines[0] ?? "";

@@ -30,37 +30,38 @@
  * @module
  */
 import { ensurePrivateDir, writeJsonAtomic } from "../core/atomic_file.ts";
-import { createHash } from "node:crypto";
+import {
+  type KeyFile,
+  type KeyRecord,
+  type KeyRole,
+  readKeyFile,
+  signatureOf,
+  type StoredKey,
+  toRecord,
+  withKeyFileLock,
+} from "./_key_file.ts";
+import {
+  checkEdit,
+  checkLimits,
+  generateId,
+  generateKey,
+  hasControlCharacter,
+  hashKey,
+  looksLikeKey,
+} from "./_key_values.ts";
 import { KeyStoreError } from "./errors.ts";
 import type { KeyLimits } from "./limits.ts";
 
-/** `owner`: the key ecto hands to the person who connected; `client`: keys they hand out. */
-export type KeyRole = "owner" | "client";
-
-/** What the store knows about a key (never the key itself). */
-export interface KeyRecord {
-  /** Stable public id, e.g. `k_7f3kq2m9xa`; safe to log and show. */
-  readonly id: string;
-  /** A human label ("laptop", "n8n"). */
-  readonly name: string;
-  /** `owner` or `client` (which default limits apply). */
-  readonly role: KeyRole;
-  /** ISO 8601 creation time. */
-  readonly created: string;
-  /** ISO 8601 time of the last accepted request (batched, so up to a flush interval stale). */
-  readonly lastUsed?: string;
-  /** Limits that override the role's defaults. */
-  readonly limits?: KeyLimits;
-  /**
-   * The OpenClaw agent id this key reaches, and the only one: the edge pins
-   * every request to it. A key without one is refused (`key_not_bound`).
-   */
-  readonly agent?: string;
-  /** ISO 8601 time after which the key is refused with `key_expired`. */
-  readonly expires?: string;
-  /** An existing secret adopted with {@link KeyStore.importKey} (e.g. the old skill's token). */
-  readonly imported?: true;
-}
+export {
+  isAgentId,
+  isExpired,
+  type KeyFile,
+  type KeyRecord,
+  type KeyRole,
+  parseKeyFile,
+  type StoredKey,
+} from "./_key_file.ts";
+export { constantTimeEqual, generateKey, hashKey, looksLikeKey } from "./_key_values.ts";
 
 /** A newly created key: `key` is the cleartext, returned once and stored nowhere by the store. */
 export interface CreatedKey {
@@ -112,121 +113,9 @@ export interface KeyEdit {
   limits?: KeyLimits;
 }
 
-/** One key as stored in the key file (its SHA-256, never the key). */
-export interface StoredKey {
-  /** Public id. */
-  id: string;
-  /** Human label. */
-  name: string;
-  /** `owner` or `client`. */
-  role: KeyRole;
-  /** ISO 8601 creation time. */
-  created: string;
-  /** ISO 8601 time of the last accepted request. */
-  lastUsed?: string;
-  /** Limits overriding the role's defaults. */
-  limits?: KeyLimits;
-  /** The agent the key is bound to. */
-  agent?: string;
-  /** ISO 8601 expiry time. */
-  expires?: string;
-  /** Lowercase hex SHA-256 of the full key string. */
-  sha256: string;
-  /** Adopted with {@link KeyStore.importKey}: any shape, never the owner key. */
-  imported?: true;
-}
-
-/** The key file: `{ "version": 1, "keys": [...] }`. */
-export interface KeyFile {
-  /** Format version. */
-  version: 1;
-  /** Every live key, oldest first. */
-  keys: StoredKey[];
-}
-
 interface Entry {
   sha256: string;
   record: KeyRecord;
-}
-
-/** The shape of a key: `ecto_` + base64url (43 chars for 32 bytes) or hex (64 chars). */
-const KEY_SHAPE = /^ecto_[A-Za-z0-9_-]{32,128}$/;
-const KEY_PREFIX = "ecto_";
-const HEX64 = /^[0-9a-f]{64}$/;
-/** OpenClaw's agent id syntax (`agents.entries` keys), lower-cased as OpenClaw normalises it. */
-const AGENT_ID = /^[a-z0-9_][a-z0-9_-]{0,63}$/;
-
-/** Whether `id` is a valid OpenClaw agent id (lower case, as OpenClaw normalises ids). */
-export function isAgentId(id: string): boolean {
-  return AGENT_ID.test(id);
-}
-
-/** Whether `record` has expired at `now` (epoch ms). */
-export function isExpired(record: KeyRecord, now: number): boolean {
-  return record.expires !== undefined && !(Date.parse(record.expires) > now);
-}
-
-function checkLimits(limits: KeyLimits | undefined): void {
-  for (const [name, value] of Object.entries(limits ?? {})) {
-    if (value !== undefined && !(Number.isInteger(value) && value >= 0)) {
-      throw new KeyStoreError("invalid_limit", `The limit ${name} must be a whole number.`);
-    }
-  }
-}
-
-function checkEdit(agent: string | undefined, expires: string | null | undefined): void {
-  if (agent !== undefined && !AGENT_ID.test(agent)) {
-    throw new KeyStoreError(
-      "invalid_agent_id",
-      `"${agent}" is not an OpenClaw agent id (lower-case letters, digits, "_" and "-").`,
-      { fix: "openclaw agents list" },
-    );
-  }
-  if (typeof expires === "string" && Number.isNaN(Date.parse(expires))) {
-    throw new KeyStoreError("invalid_expiry", `"${expires}" is not a time.`);
-  }
-}
-
-/** Whether `value` looks like an ecto client key (shape only, not validity). */
-export function looksLikeKey(value: string): boolean {
-  return KEY_SHAPE.test(value);
-}
-
-/** Lowercase hex SHA-256 of a key string. */
-export function hashKey(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
-}
-
-/** Compares two equal-length strings without an early exit. */
-export function constantTimeEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
-}
-
-/** A fresh key: `ecto_` + base64url of 32 random bytes. */
-export function generateKey(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return KEY_PREFIX + btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
-function hasControlCharacter(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
-  }
-  return false;
-}
-
-function generateId(): string {
-  const alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
-  const bytes = crypto.getRandomValues(new Uint8Array(10));
-  let id = "k_";
-  for (const b of bytes) id += alphabet[b % alphabet.length];
-  return id;
 }
 
 /** The client key store; see the module documentation. */
@@ -426,7 +315,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
     // The stat runs now, after whatever revoke returned before this request
     // arrived; a load that is already queued may predate it, so queue our own.
     if (this.#statSignature() !== this.#signature) await this.#refresh();
-    if (!KEY_SHAPE.test(presented) && !this.#keys.some((k) => k.imported)) return undefined;
+    if (!looksLikeKey(presented) && !this.#keys.some((k) => k.imported)) return undefined;
     const entry = this.#byHash.get(hashKey(presented));
     if (entry === undefined) return undefined;
     this.#markUsed(entry.record.id, this.#now());
@@ -528,34 +417,9 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
 
   /** Loads the file when changed. Returns an error instead of throwing (callers decide). */
   async #load(): Promise<void | KeyStoreError> {
-    let signature: string;
-    try {
-      signature = signatureOf(await Deno.stat(this.path));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        this.#apply([], "missing");
-        return;
-      }
-      return new KeyStoreError("keys_unreadable", `Cannot read the key file ${this.path}.`, {
-        cause: error,
-      });
-    }
-    if (signature === this.#signature) return;
-    let parsed: KeyFile;
-    try {
-      parsed = parseKeyFile(await Deno.readTextFile(this.path));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        this.#apply([], "missing");
-        return;
-      }
-      return error instanceof KeyStoreError ? error : new KeyStoreError(
-        "keys_unreadable",
-        `The key file ${this.path} is not valid.`,
-        { cause: error },
-      );
-    }
-    this.#apply(parsed.keys, signature);
+    const read = await readKeyFile(this.path, this.#signature);
+    if (read instanceof KeyStoreError) return read;
+    if (read !== undefined) this.#apply(read.keys, read.signature);
   }
 
   #apply(keys: StoredKey[], signature: string): void {
@@ -583,13 +447,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
   ): Promise<void> {
     const dir = this.path.slice(0, this.path.lastIndexOf("/")) || "/";
     if (options.createDir !== false) await ensurePrivateDir(dir);
-    const lock = await Deno.open(`${this.path}.lock`, {
-      create: true,
-      write: true,
-      mode: 0o600,
-    });
-    try {
-      await lock.lock(true);
+    await withKeyFileLock(this.path, async () => {
       this.#signature = ""; // force a re-read under the lock
       const loaded = await this.#load();
       if (loaded instanceof Error) throw loaded;
@@ -598,81 +456,6 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
       const file: KeyFile = { version: 1, keys: next };
       await writeJsonAtomic(this.path, file);
       this.#apply(next, signatureOf(await Deno.stat(this.path)));
-    } finally {
-      await lock.unlock().catch(() => {});
-      lock.close();
-    }
-  }
-}
-
-/** Atomic writes rename a new file into place, so the inode changes with every write. */
-function signatureOf(info: Deno.FileInfo): string {
-  return `${info.mtime?.getTime()}:${info.size}:${info.ino}`;
-}
-
-function toRecord(k: StoredKey): KeyRecord {
-  const record: {
-    -readonly [P in keyof KeyRecord]: KeyRecord[P];
-  } = { id: k.id, name: k.name, role: k.role, created: k.created };
-  if (k.lastUsed !== undefined) record.lastUsed = k.lastUsed;
-  if (k.limits !== undefined) record.limits = k.limits;
-  if (k.agent !== undefined) record.agent = k.agent;
-  if (k.expires !== undefined) record.expires = k.expires;
-  if (k.imported) record.imported = true;
-  return Object.freeze(record);
-}
-
-/**
- * Parses and validates a key file's text.
- *
- * @throws {KeyStoreError} `keys_invalid` when it is not a valid key file.
- */
-export function parseKeyFile(text: string): KeyFile {
-  const data = JSON.parse(text) as unknown;
-  const bad = (why: string) =>
-    new KeyStoreError("keys_invalid", `The key file is not valid: ${why}.`, {
-      fix: "Restore it from a backup or remove it and create new keys.",
-    });
-  if (typeof data !== "object" || data === null || !Array.isArray((data as KeyFile).keys)) {
-    throw bad("no `keys` list");
-  }
-  const keys: StoredKey[] = [];
-  for (const raw of (data as { keys: unknown[] }).keys) {
-    const k = raw as Partial<StoredKey>;
-    if (typeof k !== "object" || k === null) throw bad("a key entry is not an object");
-    if (typeof k.id !== "string" || k.id === "") throw bad("a key has no id");
-    if (typeof k.sha256 !== "string" || !HEX64.test(k.sha256)) {
-      throw bad(`key ${k.id} has no valid sha256`);
-    }
-    if (k.role !== "owner" && k.role !== "client") throw bad(`key ${k.id} has an unknown role`);
-    const limits = k.limits;
-    if (limits !== undefined) {
-      if (typeof limits !== "object" || limits === null) throw bad(`key ${k.id} has bad limits`);
-      for (const v of Object.values(limits)) {
-        if (typeof v !== "number" || !(v >= 0)) throw bad(`key ${k.id} has bad limits`);
-      }
-    }
-    if (k.agent !== undefined && (typeof k.agent !== "string" || !AGENT_ID.test(k.agent))) {
-      throw bad(`key ${k.id} has a bad agent id`);
-    }
-    if (
-      k.expires !== undefined &&
-      (typeof k.expires !== "string" || Number.isNaN(Date.parse(k.expires)))
-    ) {
-      throw bad(`key ${k.id} has a bad expiry`);
-    }
-    keys.push({
-      id: k.id,
-      name: typeof k.name === "string" ? k.name : k.id,
-      role: k.role,
-      created: typeof k.created === "string" ? k.created : new Date(0).toISOString(),
-      ...(typeof k.lastUsed === "string" ? { lastUsed: k.lastUsed } : {}),
-      ...(limits ? { limits } : {}),
-      ...(k.agent !== undefined ? { agent: k.agent } : {}),
-      ...(k.expires !== undefined ? { expires: k.expires } : {}),
-      sha256: k.sha256,
-      ...(k.imported === true ? { imported: true as const } : {}),
     });
   }
-  return { version: 1, keys };
 }

@@ -23,12 +23,11 @@ export {
   type EdgeHandlerOptions,
   type GatewayState,
 } from "./handler.ts";
+export { createHttp1Upstream, type Http1UpstreamOptions } from "./http1_upstream.ts";
 export {
-  createHttp1Upstream,
   type FetchLike,
   fetchUpstream,
   type FetchUpstreamOptions,
-  type Http1UpstreamOptions,
   isStaleConnectionError,
   NoResponseError,
   type UpstreamClient,

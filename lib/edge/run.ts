@@ -38,6 +38,10 @@ export interface EdgeConfig {
   upstreamTimeoutMs?: number;
   /** Per-role default key limits (owner, client). */
   keyLimits?: { owner?: KeyLimits; client?: KeyLimits };
+  /** A request head must arrive whole within this many ms (default 10 000; 0: no limit). */
+  headerTimeoutMs?: number;
+  /** Connections idle between requests this long are closed, ms (default 60 000; 0: never). */
+  idleTimeoutMs?: number;
 }
 
 export { DEFAULT_EDGE_LISTEN } from "../core/addresses.ts";
@@ -86,6 +90,12 @@ export function validateEdgeConfig(value: unknown): EdgeConfig {
   ) {
     throw new EdgeConfigError("The edge config's `upstreamTimeoutMs` must be a positive number.");
   }
+  for (const field of ["headerTimeoutMs", "idleTimeoutMs"] as const) {
+    const ms = v[field];
+    if (ms !== undefined && !(typeof ms === "number" && ms >= 0 && Number.isFinite(ms))) {
+      throw new EdgeConfigError(`The edge config's \`${field}\` must be a number of ms (0: off).`);
+    }
+  }
   const config: EdgeConfig = {
     listen: v.listen as string,
     upstream: v.upstream as string,
@@ -94,6 +104,8 @@ export function validateEdgeConfig(value: unknown): EdgeConfig {
   };
   if (v.enableResponses !== undefined) config.enableResponses = v.enableResponses as boolean;
   if (v.upstreamTimeoutMs !== undefined) config.upstreamTimeoutMs = v.upstreamTimeoutMs as number;
+  if (v.headerTimeoutMs !== undefined) config.headerTimeoutMs = v.headerTimeoutMs as number;
+  if (v.idleTimeoutMs !== undefined) config.idleTimeoutMs = v.idleTimeoutMs as number;
   if (v.keyLimits !== undefined) {
     if (typeof v.keyLimits !== "object" || v.keyLimits === null) {
       throw new EdgeConfigError("The edge config's `keyLimits` must be an object.");
@@ -197,6 +209,8 @@ export async function runEdge(config: EdgeConfig, options: RunEdgeOptions = {}):
       ...(options.shutdownGraceMs !== undefined
         ? { shutdownGraceMs: options.shutdownGraceMs }
         : {}),
+      ...(valid.headerTimeoutMs !== undefined ? { headerTimeoutMs: valid.headerTimeoutMs } : {}),
+      ...(valid.idleTimeoutMs !== undefined ? { idleTimeoutMs: valid.idleTimeoutMs } : {}),
     });
     server = s;
     removers.push(startIdleReclaimer(handler));
