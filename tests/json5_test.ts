@@ -3,7 +3,7 @@ import { Json5SyntaxError, parseJson5 } from "../lib/core/json5.ts";
 import { ensureOpenClaw } from "./harness/openclaw_install.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
-Deno.test("`parseJson5()` reads an OpenClaw config written by hand", () => {
+Deno.test("`parseJson5()` reads an OpenClaw config written by hand", async () => {
   const text = `// OpenClaw config
 {
   gateway: {
@@ -17,7 +17,7 @@ Deno.test("`parseJson5()` reads an OpenClaw config written by hand", () => {
   },
 }
 `;
-  assert.deepEqual(parseJson5(text), {
+  assert.deepEqual(await parseJson5(text), {
     gateway: {
       mode: "local",
       port: 18789,
@@ -29,11 +29,28 @@ Deno.test("`parseJson5()` reads an OpenClaw config written by hand", () => {
   });
 });
 
-Deno.test("`parseJson5()` makes `__proto__` an own property and pollutes nothing", () => {
-  const value = parseJson5('{ __proto__: { polluted: true }, "a": 1 }') as object;
-  assert.ok(Object.hasOwn(value, "__proto__"));
-  assert.equal(({} as Record<string, unknown>).polluted, undefined);
-  assert.equal(Object.getPrototypeOf(value), Object.prototype);
+Deno.test("`parseJson5()` makes `__proto__` an own property and pollutes nothing", async () => {
+  for (
+    const text of ['{ __proto__: { polluted: true }, "a": 1 }', '{"__proto__": {"polluted": true}}']
+  ) {
+    const value = await parseJson5(text) as object;
+    assert.ok(Object.hasOwn(value, "__proto__"), text);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(Object.getPrototypeOf(value), Object.prototype);
+  }
+});
+
+Deno.test("`parseJson5()` gives plain JSON (its fast path) exactly what JSON5 gives", async () => {
+  const { default: JSON5 } = await import("json5");
+  for (
+    const text of [
+      '{"gateway":{"port":18789,"auth":{"token":"a\\u2028b"}},"n":1e400,"d":{"x":1,"x":2}}',
+      "[1, 2.50, -0, true, null]",
+      '"\\ud83d\\ude00"',
+    ]
+  ) {
+    assert.deepEqual(await parseJson5(text), JSON5.parse(text), text);
+  }
 });
 
 Deno.test("`parseJson5()` rejects bad input with the 1-based line and column", async (t) => {
@@ -45,8 +62,8 @@ Deno.test("`parseJson5()` rejects bad input with the 1-based line and column", a
     ["trailing garbage", "{} x", 1, 4, /invalid character 'x'/],
   ];
   for (const [name, text, line, column, reason] of cases) {
-    await t.step(name, () => {
-      assert.throws(() => parseJson5(text), (error: unknown) => {
+    await t.step(name, async () => {
+      await assert.rejects(parseJson5(text), (error: unknown) => {
         assert.ok(error instanceof Json5SyntaxError, String(error));
         assert.ok(error instanceof SyntaxError);
         assert.match(error.reason, reason);

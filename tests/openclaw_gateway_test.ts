@@ -53,8 +53,8 @@ async function uptimeMs(url: string): Promise<number> {
 }
 
 /** The config minus what OpenClaw's writer adds (`meta`). */
-function semantic(text: string): Record<string, unknown> {
-  const config = parseJson5(text) as Record<string, unknown>;
+async function semantic(text: string): Promise<Record<string, unknown>> {
+  const config = await parseJson5(text) as Record<string, unknown>;
   delete config.meta;
   return config;
 }
@@ -251,7 +251,7 @@ Deno.test({
         "every other key of the rich config is unchanged after apply + undo",
         async () => {
           const now = await Deno.readTextFile(gw.configPath);
-          assert.deepEqual(semantic(now), semantic(originalText));
+          assert.deepEqual(await semantic(now), await semantic(originalText));
         },
       );
     } finally {
@@ -308,7 +308,10 @@ Deno.test({
       const result = await undoOpenClaw(deps, { cli: state.cli });
       report("config patch CLI (undo new token)", result.cliMs);
       assert.equal(result.probe?.state, "endpoint-disabled");
-      assert.deepEqual(semantic(await Deno.readTextFile(gw.configPath)), semantic(originalText));
+      assert.deepEqual(
+        await semantic(await Deno.readTextFile(gw.configPath)),
+        await semantic(originalText),
+      );
     });
   },
 });

@@ -663,9 +663,9 @@ Deno.test("`parseGatewayStatus()` reads the listener pid from recorded `gateway 
   assert.deepEqual(parseGatewayStatus("not json").listeners, []);
 });
 
-Deno.test("`parseDotEnv()` reads KEY=VALUE files", () => {
+Deno.test("`parseDotEnv()` reads KEY=VALUE files", async () => {
   assert.deepEqual(
-    parseDotEnv("# c\nA=1\nexport B='two words'\nC=\"q\" \nD=x # comment\nbad line\n"),
+    await parseDotEnv("# c\nA=1\nexport B='two words'\nC=\"q\" \nD=x # comment\nbad line\n"),
     { A: "1", B: "two words", C: "q", D: "x" },
   );
 });

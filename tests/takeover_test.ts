@@ -323,10 +323,10 @@ Deno.test("`detectGatewayService()` finds a profile's unit and honours OPENCLAW_
   }
 });
 
-Deno.test("`parseDotEnv()` has the semantics of the dotenv package OpenClaw uses", () => {
+Deno.test("`parseDotEnv()` has the semantics of the dotenv package OpenClaw uses", async () => {
   // Expected values printed by dotenv 17.4.2's parse() from OpenClaw's node_modules.
   assert.deepEqual(
-    parseDotEnv(
+    await parseDotEnv(
       '# c\nA=1\nexport B=\'two words\'\nC="q" \nD=x # comment\nbad line\nE="multi\\nline"\nF=`back`\nG="a#b"\n',
     ),
     { A: "1", B: "two words", C: "q", D: "x", E: "multi\nline", F: "back", G: "a#b" },

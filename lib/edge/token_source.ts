@@ -92,7 +92,7 @@ export function createConfigTokenSource(
   let config: unknown = {};
   let current: string | undefined;
 
-  const check = (): void => {
+  const check = async (): Promise<void> => {
     checkedAt = now();
     const sig = files.map(statSig).join("|");
     if (sig === signature) return;
@@ -100,7 +100,7 @@ export function createConfigTokenSource(
     if (text === undefined) config = {};
     else {
       try {
-        config = text.trim() === "" ? {} : parseJson5(text);
+        config = text.trim() === "" ? {} : await parseJson5(text);
       } catch {
         return; // keep the last good credential; try again on the next change
       }
@@ -109,7 +109,7 @@ export function createConfigTokenSource(
     for (const file of envFiles) {
       const t = readText(file);
       if (t === undefined) continue;
-      for (const [k, v] of Object.entries(parseDotEnv(t))) if (!(k in dotEnv)) dotEnv[k] = v;
+      for (const [k, v] of Object.entries(await parseDotEnv(t))) if (!(k in dotEnv)) dotEnv[k] = v;
     }
     const lookup: EnvLookup = (name) => env(name) ?? dotEnv[name];
     const record = typeof config === "object" && config !== null && !Array.isArray(config)
@@ -120,9 +120,9 @@ export function createConfigTokenSource(
     signature = sig;
   };
 
-  return () => {
-    if (now() - checkedAt >= interval) check();
-    return Promise.resolve(current);
+  return async () => {
+    if (now() - checkedAt >= interval) await check();
+    return current;
   };
 }
 

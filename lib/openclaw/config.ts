@@ -54,7 +54,7 @@ export async function readOpenClawConfig(path: string): Promise<OpenClawConfigFi
       { fix: `Check the file's owner and permissions: ls -l ${path}`, cause: error },
     );
   }
-  return { path, exists: true, text, config: parseOpenClawConfigText(text, path), mtimeMs };
+  return { path, exists: true, text, config: await parseOpenClawConfigText(text, path), mtimeMs };
 }
 
 /**
@@ -62,11 +62,14 @@ export async function readOpenClawConfig(path: string): Promise<OpenClawConfigFi
  *
  * @throws {EctoError} `openclaw_config_invalid` with `path:line:column` and the fix.
  */
-export function parseOpenClawConfigText(text: string, path: string): Record<string, unknown> {
+export async function parseOpenClawConfigText(
+  text: string,
+  path: string,
+): Promise<Record<string, unknown>> {
   if (text.trim() === "") return {};
   let value: unknown;
   try {
-    value = parseJson5(text);
+    value = await parseJson5(text);
   } catch (error) {
     if (error instanceof Json5SyntaxError) {
       throw new EctoError(

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { parse as parseDotEnvText } from "dotenv";
 import { EctoError } from "../core/errors.ts";
 import type { EnvLookup } from "../core/paths.ts";
 import type { OpenClawLocation } from "../core/layer_types.ts";
@@ -177,9 +176,12 @@ export function blockedLegacyMigration(
  * (pinned to the version OpenClaw 2026.9.6 ships), keeping only portable
  * variable names as OpenClaw does.
  */
-export function parseDotEnv(text: string): Record<string, string> {
+export async function parseDotEnv(text: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(parseDotEnvText(text))) {
+  if (text.trim() === "") return out;
+  // Loaded on first use: most machines have no OpenClaw .env file, and the edge stays smaller.
+  const { parse } = await import("dotenv");
+  for (const [key, value] of Object.entries(parse(text))) {
     const k = key.trim();
     if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) out[k] = value;
   }
@@ -218,7 +220,7 @@ export async function openClawEnvLookup(
     } catch {
       continue;
     }
-    for (const [k, v] of Object.entries(parseDotEnv(text))) if (!(k in merged)) merged[k] = v;
+    for (const [k, v] of Object.entries(await parseDotEnv(text))) if (!(k in merged)) merged[k] = v;
   }
   return (name) => env(name) ?? merged[name];
 }
