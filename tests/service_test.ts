@@ -20,6 +20,8 @@ import {
   systemdExecWord,
   systemdUnitName,
 } from "../lib/service.ts";
+import { EDGE_READY_LINE } from "../lib/service/detached.ts";
+import { renderEventLine } from "../lib/render_event_line.ts";
 
 const FIXTURES = new URL("./fixtures/service/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFile(new URL(name, FIXTURES));
@@ -731,4 +733,41 @@ Deno.test({
     assert.match(await Deno.readTextFile(paths.edgeLog), /no config/);
     await assert.rejects(Deno.stat(paths.edgePidFile), Deno.errors.NotFound);
   },
+});
+
+Deno.test({
+  name:
+    "detached: an edge that exits after a slow start (no ready line yet) still fails the install",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    await using tmp = await tempHome();
+    const paths = ectoPaths(tmp.env);
+    // Longer than any fixed settle would wait: only the ready-line-or-exit poll catches it.
+    const spec = edgeServiceSpec(paths, [
+      Deno.execPath(),
+      "eval",
+      "await new Promise((r) => setTimeout(r, 600)); console.error('address in use'); Deno.exit(1)",
+    ], { DENO_NO_UPDATE_CHECK: "1" });
+    const deps: ServiceDeps = { $: build$({}), env: tmp.env, supervisor: "detached" };
+    await assert.rejects(
+      installEdgeService(deps, spec),
+      (e) => e instanceof EctoError && e.code === "edge_start_failed",
+    );
+    assert.match(await Deno.readTextFile(paths.edgeLog), /address in use/);
+  },
+});
+
+Deno.test("`EDGE_READY_LINE` is what `edge run` logs once it listens", () => {
+  const line = renderEventLine({
+    kind: "step",
+    step: "edge.listen",
+    status: "done",
+    detail: "The edge listens on http://127.0.0.1:1 in front of http://127.0.0.1:2.",
+  });
+  assert.ok(line.startsWith(EDGE_READY_LINE), line);
+  assert.ok(
+    !renderEventLine({ kind: "step", step: "edge.listen", status: "start" }).includes(
+      EDGE_READY_LINE,
+    ),
+  );
 });

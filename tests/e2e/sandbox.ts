@@ -11,6 +11,7 @@ import { type Gateway, startGateway, type StartGatewayOptions } from "../harness
 import { startStubLlm, type StubLlm } from "../harness/stub_llm.ts";
 import { type DnsStub, startDnsStub } from "./dns_stub.ts";
 import { build$ } from "dax";
+import { funnelRequest, type FunnelResponse } from "../tailscale_double/https_client.ts";
 import { readPidRecord } from "../../lib/service/detached.ts";
 import { processAlive } from "../../lib/openclaw/gateway.ts";
 
@@ -52,6 +53,39 @@ export function freePort(): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
+}
+
+/** What {@link publicRequest} sends besides its path: a key (as the bearer), headers, a body. */
+export interface PublicRequestInit {
+  key?: string;
+  headers?: Record<string, string>;
+  /** A body makes it a POST. */
+  body?: string;
+}
+
+/**
+ * A request to the sandbox's public URL on Funnel port `port` (443, 8443,
+ * 10000), through the double's TLS data plane, with the name verified.
+ */
+export async function publicRequest(
+  sb: Sandbox,
+  port: number,
+  path: string,
+  init: PublicRequestInit = {},
+): Promise<FunnelResponse> {
+  return await funnelRequest({
+    localPort: sb.tailscale.publicPorts[port]!,
+    hostname: sb.tailscale.dnsName,
+    host: port === 443 ? sb.tailscale.dnsName : `${sb.tailscale.dnsName}:${port}`,
+    caPem: await Deno.readTextFile(sb.tailscale.caFile),
+    method: init.body === undefined ? "GET" : "POST",
+    path,
+    headers: {
+      ...(init.key === undefined ? {} : { authorization: `Bearer ${init.key}` }),
+      ...init.headers,
+    },
+    ...(init.body === undefined ? {} : { body: init.body }),
+  });
 }
 
 /** Starts a sandbox. */
