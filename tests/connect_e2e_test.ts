@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { ectoDenoArgs, jsonOf, repoRoot, runEcto } from "./e2e/run_ecto.ts";
 import { publicRequest, type Sandbox, startSandbox } from "./e2e/sandbox.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 /** The process's state and command line from `ps` (a zombie counts as gone). */
 async function processInfo(pid: number): Promise<{ alive: boolean; command: string }> {
@@ -340,11 +341,11 @@ Deno.test({
           said += value;
         }
         const snapshot = `${env.ECTO_STATE_DIR}/openclaw-snapshot.json`;
-        const deadline = Date.now() + 5_000;
-        while (!(await Deno.stat(snapshot).then(() => true, () => false))) {
-          assert.ok(Date.now() < deadline, "no snapshot 5 s after the configure step started");
-          await new Promise((r) => setTimeout(r, 10));
-        }
+        await pollUntil(() => Deno.stat(snapshot).then(() => true, () => false), {
+          timeoutMs: 5_000,
+          intervalMs: 10,
+          what: "the snapshot after the configure step started",
+        });
         child.kill("SIGINT");
         const interrupted = await child.status;
         await lines.cancel();

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { ectoDenoArgs, jsonOf, runEcto } from "./e2e/run_ecto.ts";
 import { publicRequest, type Sandbox, startSandbox } from "./e2e/sandbox.ts";
 import { stopPid } from "./harness/gateway.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 const ONE_MODEL = "/v1/models/openclaw%2Fdefault";
 
@@ -16,14 +17,11 @@ async function auditWhen(
   done: (records: Array<Record<string, unknown>>) => boolean,
 ): Promise<Array<Record<string, unknown>>> {
   const path = `${sb.env.ECTO_STATE_DIR}/audit.log`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
+  return await pollUntil(async () => {
     const text = await Deno.readTextFile(path).catch(() => "");
     const records = text.split("\n").filter((l) => l).map((l) => JSON.parse(l));
-    if (done(records)) return records;
-    assert.ok(Date.now() < deadline, `the audit log never held the records:\n${text}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+    return done(records) && records;
+  }, { what: "the records in the audit log" });
 }
 
 /** The figures, for the report (stderr: a test prints nothing else). */

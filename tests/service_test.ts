@@ -22,6 +22,7 @@ import {
 } from "../lib/service.ts";
 import { EDGE_READY_LINE } from "../lib/service/detached.ts";
 import { renderEventLine } from "../lib/render_event_line.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 const FIXTURES = new URL("./fixtures/service/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFile(new URL(name, FIXTURES));
@@ -486,14 +487,8 @@ async function alive(pid: number): Promise<boolean> {
   return stat !== undefined && stat.state !== "Z" && stat.state !== "X";
 }
 
-async function waitFor<T>(check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error("timed out");
+function waitFor<T>(check: () => Promise<T | undefined>): Promise<T> {
+  return pollUntil(check);
 }
 
 /** A temp HOME plus a fake-edge spec; on dispose, removes the service and kills leftovers. */

@@ -14,6 +14,7 @@ import { build$ } from "dax";
 import { funnelRequest, type FunnelResponse } from "../tailscale_double/https_client.ts";
 import { readPidRecord } from "../../lib/service/detached.ts";
 import { processAlive } from "../../lib/openclaw/gateway.ts";
+import { pollUntil } from "../harness/poll.ts";
 
 /** Options for a sandbox. */
 export interface SandboxOptions {
@@ -171,11 +172,12 @@ async function stopEdgeIfRunning(env: Record<string, string>): Promise<void> {
     return; // already gone
   }
   // Bounded: the edge drains and exits within its shutdown grace; then it is killed.
-  for (let i = 0; i < 100; i++) {
-    const alive = await processAlive(build$({}), record.pid);
-    if (!alive) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const $ = build$({});
+  const gone = await pollUntil(async () => !(await processAlive($, record.pid)), {
+    timeoutMs: 5_000,
+    what: "the edge to exit",
+  }).catch(() => false);
+  if (gone) return;
   try {
     Deno.kill(record.pid, "SIGKILL");
   } catch { /* gone */ }
