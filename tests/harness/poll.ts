@@ -49,3 +49,23 @@ export async function pollUntil<T>(
     );
   }
 }
+
+/**
+ * `promise`, or a rejection naming `what` when it has not settled within `ms`: a test that
+ * waits on an event fails with a reason instead of hanging.
+ *
+ * @param promise what is awaited
+ * @param ms the bound
+ * @param what what is awaited, for the failure message
+ */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
