@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { within } from "./harness/poll.ts";
-import { startStubLlm } from "./harness/stub_llm.ts";
 import type { AuditRecord } from "../lib/edge/audit.ts";
 import { EdgeListenError } from "../lib/edge/errors.ts";
 import { createEdgeHandler, type EdgeHandlerOptions } from "../lib/edge/handler.ts";
@@ -483,13 +482,27 @@ Deno.test("`runEdge()` in its own process stops cleanly on SIGTERM after open st
   const stateDir = `${dir.path}/state`;
   const openclawConfigPath = `${dir.path}/openclaw.json`;
   await Deno.writeTextFile(openclawConfigPath, `{ gateway: { auth: { token: "${TOKEN}" } } }`);
-  await using stub = await startStubLlm({ chunkDelayMs: 100, chunks: 5, reply: "0123456789" });
+  // The upstream holds the stream open until the edge says it is stopping: the stream is
+  // open when SIGTERM arrives, on any machine, and must still end whole.
+  const stopping = Promise.withResolvers<void>();
+  const enc = new TextEncoder();
+  await using upstream = recordingUpstream(() => {
+    const body = new ReadableStream<Uint8Array>({
+      async start(c) {
+        c.enqueue(enc.encode('data: {"n":0}\n\n'));
+        await stopping.promise;
+        c.enqueue(enc.encode('data: {"n":1}\n\ndata: [DONE]\n\n'));
+        c.close();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  });
   await using store = await KeyStore.open(`${stateDir}/keys.json`);
   const { key } = await store.create("owner", { role: "owner", agent: "main" });
   const configPath = `${stateDir}/edge.json`;
   await saveEdgeConfig(configPath, {
     listen: "127.0.0.1:0",
-    upstream: `http://127.0.0.1:${stub.port}`,
+    upstream: upstream.url,
     openclawConfigPath,
     stateDir,
   });
@@ -506,22 +519,37 @@ Deno.test("`runEdge()` in its own process stops cleanly on SIGTERM after open st
   }).spawn();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";
-  while (!out.includes("\n")) {
-    const { value, done } = await lines.read();
-    if (done) break;
-    out += value;
-  }
-  const url = out.trim().replace(/^listening /, "");
+  const readLine = async (line: RegExp) => {
+    while (!line.test(out)) {
+      const { value, done } = await within(lines.read(), 30_000, `the edge's ${line} line`);
+      assert.ok(!done, `the edge exited before ${line}: ${out}`);
+      out += value;
+    }
+  };
+  await readLine(/^listening \S+\n/);
+  const url = /^listening (\S+)\n/.exec(out)![1];
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${key}` },
     body: JSON.stringify({ stream: true, messages: [] }),
   });
   assert.equal(res.status, 200);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = (await reader.read()).value ?? "";
   child.kill("SIGTERM");
-  const text = await res.text();
-  assert.ok(text.trim().endsWith("data: [DONE]"), "the open stream finished");
-  const status = await child.status;
+  await readLine(/\nstopping\n/);
+  stopping.resolve();
+  for (;;) {
+    const { value, done } = await within(reader.read(), 10_000, "the rest of the open stream");
+    if (done) break;
+    text += value;
+  }
+  assert.equal(
+    text,
+    'data: {"n":0}\n\ndata: {"n":1}\n\ndata: [DONE]\n\n',
+    "the open stream finished",
+  );
+  const status = await within(child.status, 10_000, "the edge's exit after SIGTERM");
   await lines.cancel();
   const stderr = await new Response(child.stderr).text();
   assert.equal(status.code, 0, stderr);

@@ -7,7 +7,12 @@
  */
 import { type DoubleOptions, TailscaleDouble } from "../tailscale_double/control.ts";
 import { ensureOpenClaw } from "../harness/openclaw_install.ts";
-import { type Gateway, startGateway, type StartGatewayOptions } from "../harness/gateway.ts";
+import {
+  freePort,
+  type Gateway,
+  startGateway,
+  type StartGatewayOptions,
+} from "../harness/gateway.ts";
 import { startStubLlm, type StubLlm } from "../harness/stub_llm.ts";
 import { type DnsStub, startDnsStub } from "./dns_stub.ts";
 import { build$ } from "dax";
@@ -46,14 +51,6 @@ export interface Sandbox extends AsyncDisposable {
   edgePort: number;
   /** The environment ecto runs with. */
   env: Record<string, string>;
-}
-
-/** A free TCP port on loopback. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** What {@link publicRequest} sends besides its path: a key (as the bearer), headers, a body. */
@@ -188,7 +185,7 @@ async function stopEdgeIfRunning(env: Record<string, string>): Promise<void> {
  * cache (HOME changes, so DENO_DIR must not follow it) and the machine's TLS
  * and proxy settings for reaching the npm registry.
  */
-function passThroughEnv(): Record<string, string> {
+export function passThroughEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   const home = Deno.env.get("HOME");
   const denoDir = Deno.env.get("DENO_DIR") ??
