@@ -506,28 +506,7 @@ Deno.test("`runEdge()` in its own process stops cleanly on SIGTERM after open st
     openclawConfigPath,
     stateDir,
   });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-P=test",
-      new URL("./fixtures/edge/run_edge.ts", import.meta.url).pathname,
-      configPath,
-    ],
-    env: { HOME: dir.path },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  const readLine = async (line: RegExp) => {
-    while (!line.test(out)) {
-      const { value, done } = await within(lines.read(), 30_000, `the edge's ${line} line`);
-      assert.ok(!done, `the edge exited before ${line}: ${out}`);
-      out += value;
-    }
-  };
-  await readLine(/^listening \S+\n/);
-  const url = /^listening (\S+)\n/.exec(out)![1];
+  const { child, url, readLine, lines } = await spawnRunEdge(configPath, dir.path);
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${key}` },
@@ -568,25 +547,7 @@ Deno.test("`runEdge()` in its own process refuses a key revoked by another proce
     openclawConfigPath,
     stateDir,
   });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-P=test",
-      new URL("./fixtures/edge/run_edge.ts", import.meta.url).pathname,
-      configPath,
-    ],
-    env: { HOME: dir.path },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const { value, done } = await lines.read();
-    if (done) break;
-    out += value;
-  }
-  const url = out.trim().replace(/^listening /, "");
+  const { child, url, lines } = await spawnRunEdge(configPath, dir.path);
   const paths = ectoPaths((name) => (name === "ECTO_STATE_DIR" ? stateDir : dir.path));
   await using store = await KeyStore.open(`${stateDir}/keys.json`);
   const untilRefused: number[] = [];
@@ -616,9 +577,39 @@ Deno.test("`runEdge()` in its own process refuses a key revoked by another proce
     child.kill("SIGTERM");
     await child.status;
     await lines.cancel();
+    await child.stderr.cancel();
   }
   assert.deepEqual(untilRefused, Array(20).fill(1));
 });
+
+/**
+ * `runEdge` in its own process (`fixtures/edge/run_edge.ts`) on `configPath`: resolves once it
+ * says it listens, with its URL and a reader for its later lines (bounded waits).
+ */
+async function spawnRunEdge(configPath: string, home: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-P=test",
+      new URL("./fixtures/edge/run_edge.ts", import.meta.url).pathname,
+      configPath,
+    ],
+    env: { HOME: home },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const readLine = async (line: RegExp) => {
+    while (!line.test(out)) {
+      const { value, done } = await within(lines.read(), 30_000, `the edge's ${line} line`);
+      assert.ok(!done, `the edge exited before ${line}: ${out}`);
+      out += value;
+    }
+  };
+  await readLine(/^listening \S+\n/);
+  return { child, url: /^listening (\S+)\n/.exec(out)![1]!, readLine, lines };
+}
 
 async function tempDir(): Promise<AsyncDisposable & { path: string }> {
   const path = await Deno.makeTempDir({ prefix: "ecto-edge-" });
