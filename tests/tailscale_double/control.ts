@@ -21,6 +21,7 @@ import {
   writeState,
 } from "./state.ts";
 import { canonical, type ServeConfig } from "./serve_config.ts";
+import { pollUntil } from "../harness/poll.ts";
 
 export type { BackendState, DoubleOptions } from "./state.ts";
 export type { ServeConfig } from "./serve_config.ts";
@@ -189,12 +190,10 @@ export class TailscaleDouble implements AsyncDisposable {
     predicate: (config: ServeConfig) => boolean,
     timeoutMs = 10_000,
   ): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (predicate(await this.serveConfig())) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error("tailscale double: timed out waiting for the serve config");
+    await pollUntil(async () => predicate(await this.serveConfig()), {
+      timeoutMs,
+      what: "the tailscale double's serve config",
+    });
   }
 
   /** Stops the data plane, ends foreground sessions, removes the temp dir. */
