@@ -18,11 +18,7 @@ Deno.test("`ecto --version` prints the version from deno.json and exits 0", asyn
 Deno.test("`ecto --help` lists every command and the exit codes", async () => {
   const run = await runEcto(["--help"], base);
   assert.equal(run.code, 0, run.stderr);
-  const commands = run.stdout.split("\n\n").find((block) => block.startsWith("Commands:"));
-  assert.ok(commands, run.stdout);
-  const names = commands.split("\n").slice(1).map((line) => /^ {2}(\S+)/.exec(line)?.[1])
-    .filter((name) => name !== undefined);
-  assert.deepEqual(names, [
+  assert.deepEqual(subcommands(run.stdout), [
     "connect",
     "status",
     "disconnect",
@@ -32,7 +28,6 @@ Deno.test("`ecto --help` lists every command and the exit codes", async () => {
     "logs",
     "test",
     "version",
-    "help",
   ]);
   assert.match(run.stdout, /\nExit codes: 0 ok, 1 failed, 2 usage, 3 you must act/);
 });
@@ -58,28 +53,40 @@ function earlyBreaks(help: string, width = 80): string[] {
   return early;
 }
 
+/** The subcommand names in a help text's "Commands:" block (aliases and commander's `help` left out). */
+function subcommands(help: string): string[] {
+  const block = help.split("\n\n").find((b) => b.startsWith("Commands:")) ?? "";
+  return block.split("\n").slice(1).map((line) => /^ {2}([^\s|]+)/.exec(line)?.[1])
+    .filter((name): name is string => name !== undefined && name !== "help");
+}
+
 Deno.test("`--help` wraps cleanly: no line over 80 columns, no break mid-sentence", async (t) => {
-  const commands = [
-    [],
-    ["connect"],
-    ["status"],
-    ["disconnect"],
-    ["edge"],
-    ["edge", "run"],
-    [
-      "keys",
-    ],
-    ["keys", "add"],
-    ["keys", "edit"],
-    ["usage"],
-    ["logs"],
-    ["test"],
-  ];
-  // One process per help text, all at once; each is then checked in its own step.
-  const runs = await Promise.all(commands.map((args) => runEcto([...args, "--help"], base)));
-  for (const [i, args] of commands.entries()) {
-    await t.step(["ecto", ...args, "--help"].join(" "), () => {
-      const run = runs[i]!;
+  // Every command's help, found by walking the "Commands:" blocks: a new command is checked too.
+  // Bounded: three levels, and a listed command's help must be its own (its Usage line).
+  const runs = new Map<string, Awaited<ReturnType<typeof runEcto>>>();
+  let level: string[][] = [[]];
+  for (let depth = 0; depth < 3 && level.length > 0; depth++) {
+    const out = await Promise.all(level.map((args) => runEcto([...args, "--help"], base)));
+    const next: string[][] = [];
+    for (const [i, args] of level.entries()) {
+      const run = out[i]!;
+      assert.match(
+        run.stdout,
+        new RegExp(`^Usage: ${["ecto", ...args].join(" ")}\\b`),
+        args.join(" "),
+      );
+      runs.set(["ecto", ...args, "--help"].join(" "), run);
+      for (const name of subcommands(run.stdout)) next.push([...args, name]);
+    }
+    level = next;
+  }
+  for (
+    const expected of ["ecto keys add --help", "ecto keys revoke --help", "ecto edge run --help"]
+  ) {
+    assert.ok(runs.has(expected), `the walk reached ${expected}: ${[...runs.keys()].join(", ")}`);
+  }
+  for (const [name, run] of runs) {
+    await t.step(name, () => {
       assert.equal(run.code, 0, run.stderr);
       const long = run.stdout.split("\n").filter((line) => line.length > 80);
       assert.deepEqual(long, []);

@@ -5,38 +5,9 @@
  * cold start costs 20–30 s), so the steps run in the order a user meets them.
  */
 import assert from "node:assert/strict";
-import { funnelRequest } from "./tailscale_double/https_client.ts";
-import { ectoDenoArgs, type EctoRun, repoRoot, runEcto } from "./e2e/run_ecto.ts";
-import { type Sandbox, startSandbox } from "./e2e/sandbox.ts";
-
-function json(run: EctoRun): Record<string, unknown> {
-  try {
-    return JSON.parse(run.stdout);
-  } catch {
-    throw new Error(
-      `stdout is not one JSON document (exit ${run.code}):\n${run.stdout}\n${run.stderr}`,
-    );
-  }
-}
-
-async function publicRequest(
-  sb: Sandbox,
-  port: number,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: string,
-) {
-  return await funnelRequest({
-    localPort: sb.tailscale.publicPorts[port]!,
-    hostname: sb.tailscale.dnsName,
-    host: port === 443 ? sb.tailscale.dnsName : `${sb.tailscale.dnsName}:${port}`,
-    caPem: await Deno.readTextFile(sb.tailscale.caFile),
-    method: body === undefined ? "GET" : "POST",
-    path,
-    headers,
-    ...(body === undefined ? {} : { body }),
-  });
-}
+import { ectoDenoArgs, jsonOf, repoRoot, runEcto } from "./e2e/run_ecto.ts";
+import { publicRequest, type Sandbox, startSandbox } from "./e2e/sandbox.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 /** The process's state and command line from `ps` (a zombie counts as gone). */
 async function processInfo(pid: number): Promise<{ alive: boolean; command: string }> {
@@ -50,7 +21,7 @@ async function processInfo(pid: number): Promise<{ alive: boolean; command: stri
 
 async function edgePid(sb: Sandbox): Promise<number | undefined> {
   const run = await runEcto(["status", "--json", "--no-public"], sb.env);
-  const edge = (json(run).layers as Array<{ name: string; details: { pid?: number } }>)
+  const edge = (jsonOf(run).layers as Array<{ name: string; details: { pid?: number } }>)
     .find((l) => l.name === "edge");
   return edge?.details.pid;
 }
@@ -84,7 +55,7 @@ Deno.test({
       async () => {
         const run = await runEcto(["status", "--json", "--no-public"], env);
         assert.equal(run.code, 1, run.stderr);
-        const report = json(run);
+        const report = jsonOf(run);
         assert.equal(report.ok, false);
         const first = report.firstProblem as { layer: string; fix?: string };
         assert.equal(first.layer, "tailscale");
@@ -95,7 +66,7 @@ Deno.test({
     await t.step("login needed: exit 3 with the login URL, nothing configured", async () => {
       const run = await runEcto(["connect", "--json"], env);
       assert.equal(run.code, 3, run.stderr);
-      const error = json(run).error as { code: string; url?: string; message: string };
+      const error = jsonOf(run).error as { code: string; url?: string; message: string };
       assert.match(error.url ?? "", /^https:\/\/login\.tailscale\.com\/a\//);
       // The URL was also an event on stderr, as a JSON line, the moment it was printed.
       assert.ok(
@@ -113,7 +84,7 @@ Deno.test({
         await sb.tailscale.approveLogin();
         const run = await runEcto(["connect", "--json"], env);
         assert.equal(run.code, 3, run.stderr);
-        const error = json(run).error as { code: string; url?: string };
+        const error = jsonOf(run).error as { code: string; url?: string };
         assert.equal(error.code, "funnel_not_enabled");
         assert.match(error.url ?? "", /^https:\/\/login\.tailscale\.com\/f\/funnel\?node=/);
         assert.deepEqual(await sb.tailscale.serveConfig(), {});
@@ -129,7 +100,7 @@ Deno.test({
         await sb.tailscale.setServeConfig(FOREIGN);
         const run = await runEcto(["connect", "--json"], env);
         assert.equal(run.code, 0, run.stderr);
-        const result = json(run);
+        const result = jsonOf(run);
         assert.equal(result.ok, true);
         assert.equal(result.funnelPort, 8443);
         assert.equal(result.url, "https://build-box.tail1234.ts.net:8443");
@@ -178,29 +149,24 @@ Deno.test({
     await t.step(
       "a real chat completion over HTTPS through Funnel reaches the stub LLM",
       async () => {
-        const response = await publicRequest(
-          sb,
-          8443,
-          "/v1/chat/completions",
-          {
-            authorization: `Bearer ${token}`,
+        const response = await publicRequest(sb, 8443, "/v1/chat/completions", {
+          key: token,
+          headers: {
             "content-type": "application/json",
             "x-openclaw-session-key": "agent:main:main",
           },
-          JSON.stringify({
+          body: JSON.stringify({
             model: "openclaw/default",
             messages: [{ role: "user", content: "Hello!" }],
           }),
-        );
+        });
         assert.equal(response.status, 200, response.body);
         assert.equal(JSON.parse(response.body).choices[0].message.content, sb.stub.reply);
         const seen = sb.stub.requests.at(-1)!;
         assert.equal(seen.headers.get("x-openclaw-session-key"), null);
         const unauth = await publicRequest(sb, 8443, "/v1/models");
         assert.equal(unauth.status, 401);
-        const tools = await publicRequest(sb, 8443, "/tools/invoke", {
-          authorization: `Bearer ${token}`,
-        }, "{}");
+        const tools = await publicRequest(sb, 8443, "/tools/invoke", { key: token, body: "{}" });
         assert.equal(tools.status, 404);
       },
     );
@@ -220,7 +186,7 @@ Deno.test({
       async () => {
         const run = await runEcto(["connect", "--json"], env);
         assert.equal(run.code, 0, run.stderr);
-        const result = json(run);
+        const result = jsonOf(run);
         assert.deepEqual(result.changed, []);
         assert.equal(result.token, token);
         assert.equal(result.url, url);
@@ -233,7 +199,7 @@ Deno.test({
       async () => {
         const run = await runEcto(["status", "--json"], env);
         assert.equal(run.code, 0, run.stdout + run.stderr);
-        const report = json(run);
+        const report = jsonOf(run);
         assert.equal(report.ok, true);
         const names = (report.layers as Array<{ name: string; ok: boolean }>).map((l) => l.name);
         assert.deepEqual(names, [
@@ -267,11 +233,11 @@ Deno.test({
     await t.step("--regenerate-token: the old key gets 401, the new one 200", async () => {
       const run = await runEcto(["connect", "--regenerate-token", "--json"], env);
       assert.equal(run.code, 0, run.stderr);
-      const fresh = json(run).token as string;
+      const fresh = jsonOf(run).token as string;
       assert.notEqual(fresh, token);
-      const old = await publicRequest(sb, 8443, "/v1/models", { authorization: `Bearer ${token}` });
+      const old = await publicRequest(sb, 8443, "/v1/models", { key: token });
       assert.equal(old.status, 401);
-      const ok = await publicRequest(sb, 8443, "/v1/models", { authorization: `Bearer ${fresh}` });
+      const ok = await publicRequest(sb, 8443, "/v1/models", { key: fresh });
       assert.equal(ok.status, 200);
       token = fresh;
     });
@@ -281,23 +247,19 @@ Deno.test({
       // direct gateway clients: without a terminal or --yes ecto says so and stops (exit 3).
       const asked = await runEcto(["keys", "add", "friend", "--json"], env);
       assert.equal(asked.code, 3, asked.stderr);
-      assert.equal((json(asked).error as { code: string }).code, "confined_agent_consent");
+      assert.equal((jsonOf(asked).error as { code: string }).code, "confined_agent_consent");
       const add = await runEcto(["keys", "add", "friend", "--yes", "--json"], env);
       assert.equal(add.code, 0, add.stderr);
-      const friend = json(add) as { id: string; key: string; agent: string };
+      const friend = jsonOf(add) as { id: string; key: string; agent: string };
       assert.equal(friend.agent, "ecto-guest");
-      const ok = await publicRequest(sb, 8443, "/v1/models", {
-        authorization: `Bearer ${friend.key}`,
-      });
+      const ok = await publicRequest(sb, 8443, "/v1/models", { key: friend.key });
       assert.equal(ok.status, 200);
       assert.ok(!ok.body.includes("openclaw/main"), "only the key's own agent is listed");
       const list = await runEcto(["keys", "list", "--json"], env);
       assert.ok(!list.stdout.includes(friend.key), "the list never shows a secret");
       const revoke = await runEcto(["keys", "revoke", friend.id, "--json"], env);
       assert.equal(revoke.code, 0, revoke.stderr);
-      const gone = await publicRequest(sb, 8443, "/v1/models", {
-        authorization: `Bearer ${friend.key}`,
-      });
+      const gone = await publicRequest(sb, 8443, "/v1/models", { key: friend.key });
       assert.equal(gone.status, 401);
     });
 
@@ -328,7 +290,7 @@ Deno.test({
         assert.ok(pid && !(await processInfo(pid)).alive, "the edge process is gone");
         const status = await runEcto(["status", "--json", "--no-public"], env);
         assert.equal(status.code, 1);
-        assert.equal((json(status).firstProblem as { layer: string }).layer, "funnel");
+        assert.equal((jsonOf(status).firstProblem as { layer: string }).layer, "funnel");
         // Keys and gateway settings stay for a quick reconnect.
         assert.ok(await Deno.stat(`${sb.home}/.openclaw/ecto-credentials.json`));
       },
@@ -337,7 +299,7 @@ Deno.test({
     await t.step("disconnect again is safe", async () => {
       const run = await runEcto(["disconnect", "--json"], env);
       assert.equal(run.code, 0, run.stderr);
-      assert.deepEqual(json(run).actions, []);
+      assert.deepEqual(jsonOf(run).actions, []);
       assert.deepEqual(await sb.tailscale.serveConfig(), FOREIGN);
     });
 
@@ -379,11 +341,11 @@ Deno.test({
           said += value;
         }
         const snapshot = `${env.ECTO_STATE_DIR}/openclaw-snapshot.json`;
-        const deadline = Date.now() + 5_000;
-        while (!(await Deno.stat(snapshot).then(() => true, () => false))) {
-          assert.ok(Date.now() < deadline, "no snapshot 5 s after the configure step started");
-          await new Promise((r) => setTimeout(r, 10));
-        }
+        await pollUntil(() => Deno.stat(snapshot).then(() => true, () => false), {
+          timeoutMs: 5_000,
+          intervalMs: 10,
+          what: "the snapshot after the configure step started",
+        });
         child.kill("SIGINT");
         const interrupted = await child.status;
         await lines.cancel();
@@ -393,7 +355,7 @@ Deno.test({
         }
         const run = await runEcto(["connect", "--json"], env);
         assert.equal(run.code, 0, run.stderr);
-        assert.equal((json(run).proof as { path: string }).path, "public");
+        assert.equal((jsonOf(run).proof as { path: string }).path, "public");
         const purge = await runEcto(["disconnect", "--purge", "--json"], env);
         assert.equal(purge.code, 0, purge.stderr);
         assert.deepEqual(await sb.tailscale.serveConfig(), FOREIGN);

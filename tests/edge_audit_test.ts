@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { AuditLog, auditPath, type AuditRecord } from "../lib/edge/audit.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 function record(i: number): AuditRecord {
   return {
@@ -42,10 +43,9 @@ Deno.test("`AuditLog` flushes on its own timer and appends across opens", async 
     {
       await using log = await AuditLog.open(path, { flushDelayMs: 20 });
       log.sink(record(1));
-      const end = Date.now() + 3000;
-      while ((await Deno.readTextFile(path)) === "" && Date.now() < end) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await pollUntil(async () => (await Deno.readTextFile(path)) !== "", {
+        what: "the audit log's own flush",
+      });
     }
     {
       await using log = await AuditLog.open(path);

@@ -22,6 +22,7 @@ import {
 } from "../lib/openclaw/confined_agent.ts";
 import { revokeKey } from "../lib/edge/keys_admin.ts";
 import { ectoPaths } from "../lib/core/paths.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 type Recorded = { path: string; body: unknown };
 
@@ -72,14 +73,12 @@ Deno.test({
           true,
         );
         // Hot-applied: bounded poll for the new agent in the model list.
-        let listed = false;
-        for (let i = 0; i < 80 && !listed; i++) {
+        const listed = await pollUntil(async () => {
           const res = await fetch(`${gateway.url}/v1/models`, {
             headers: { authorization: `Bearer ${gateway.token}` },
           });
-          listed = (await res.text()).includes(`"openclaw/${CONFINED_AGENT_ID}"`);
-          if (!listed) await new Promise((r) => setTimeout(r, 250));
-        }
+          return (await res.text()).includes(`"openclaw/${CONFINED_AGENT_ID}"`);
+        }, { timeoutMs: 20_000, intervalMs: 100, what: "the confined agent in /v1/models" });
         assert.ok(listed, "the gateway lists the confined agent");
         // What ecto tells the owner before adding it (OpenClaw 2026.9.6 has no way to keep it).
         const res = await direct("openclaw/default");
@@ -288,13 +287,11 @@ Deno.test({
       };
       assert.equal(config.agents?.entries?.[CONFINED_AGENT_ID], undefined);
       assert.equal(config.agents?.ownership, undefined);
-      let status = 0;
-      for (let i = 0; i < 80 && status !== 200; i++) {
+      const status = await pollUntil(async () => {
         const res = await direct("openclaw/default");
-        status = res.status;
         await res.body?.cancel();
-        if (status !== 200) await new Promise((r) => setTimeout(r, 250));
-      }
+        return res.status === 200 && res.status;
+      }, { timeoutMs: 20_000, intervalMs: 100, what: "openclaw/default answering 200 again" });
       assert.equal(status, 200);
     });
   } finally {

@@ -14,6 +14,7 @@ import {
   req,
   WRONG_KEY,
 } from "./fixtures/edge/helpers.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 const TOKEN = "gw-token-0123456789abcdef0123456789abcdef";
 
@@ -110,12 +111,8 @@ function keepAlive(): Disposable {
   return { [Symbol.dispose]: () => clearInterval(timer) };
 }
 
-async function until(check: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("condition not reached");
-    await new Promise((r) => setTimeout(r, 2));
-  }
+function until(check: () => boolean): Promise<true> {
+  return pollUntil(check, { timeoutMs: 2000, intervalMs: 2 });
 }
 
 Deno.test("`createEdgeHandler()` allowlist: only the published routes reach the gateway", async (t) => {

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { KeyStoreError } from "../lib/edge/errors.ts";
 import { constantTimeEqual, hashKey, KeyStore, looksLikeKey } from "../lib/edge/keys.ts";
 import { FakeClock } from "./fixtures/edge/helpers.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 async function tempStore(): Promise<AsyncDisposable & { dir: string; file: string }> {
   const dir = await Deno.makeTempDir({ prefix: "ecto-keys-" });
@@ -177,13 +178,11 @@ Deno.test("`KeyStore` batches lastUsed and never undoes another process's revoke
     await using quick = await KeyStore.open(tmp.file, { flushIntervalMs: 30 });
     await quick.verify(a.key);
     const before = JSON.parse(await Deno.readTextFile(tmp.file)).keys[0].lastUsed;
-    const end = Date.now() + 3000;
-    let now = before;
-    while (now === before && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 20));
-      now = JSON.parse(await Deno.readTextFile(tmp.file)).keys[0].lastUsed;
-    }
-    assert.notEqual(now, before);
+    const now = await pollUntil(async () => {
+      const lastUsed = JSON.parse(await Deno.readTextFile(tmp.file)).keys[0].lastUsed;
+      return lastUsed !== before && { lastUsed };
+    }, { what: "the flush timer's write" });
+    assert.notEqual(now.lastUsed, before);
   });
 });
 

@@ -4,7 +4,7 @@
  * keep-alive behaviour like the gateway's, shutdown, and `runEdge`.
  */
 import assert from "node:assert/strict";
-import { startStubLlm } from "./harness/stub_llm.ts";
+import { within } from "./harness/poll.ts";
 import type { AuditRecord } from "../lib/edge/audit.ts";
 import { EdgeListenError } from "../lib/edge/errors.ts";
 import { createEdgeHandler, type EdgeHandlerOptions } from "../lib/edge/handler.ts";
@@ -14,13 +14,7 @@ import { runEdge, saveEdgeConfig } from "../lib/edge/run.ts";
 import { revokeKey } from "../lib/edge/keys_admin.ts";
 import { ectoPaths } from "../lib/core/paths.ts";
 import { staticTokenSource } from "../lib/edge/token_source.ts";
-import {
-  fakeKeys,
-  OWNER_KEY,
-  rawHttp,
-  sleep,
-  startKeepAliveUpstream,
-} from "./fixtures/edge/helpers.ts";
+import { fakeKeys, OWNER_KEY, rawHttp, startKeepAliveUpstream } from "./fixtures/edge/helpers.ts";
 
 const TOKEN = "gw-token-loopback-0123456789abcdef01234567";
 
@@ -113,45 +107,57 @@ Deno.test("`serveEdge()` refuses raw request targets that a normalising client w
   assert.deepEqual(upstream.seen.map((s) => s.path), ["/v1/models", "/v1/models"]);
 });
 
-Deno.test("`serveEdge()` streams SSE chunks as they are sent, spread out in time", async () => {
-  await using stub = await startStubLlm({ chunkDelayMs: 120, chunks: 4, reply: "abcdefgh" });
-  await using edge = edgeFor(`http://127.0.0.1:${stub.port}`);
-
-  const readTimes = async (url: string, authorization: string) => {
-    const start = performance.now();
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { authorization, "content-type": "application/json" },
-      body: JSON.stringify({ model: "stub-model", stream: true, messages: [] }),
+Deno.test("`serveEdge()` passes each SSE chunk on before the upstream sends the next", async () => {
+  // Lock-step: the upstream sends chunk n+1 only once the client has chunk n through the edge,
+  // so an edge that buffered anything would stall here (and fail at the bound), on any machine.
+  const seen = Array.from({ length: 5 }, () => Promise.withResolvers<void>());
+  const enc = new TextEncoder();
+  await using upstream = recordingUpstream(() => {
+    let n = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (n > 0) await seen[n - 1].promise;
+        if (n === seen.length) {
+          c.enqueue(enc.encode("data: [DONE]\n\n"));
+          c.close();
+          return;
+        }
+        c.enqueue(enc.encode(`data: {"n":${n++}}\n\n`));
+      },
     });
-    assert.equal(res.status, 200);
-    assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
-    const times: number[] = [];
-    let text = "";
-    const decoder = new TextDecoder();
-    for await (const chunk of res.body!) {
-      times.push(performance.now() - start);
-      text += decoder.decode(chunk, { stream: true });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  });
+  await using edge = edgeFor(upstream.url);
+  const res = await fetch(`${edge.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${OWNER_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "stub-model", stream: true, messages: [] }),
+  });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const readUntil = async (needle: string) => {
+    while (!text.includes(needle)) {
+      const { value, done } = await within(
+        reader.read(),
+        10_000,
+        `"${needle.trim()}" via the edge`,
+      );
+      assert.ok(!done, `the stream ended before "${needle.trim()}": ${text}`);
+      text += value;
     }
-    return { times, text };
   };
-
-  const direct = await readTimes(`${stub.url}/chat/completions`, "Bearer stub-key");
-  const viaEdge = await readTimes(`${edge.url}/v1/chat/completions`, `Bearer ${OWNER_KEY}`);
-  const content = (text: string) =>
-    text.split("\n\n").filter((e) => e.startsWith("data: {")).map((e) =>
-      JSON.parse(e.slice(6)).choices[0]?.delta?.content ?? ""
-    ).join("");
-  assert.equal(content(viaEdge.text), "abcdefgh");
-  assert.equal(content(direct.text), "abcdefgh");
-  assert.ok(viaEdge.text.trim().endsWith("data: [DONE]"));
-  assert.ok(viaEdge.times.length >= 6, `chunks arrived separately (${viaEdge.times.length})`);
-  const gaps = viaEdge.times.slice(1).map((t, i) => t - viaEdge.times[i]);
-  // every content chunk is ~120 ms after the previous one: nothing was buffered
-  const spread = gaps.filter((g) => g >= 90);
-  assert.ok(spread.length >= 4, `gaps ${gaps.map((g) => g.toFixed(0)).join(",")}`);
-  const last = viaEdge.times.at(-1)! - direct.times.at(-1)!;
-  assert.ok(Math.abs(last) < 100, `edge adds little to the stream's end (${last.toFixed(1)} ms)`);
+  for (let n = 0; n < seen.length; n++) {
+    await readUntil(`data: {"n":${n}}\n\n`);
+    seen[n].resolve();
+  }
+  await readUntil("data: [DONE]\n\n");
+  assert.equal((await reader.read()).done, true);
+  assert.equal(
+    text,
+    [0, 1, 2, 3, 4].map((n) => `data: {"n":${n}}\n\n`).join("") + "data: [DONE]\n\n",
+  );
 });
 
 Deno.test("`serveEdge()` a client that goes away cancels the upstream request", async (t) => {
@@ -182,7 +188,7 @@ Deno.test("`serveEdge()` a client that goes away cancels the upstream request", 
     await reader.read();
     client.abort();
     await reader.read().catch(() => {});
-    await cancelled.promise; // the upstream's stream was cancelled (else the test times out)
+    await within(cancelled.promise, 10_000, "the upstream's stream cancelled");
   });
 
   await t.step("before the upstream answered: the upstream request is aborted", async () => {
@@ -204,7 +210,7 @@ Deno.test("`serveEdge()` a client that goes away cancels the upstream request", 
     ));
     await arrived.promise;
     conn.close();
-    await aborted.promise; // hangs (and the test times out) if the abort never reaches upstream
+    await within(aborted.promise, 10_000, "the upstream request aborted");
   });
 });
 
@@ -447,7 +453,6 @@ Deno.test("`runEdge()` serves with the key store, config token and audit log, an
       openclawConfigPath,
       `{ gateway: { auth: { mode: "token", token: "rotated-token-000000000000000000000" } } }`,
     );
-    await sleep(300); // the token source stats the file at most every 250 ms (token_source.ts)
     const rotated = await fetch(`${url}/v1/models`, {
       headers: { authorization: `Bearer ${second.key}` },
     });
@@ -477,45 +482,53 @@ Deno.test("`runEdge()` in its own process stops cleanly on SIGTERM after open st
   const stateDir = `${dir.path}/state`;
   const openclawConfigPath = `${dir.path}/openclaw.json`;
   await Deno.writeTextFile(openclawConfigPath, `{ gateway: { auth: { token: "${TOKEN}" } } }`);
-  await using stub = await startStubLlm({ chunkDelayMs: 100, chunks: 5, reply: "0123456789" });
+  // The upstream holds the stream open until the edge says it is stopping: the stream is
+  // open when SIGTERM arrives, on any machine, and must still end whole.
+  const stopping = Promise.withResolvers<void>();
+  const enc = new TextEncoder();
+  await using upstream = recordingUpstream(() => {
+    const body = new ReadableStream<Uint8Array>({
+      async start(c) {
+        c.enqueue(enc.encode('data: {"n":0}\n\n'));
+        await stopping.promise;
+        c.enqueue(enc.encode('data: {"n":1}\n\ndata: [DONE]\n\n'));
+        c.close();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  });
   await using store = await KeyStore.open(`${stateDir}/keys.json`);
   const { key } = await store.create("owner", { role: "owner", agent: "main" });
   const configPath = `${stateDir}/edge.json`;
   await saveEdgeConfig(configPath, {
     listen: "127.0.0.1:0",
-    upstream: `http://127.0.0.1:${stub.port}`,
+    upstream: upstream.url,
     openclawConfigPath,
     stateDir,
   });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-P=test",
-      new URL("./fixtures/edge/run_edge.ts", import.meta.url).pathname,
-      configPath,
-    ],
-    env: { HOME: dir.path },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const { value, done } = await lines.read();
-    if (done) break;
-    out += value;
-  }
-  const url = out.trim().replace(/^listening /, "");
+  const { child, url, readLine, lines } = await spawnRunEdge(configPath, dir.path);
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${key}` },
     body: JSON.stringify({ stream: true, messages: [] }),
   });
   assert.equal(res.status, 200);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = (await reader.read()).value ?? "";
   child.kill("SIGTERM");
-  const text = await res.text();
-  assert.ok(text.trim().endsWith("data: [DONE]"), "the open stream finished");
-  const status = await child.status;
+  await readLine(/\nstopping\n/);
+  stopping.resolve();
+  for (;;) {
+    const { value, done } = await within(reader.read(), 10_000, "the rest of the open stream");
+    if (done) break;
+    text += value;
+  }
+  assert.equal(
+    text,
+    'data: {"n":0}\n\ndata: {"n":1}\n\ndata: [DONE]\n\n',
+    "the open stream finished",
+  );
+  const status = await within(child.status, 10_000, "the edge's exit after SIGTERM");
   await lines.cancel();
   const stderr = await new Response(child.stderr).text();
   assert.equal(status.code, 0, stderr);
@@ -534,25 +547,7 @@ Deno.test("`runEdge()` in its own process refuses a key revoked by another proce
     openclawConfigPath,
     stateDir,
   });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-P=test",
-      new URL("./fixtures/edge/run_edge.ts", import.meta.url).pathname,
-      configPath,
-    ],
-    env: { HOME: dir.path },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const { value, done } = await lines.read();
-    if (done) break;
-    out += value;
-  }
-  const url = out.trim().replace(/^listening /, "");
+  const { child, url, lines } = await spawnRunEdge(configPath, dir.path);
   const paths = ectoPaths((name) => (name === "ECTO_STATE_DIR" ? stateDir : dir.path));
   await using store = await KeyStore.open(`${stateDir}/keys.json`);
   const untilRefused: number[] = [];
@@ -582,9 +577,39 @@ Deno.test("`runEdge()` in its own process refuses a key revoked by another proce
     child.kill("SIGTERM");
     await child.status;
     await lines.cancel();
+    await child.stderr.cancel();
   }
   assert.deepEqual(untilRefused, Array(20).fill(1));
 });
+
+/**
+ * `runEdge` in its own process (`fixtures/edge/run_edge.ts`) on `configPath`: resolves once it
+ * says it listens, with its URL and a reader for its later lines (bounded waits).
+ */
+async function spawnRunEdge(configPath: string, home: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-P=test",
+      new URL("./fixtures/edge/run_edge.ts", import.meta.url).pathname,
+      configPath,
+    ],
+    env: { HOME: home },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const readLine = async (line: RegExp) => {
+    while (!line.test(out)) {
+      const { value, done } = await within(lines.read(), 30_000, `the edge's ${line} line`);
+      assert.ok(!done, `the edge exited before ${line}: ${out}`);
+      out += value;
+    }
+  };
+  await readLine(/^listening \S+\n/);
+  return { child, url: /^listening (\S+)\n/.exec(out)![1]!, readLine, lines };
+}
 
 async function tempDir(): Promise<AsyncDisposable & { path: string }> {
   const path = await Deno.makeTempDir({ prefix: "ecto-edge-" });

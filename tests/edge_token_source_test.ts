@@ -4,7 +4,6 @@ import {
   substituteEnv,
   tokenFromConfig,
 } from "../lib/edge/token_source.ts";
-import { FakeClock } from "./fixtures/edge/helpers.ts";
 
 const noEnv = () => undefined;
 
@@ -16,34 +15,39 @@ Deno.test("`createConfigTokenSource()` reads gateway.auth.token from OpenClaw's 
       path,
       `// written by hand\n{\n  gateway: {\n    auth: { mode: 'token', token: "tok-one-aaaaaaaaaaaaaaaaaaaa", },\n  },\n}\n`,
     );
-    const clock = new FakeClock();
-    const source = createConfigTokenSource(path, { now: clock.now, env: noEnv });
+    const source = createConfigTokenSource(path, { env: noEnv });
 
     await t.step("the token", async () => {
       assert.equal(await source(), "tok-one-aaaaaaaaaaaaaaaaaaaa");
     });
-    await t.step("a change is seen after the check interval, not before", async () => {
+    await t.step("a token rewritten in place is used by the very next call", async () => {
       await Deno.writeTextFile(
         path,
         `{ gateway: { auth: { token: "tok-two-bbbbbbbbbbbbbbbbbbbbbbbb" } } }`,
       );
-      assert.equal(await source(), "tok-one-aaaaaaaaaaaaaaaaaaaa");
-      clock.advance(250);
       assert.equal(await source(), "tok-two-bbbbbbbbbbbbbbbbbbbbbbbb");
     });
+    await t.step(
+      "a token rotated by rename (a new inode) is used by the very next call",
+      async () => {
+        await Deno.writeTextFile(
+          `${path}.tmp`,
+          `{ gateway: { auth: { token: "tok-ren-cccccccccccccccccccccccc" } } }`,
+        );
+        await Deno.rename(`${path}.tmp`, path);
+        assert.equal(await source(), "tok-ren-cccccccccccccccccccccccc");
+      },
+    );
     await t.step("a half-written (unparsable) file keeps the last good token", async () => {
       await Deno.writeTextFile(path, `{ gateway: { auth: { token: "tok-thr`);
-      clock.advance(250);
-      assert.equal(await source(), "tok-two-bbbbbbbbbbbbbbbbbbbbbbbb");
+      assert.equal(await source(), "tok-ren-cccccccccccccccccccccccc");
     });
     await t.step("no token in the file: OPENCLAW_GATEWAY_TOKEN", async () => {
       await Deno.writeTextFile(path, `{ gateway: { auth: { mode: "token" } } }`);
       const withEnv = createConfigTokenSource(path, {
-        now: clock.now,
         env: (n) => (n === "OPENCLAW_GATEWAY_TOKEN" ? "from-env-cccccccccccccccc" : undefined),
       });
       assert.equal(await withEnv(), "from-env-cccccccccccccccc");
-      clock.advance(250);
       assert.equal(await source(), undefined);
     });
     await t.step("a missing file: the environment fallback", async () => {

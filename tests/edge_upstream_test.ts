@@ -384,39 +384,51 @@ Deno.test("`createHttp1Upstream()` retries a pooled connection the gateway close
   });
 });
 
+/** Writes until the peer's close makes a write fail (bounded: 200 writes 10 ms apart). */
+async function writeUntilClosed(send: (data: string) => Promise<void>): Promise<boolean> {
+  try {
+    for (let i = 0; i < 200; i++) {
+      await send("2\r\nhi\r\n");
+      await sleep(10);
+    }
+  } catch {
+    return true;
+  }
+  return false;
+}
+
 Deno.test("`createHttp1Upstream()` abort closes the connection", async (t) => {
   await t.step("while waiting for the head", async () => {
-    let sawClose = false;
-    await using server = scripted(async () => {
-      await sleep(20);
+    const received = Promise.withResolvers<void>();
+    const aborted = Promise.withResolvers<void>();
+    const serverSawClose = Promise.withResolvers<boolean>();
+    await using server = scripted(async (send) => {
+      received.resolve(); // the request arrived; no head until the client has given up
+      await aborted.promise;
+      serverSawClose.resolve(await writeUntilClosed(send));
     });
     const client = createHttp1Upstream(server.url);
     try {
       const ac = new AbortController();
       const pending = client.request(get("/slow", ac.signal));
-      await sleep(10);
+      await received.promise;
       ac.abort(new Error("stop"));
       await assert.rejects(pending, /stop/);
-      sawClose = true;
+      aborted.resolve();
+      assert.equal(await serverSawClose.promise, true, "the gateway saw the connection close");
     } finally {
+      aborted.resolve();
       client.close();
     }
-    assert.ok(sawClose);
   });
 
   await t.step("mid-stream", async () => {
-    let serverSawEof = false;
+    const aborted = Promise.withResolvers<void>();
+    const serverSawClose = Promise.withResolvers<boolean>();
     await using server = scripted(async (send) => {
       await send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n");
-      await sleep(30);
-      try {
-        for (let i = 0; i < 50; i++) {
-          await send("2\r\nhi\r\n");
-          await sleep(10);
-        }
-      } catch {
-        serverSawEof = true;
-      }
+      await aborted.promise;
+      serverSawClose.resolve(await writeUntilClosed(send));
     });
     const client = createHttp1Upstream(server.url);
     try {
@@ -426,10 +438,10 @@ Deno.test("`createHttp1Upstream()` abort closes the connection", async (t) => {
       await reader.read();
       ac.abort(new Error("client gone"));
       await assert.rejects(reader.read(), /client gone/);
-      const end = Date.now() + 2000;
-      while (!serverSawEof && Date.now() < end) await sleep(10);
-      assert.ok(serverSawEof, "the gateway saw the connection close");
+      aborted.resolve();
+      assert.equal(await serverSawClose.promise, true, "the gateway saw the connection close");
     } finally {
+      aborted.resolve();
       client.close();
     }
   });

@@ -12,6 +12,7 @@ import type { KeyLimits } from "../lib/edge/limits.ts";
 import { staticTokenSource } from "../lib/edge/token_source.ts";
 import { UsageMeter } from "../lib/usage/meter.ts";
 import type { UsageDelta } from "../lib/usage/store.ts";
+import { pollUntil } from "./harness/poll.ts";
 import {
   CLIENT_KEY,
   FakeClock,
@@ -210,7 +211,7 @@ Deno.test("20 parallel requests against a budget of 5: exactly 5 reach the gatew
   });
   const pending = Array.from({ length: 20 }, () => s.chat({}));
   // Let every request get past its awaits (key check, body read) before the gateway answers.
-  while (s.upstream.calls.length < 5) await new Promise((r) => setTimeout(r, 0));
+  await pollUntil(() => s.upstream.calls.length >= 5, { intervalMs: 0, what: "5 gated calls" });
   gate.resolve();
   const statuses = await Promise.all(pending.map(async (p) => {
     const r = await p;
@@ -235,7 +236,7 @@ Deno.test("parallel requests against a token budget go over by less than one ans
   await first.text(); // 12 used; the largest answer is 12
   gated = true;
   const pending = Array.from({ length: 10 }, () => s.chat({}));
-  while (s.upstream.calls.length < 3) await new Promise((r) => setTimeout(r, 0));
+  await pollUntil(() => s.upstream.calls.length >= 3, { intervalMs: 0, what: "3 gated calls" });
   gate.resolve();
   const statuses = await Promise.all(pending.map(async (p) => {
     const r = await p;

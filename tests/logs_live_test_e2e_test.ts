@@ -4,34 +4,12 @@
  * a real OpenClaw gateway with the stub LLM, after a real `ecto connect`.
  */
 import assert from "node:assert/strict";
-import { funnelRequest } from "./tailscale_double/https_client.ts";
-import { ectoDenoArgs, type EctoRun, runEcto } from "./e2e/run_ecto.ts";
-import { type Sandbox, startSandbox } from "./e2e/sandbox.ts";
+import { ectoDenoArgs, jsonOf, runEcto } from "./e2e/run_ecto.ts";
+import { publicRequest, type Sandbox, startSandbox } from "./e2e/sandbox.ts";
 import { stopPid } from "./harness/gateway.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 const ONE_MODEL = "/v1/models/openclaw%2Fdefault";
-
-function json(run: EctoRun): Record<string, unknown> {
-  try {
-    return JSON.parse(run.stdout);
-  } catch {
-    throw new Error(
-      `stdout is not one JSON document (exit ${run.code}):\n${run.stdout}\n${run.stderr}`,
-    );
-  }
-}
-
-async function publicRequest(sb: Sandbox, port: number, path: string, key?: string) {
-  return await funnelRequest({
-    localPort: sb.tailscale.publicPorts[port]!,
-    hostname: sb.tailscale.dnsName,
-    host: port === 443 ? sb.tailscale.dnsName : `${sb.tailscale.dnsName}:${port}`,
-    caPem: await Deno.readTextFile(sb.tailscale.caFile),
-    method: "GET",
-    path,
-    headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
-  });
-}
 
 /** The audit log's records once `done` holds (the edge flushes every 250 ms; bounded poll). */
 async function auditWhen(
@@ -39,14 +17,11 @@ async function auditWhen(
   done: (records: Array<Record<string, unknown>>) => boolean,
 ): Promise<Array<Record<string, unknown>>> {
   const path = `${sb.env.ECTO_STATE_DIR}/audit.log`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
+  return await pollUntil(async () => {
     const text = await Deno.readTextFile(path).catch(() => "");
     const records = text.split("\n").filter((l) => l).map((l) => JSON.parse(l));
-    if (done(records)) return records;
-    assert.ok(Date.now() < deadline, `the audit log never held the records:\n${text}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+    return done(records) && records;
+  }, { what: "the records in the audit log" });
 }
 
 /** The figures, for the report (stderr: a test prints nothing else). */
@@ -98,7 +73,7 @@ Deno.test({
       async () => {
         const run = await runEcto(["test", "--json"], env);
         assert.equal(run.code, 3, run.stderr);
-        const error = json(run).error as { code: string; fix: string };
+        const error = jsonOf(run).error as { code: string; fix: string };
         assert.equal(error.code, "not_connected");
         assert.equal(error.fix, "Run ecto connect first.");
         const human = await runEcto(["test"], env);
@@ -110,7 +85,7 @@ Deno.test({
     await t.step("connect", async () => {
       const run = await runEcto(["connect", "--json"], env);
       assert.equal(run.code, 0, run.stderr);
-      const result = json(run);
+      const result = jsonOf(run);
       owner = result.token as string;
       port = result.funnelPort as number;
     });
@@ -121,7 +96,7 @@ Deno.test({
         const before = sb.stub.requests.length;
         const run = await runEcto(["test", "--json"], env);
         assert.equal(run.code, 0, run.stdout + run.stderr);
-        const result = json(run) as {
+        const result = jsonOf(run) as {
           path: string;
           via: string;
           firstLine: string;
@@ -172,7 +147,7 @@ Deno.test({
         assert.equal(streamed.stream, true, "the gateway asked the model for a stream");
         const js = await runEcto(["test", "--stream", "--json"], env);
         assert.equal(js.code, 0, js.stderr);
-        const doc = json(js) as { stream: boolean; firstContentMs?: number; ttfbMs: number };
+        const doc = jsonOf(js) as { stream: boolean; firstContentMs?: number; ttfbMs: number };
         assert.equal(doc.stream, true);
         note(`ecto test --stream: ${JSON.stringify(doc)}`);
       },
@@ -189,7 +164,7 @@ Deno.test({
       try {
         const run = await runEcto(["test", "--json"], env);
         assert.equal(run.code, 1, run.stdout);
-        const doc = json(run) as {
+        const doc = jsonOf(run) as {
           ok: boolean;
           layer: string;
           status: number;
@@ -208,12 +183,15 @@ Deno.test({
     await t.step("a few requests from a friend's key and from no key", async () => {
       const add = await runEcto(["keys", "add", "friend-phone", "--yes", "--json"], env);
       assert.equal(add.code, 0, add.stderr);
-      friend = json(add) as { id: string; key: string };
-      assert.equal((await publicRequest(sb, port, "/v1/models", friend.key)).status, 200);
-      assert.equal((await publicRequest(sb, port, ONE_MODEL, friend.key)).status, 200);
+      friend = jsonOf(add) as { id: string; key: string };
+      assert.equal((await publicRequest(sb, port, "/v1/models", { key: friend.key })).status, 200);
+      assert.equal((await publicRequest(sb, port, ONE_MODEL, { key: friend.key })).status, 200);
       assert.equal((await publicRequest(sb, port, "/v1/models")).status, 401);
       // Not an OpenAI route: refused before the key is looked at, so logged without a key.
-      assert.equal((await publicRequest(sb, port, "/tools/invoke", friend.key)).status, 404);
+      assert.equal(
+        (await publicRequest(sb, port, "/tools/invoke", { key: friend.key })).status,
+        404,
+      );
       await auditWhen(
         sb,
         (records) =>
@@ -287,11 +265,17 @@ Deno.test({
           await out.until((l) => l.startsWith("TIME (UTC)"), "the header");
           await out.until((l) => l.includes(ONE_MODEL), "the history");
           assert.equal(friendModels(), 1);
-          assert.equal((await publicRequest(sb, port, "/v1/models", friend.key)).status, 200);
+          assert.equal(
+            (await publicRequest(sb, port, "/v1/models", { key: friend.key })).status,
+            200,
+          );
           await out.until(() => friendModels() === 2, "the new row");
           // The owner's requests are filtered out while following, too.
-          assert.equal((await publicRequest(sb, port, "/v1/models", owner)).status, 200);
-          assert.equal((await publicRequest(sb, port, "/v1/models", friend.key)).status, 200);
+          assert.equal((await publicRequest(sb, port, "/v1/models", { key: owner })).status, 200);
+          assert.equal(
+            (await publicRequest(sb, port, "/v1/models", { key: friend.key })).status,
+            200,
+          );
           await out.until(() => friendModels() === 3, "the second new row");
           assert.ok(
             out.lines.slice(1).every((l) => l.split(/ {2,}/)[1] === "friend-phone"),
@@ -312,7 +296,7 @@ Deno.test({
     await t.step("no answer in time: exit 1, layer timeout, with its fix", async () => {
       const run = await runEcto(["test", "--json", "--timeout", "0.001"], env);
       assert.equal(run.code, 1, run.stdout + run.stderr);
-      const doc = json(run) as { layer: string; error: { code: string; fix: string } };
+      const doc = jsonOf(run) as { layer: string; error: { code: string; fix: string } };
       assert.equal(doc.layer, "timeout");
       assert.match(doc.error.fix, /--timeout/);
     });
@@ -327,7 +311,7 @@ Deno.test({
         assert.match(run.stderr, /Gateway: the request failed upstream \(5\d\d/);
         assert.match(run.stderr, /ecto connect --restart/);
         const js = await runEcto(["test", "--json"], env);
-        const doc = json(js) as { layer: string; status: number };
+        const doc = jsonOf(js) as { layer: string; status: number };
         assert.equal(doc.layer, "gateway");
         assert.ok(doc.status >= 500 && doc.status < 600, String(doc.status));
       },

@@ -20,6 +20,9 @@ import {
   systemdExecWord,
   systemdUnitName,
 } from "../lib/service/mod.ts";
+import { EDGE_READY_LINE } from "../lib/service/detached.ts";
+import { renderEventLine } from "../lib/core/event_line.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 const FIXTURES = new URL("./fixtures/service/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFile(new URL(name, FIXTURES));
@@ -484,14 +487,8 @@ async function alive(pid: number): Promise<boolean> {
   return stat !== undefined && stat.state !== "Z" && stat.state !== "X";
 }
 
-async function waitFor<T>(check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error("timed out");
+function waitFor<T>(check: () => Promise<T | undefined>): Promise<T> {
+  return pollUntil(check);
 }
 
 /** A temp HOME plus a fake-edge spec; on dispose, removes the service and kills leftovers. */
@@ -731,4 +728,41 @@ Deno.test({
     assert.match(await Deno.readTextFile(paths.edgeLog), /no config/);
     await assert.rejects(Deno.stat(paths.edgePidFile), Deno.errors.NotFound);
   },
+});
+
+Deno.test({
+  name:
+    "detached: an edge that exits after a slow start (no ready line yet) still fails the install",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    await using tmp = await tempHome();
+    const paths = ectoPaths(tmp.env);
+    // Longer than any fixed settle would wait: only the ready-line-or-exit poll catches it.
+    const spec = edgeServiceSpec(paths, [
+      Deno.execPath(),
+      "eval",
+      "await new Promise((r) => setTimeout(r, 600)); console.error('address in use'); Deno.exit(1)",
+    ], { DENO_NO_UPDATE_CHECK: "1" });
+    const deps: ServiceDeps = { $: build$({}), env: tmp.env, supervisor: "detached" };
+    await assert.rejects(
+      installEdgeService(deps, spec),
+      (e) => e instanceof EctoError && e.code === "edge_start_failed",
+    );
+    assert.match(await Deno.readTextFile(paths.edgeLog), /address in use/);
+  },
+});
+
+Deno.test("`EDGE_READY_LINE` is what `edge run` logs once it listens", () => {
+  const line = renderEventLine({
+    kind: "step",
+    step: "edge.listen",
+    status: "done",
+    detail: "The edge listens on http://127.0.0.1:1 in front of http://127.0.0.1:2.",
+  });
+  assert.ok(line.startsWith(EDGE_READY_LINE), line);
+  assert.ok(
+    !renderEventLine({ kind: "step", step: "edge.listen", status: "start" }).includes(
+      EDGE_READY_LINE,
+    ),
+  );
 });

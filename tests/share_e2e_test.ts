@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { funnelRequest } from "./tailscale_double/https_client.ts";
 import { runEcto } from "./e2e/run_ecto.ts";
 import { startSandbox } from "./e2e/sandbox.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 Deno.test({
   name: "`ecto keys add --share`: the card works through Funnel, the budget holds, usage shows it",
@@ -83,14 +84,12 @@ Deno.test({
     );
 
     await t.step("`ecto usage` and `keys list` show the friend's day (bounded poll)", async () => {
-      const deadline = Date.now() + 20_000;
-      let row: Record<string, number> | undefined;
-      while (Date.now() < deadline) {
+      const row = await pollUntil(async () => {
         const run = await runEcto(["usage", "--key", "friend", "--json"], env);
         assert.equal(run.code, 0, run.stderr);
-        row = JSON.parse(run.stdout).usage[0];
-        if (row && row.requests === 3 && row.refused === 1) break;
-      }
+        const row = JSON.parse(run.stdout).usage[0] as Record<string, number> | undefined;
+        return row?.requests === 3 && row.refused === 1 && row;
+      }, { timeoutMs: 20_000, intervalMs: 100, what: "3 requests and 1 refusal in `ecto usage`" });
       assert.equal(row?.requests, 3);
       assert.equal(row?.refused, 1);
       assert.equal(row?.promptTokens, 3);

@@ -33,6 +33,7 @@ import {
 } from "./harness/agent_llm.ts";
 import { connectOperator } from "./harness/operator_client.ts";
 import { TailscaleDouble } from "./tailscale_double/control.ts";
+import { passThroughEnv } from "./e2e/sandbox.ts";
 import { funnelRequest } from "./tailscale_double/https_client.ts";
 import { ectoBin, repoRoot, runEcto } from "./e2e/run_ecto.ts";
 
@@ -80,26 +81,6 @@ async function copyTree(from: string, to: string): Promise<void> {
   }
 }
 
-/** What a child Deno needs from this machine besides the sandbox: its cache, TLS and proxy settings. */
-function machineEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  const home = Deno.env.get("HOME");
-  const denoDir = Deno.env.get("DENO_DIR") ??
-    (home
-      ? (Deno.build.os === "darwin" ? `${home}/Library/Caches/deno` : `${home}/.cache/deno`)
-      : undefined);
-  if (denoDir) env.DENO_DIR = denoDir;
-  for (const [name, value] of Object.entries(Deno.env.toObject())) {
-    if (
-      /^(SSL_CERT_FILE|SSL_CERT_DIR|DENO_CERT|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|NPM_CONFIG_REGISTRY)$/
-        .test(name)
-    ) {
-      env[name] = value;
-    }
-  }
-  return env;
-}
-
 async function openclaw(gateway: Gateway, args: string[], stdin?: string) {
   const child = new Deno.Command(gateway.openclawBin, {
     args,
@@ -129,7 +110,7 @@ async function startWorld(): Promise<World> {
   const denoDir = Deno.execPath().replace(/\/[^/]+$/, "");
   const ts = tailscale.env();
   const ectoEnv: Record<string, string> = {
-    ...machineEnv(),
+    ...passThroughEnv(),
     NO_COLOR: "1",
     TS_DOUBLE_DIR: ts.TS_DOUBLE_DIR,
     ECTO_DOUBLE_DENO: ts.ECTO_DOUBLE_DENO,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { TailscaleDouble } from "./tailscale_double/control.ts";
 import { ConnectionClosedError, funnelRequest } from "./tailscale_double/https_client.ts";
+import { pollUntil } from "./harness/poll.ts";
 
 const HOST = "build-box.tail1234.ts.net";
 
@@ -15,13 +16,11 @@ class Collected {
     })();
   }
   async waitFor(needle: string | RegExp, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     const found = () =>
       typeof needle === "string" ? this.text.includes(needle) : needle.test(this.text);
-    while (!found()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${needle}: ${this.text}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await pollUntil(found, { timeoutMs, what: `${needle}` }).catch((error) => {
+      throw new Error(`${error.message}: ${this.text}`);
+    });
   }
 }
 

@@ -19,17 +19,13 @@ import { inspectGatewaySettings } from "../openclaw/settings.ts";
 import { openClawEnvFiles, parseDotEnv, resolveOpenClawLocation } from "../openclaw/location.ts";
 import { ectoPaths, type EnvLookup } from "../core/paths.ts";
 
-/** Returns the gateway credential now (cheap: cached, re-validated by `stat`), or `undefined`. */
+/** Returns the gateway credential now (cheap: cached, re-validated by a `stat` per call), or `undefined`. */
 export type TokenSource = () => Promise<string | undefined>;
 
 /** Options of {@link createConfigTokenSource}. */
 export interface ConfigTokenSourceOptions {
   /** Environment lookup for `${VAR}` substitution and the fallback. Default `Deno.env.get`. */
   env?: EnvLookup;
-  /** Clock in ms. Default `Date.now`. */
-  now?: () => number;
-  /** Minimum interval between `stat`s of the files, ms. Default 250. */
-  checkIntervalMs?: number;
   /** ecto's copy of an environment-only credential (default `<ecto state>/gateway-credential`). */
   credentialFile?: string;
 }
@@ -64,18 +60,17 @@ function readText(path: string): string | undefined {
 
 /**
  * A credential source reading OpenClaw's config at `configPath` (and its
- * dotenv files, and ecto's copy). The files are `stat`ed at most every
- * `checkIntervalMs` and re-read only when one changed; a config that does
- * not parse keeps the last good credential (a half-written edit must not
- * cut traffic).
+ * dotenv files, and ecto's copy). The files are `stat`ed on every call
+ * (synchronously, a few µs, as `KeyStore.verify` does) and re-read only when
+ * one's mtime, size or inode changed, so a rotated token is used by the very
+ * next request; a config that does not parse keeps the last good credential
+ * (a half-written edit must not cut traffic).
  */
 export function createConfigTokenSource(
   configPath: string,
   options: ConfigTokenSourceOptions = {},
 ): TokenSource {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
-  const now = options.now ?? Date.now;
-  const interval = options.checkIntervalMs ?? 250;
   let envFiles: string[] = [];
   try {
     envFiles = openClawEnvFiles(resolveOpenClawLocation(env));
@@ -87,13 +82,11 @@ export function createConfigTokenSource(
     } catch { /* no HOME */ }
   }
   const files = [configPath, ...envFiles, ...(copyFile ? [copyFile] : [])];
-  let checkedAt = -Infinity;
   let signature: string | undefined;
   let config: unknown = {};
   let current: string | undefined;
 
   const check = async (): Promise<void> => {
-    checkedAt = now();
     const sig = files.map(statSig).join("|");
     if (sig === signature) return;
     const text = readText(configPath);
@@ -121,7 +114,7 @@ export function createConfigTokenSource(
   };
 
   return async () => {
-    if (now() - checkedAt >= interval) await check();
+    await check();
     return current;
   };
 }

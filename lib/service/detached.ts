@@ -144,10 +144,14 @@ function signal(pid: number, sig: Deno.Signal): void {
   }
 }
 
+/** What `ecto edge run` logs once it listens (`renderEventLine` of its `edge.listen` step). */
+export const EDGE_READY_LINE = "[edge.listen] done: ";
+
 /**
  * Starts the edge detached, in its own session, and records it. Resolves
- * with its pid once its command line is the spec's argv and it is still
- * alive a moment later; throws `edge_start_failed` otherwise.
+ * with its pid once its command line is the spec's argv and it has logged
+ * {@link EDGE_READY_LINE} (or is still starting after `timeoutMs`); throws
+ * `edge_start_failed` when it exits first.
  */
 async function startDetached(
   deps: ServiceDeps,
@@ -176,6 +180,7 @@ async function startDetached(
     const value = deps.env(name);
     if (value !== undefined) base[name] = value;
   }
+  const logStart = ((await readTextIfExists(spec.logFile)) ?? "").length;
   const r = await deps.$`sh -c ${script} ecto-edge ${spec.logFile} ${spec.program}`
     .cwd(spec.workingDir)
     .clearEnv()
@@ -203,10 +208,25 @@ async function startDetached(
     sleep,
     25,
   );
-  if (seen) {
-    await sleep(150);
-    if (await isOurs(deps, record)) return pid;
-  }
+  // Then, bounded: it says it listens (its ready line in the log) or it exits. An edge that
+  // cannot listen (a squatted address) thus always fails here, however slowly it starts; one
+  // still starting at the bound is left to the caller's health check.
+  const outcome = seen
+    ? await pollUntil(
+      async () => {
+        if (!(await isOurs(deps, record))) return "exited";
+        const log = (await readTextIfExists(spec.logFile)) ?? "";
+        // (a log truncated meanwhile is searched from its start)
+        return log.includes(EDGE_READY_LINE, log.length < logStart ? 0 : logStart)
+          ? "ready"
+          : undefined;
+      },
+      timeoutMs,
+      sleep,
+      25,
+    )
+    : "exited";
+  if (outcome !== "exited" && await isOurs(deps, record)) return pid;
   await removeIfExists(pidFile);
   const log = (await readTextIfExists(spec.logFile)) ?? "";
   throw new EctoError("edge_start_failed", "The edge exited right after it started.", {

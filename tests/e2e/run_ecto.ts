@@ -80,3 +80,14 @@ export async function runEcto(
 
 /** The path of the repository root (ends with `/`). */
 export const repoRoot: string = root;
+
+/** The run's stdout as one JSON document; throws with both streams when it is not. */
+export function jsonOf(run: EctoRun): Record<string, unknown> {
+  try {
+    return JSON.parse(run.stdout);
+  } catch {
+    throw new Error(
+      `stdout is not one JSON document (exit ${run.code}):\n${run.stdout}\n${run.stderr}`,
+    );
+  }
+}

@@ -7,12 +7,19 @@
  */
 import { type DoubleOptions, TailscaleDouble } from "../tailscale_double/control.ts";
 import { ensureOpenClaw } from "../harness/openclaw_install.ts";
-import { type Gateway, startGateway, type StartGatewayOptions } from "../harness/gateway.ts";
+import {
+  freePort,
+  type Gateway,
+  startGateway,
+  type StartGatewayOptions,
+} from "../harness/gateway.ts";
 import { startStubLlm, type StubLlm } from "../harness/stub_llm.ts";
 import { type DnsStub, startDnsStub } from "./dns_stub.ts";
 import { build$ } from "dax";
+import { funnelRequest, type FunnelResponse } from "../tailscale_double/https_client.ts";
 import { readPidRecord } from "../../lib/service/detached.ts";
 import { processAlive } from "../../lib/openclaw/gateway.ts";
+import { pollUntil } from "../harness/poll.ts";
 
 /** Options for a sandbox. */
 export interface SandboxOptions {
@@ -46,12 +53,37 @@ export interface Sandbox extends AsyncDisposable {
   env: Record<string, string>;
 }
 
-/** A free TCP port on loopback. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+/** What {@link publicRequest} sends besides its path: a key (as the bearer), headers, a body. */
+export interface PublicRequestInit {
+  key?: string;
+  headers?: Record<string, string>;
+  /** A body makes it a POST. */
+  body?: string;
+}
+
+/**
+ * A request to the sandbox's public URL on Funnel port `port` (443, 8443,
+ * 10000), through the double's TLS data plane, with the name verified.
+ */
+export async function publicRequest(
+  sb: Sandbox,
+  port: number,
+  path: string,
+  init: PublicRequestInit = {},
+): Promise<FunnelResponse> {
+  return await funnelRequest({
+    localPort: sb.tailscale.publicPorts[port]!,
+    hostname: sb.tailscale.dnsName,
+    host: port === 443 ? sb.tailscale.dnsName : `${sb.tailscale.dnsName}:${port}`,
+    caPem: await Deno.readTextFile(sb.tailscale.caFile),
+    method: init.body === undefined ? "GET" : "POST",
+    path,
+    headers: {
+      ...(init.key === undefined ? {} : { authorization: `Bearer ${init.key}` }),
+      ...init.headers,
+    },
+    ...(init.body === undefined ? {} : { body: init.body }),
+  });
 }
 
 /** Starts a sandbox. */
@@ -137,11 +169,12 @@ async function stopEdgeIfRunning(env: Record<string, string>): Promise<void> {
     return; // already gone
   }
   // Bounded: the edge drains and exits within its shutdown grace; then it is killed.
-  for (let i = 0; i < 100; i++) {
-    const alive = await processAlive(build$({}), record.pid);
-    if (!alive) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const $ = build$({});
+  const gone = await pollUntil(async () => !(await processAlive($, record.pid)), {
+    timeoutMs: 5_000,
+    what: "the edge to exit",
+  }).catch(() => false);
+  if (gone) return;
   try {
     Deno.kill(record.pid, "SIGKILL");
   } catch { /* gone */ }
@@ -152,7 +185,7 @@ async function stopEdgeIfRunning(env: Record<string, string>): Promise<void> {
  * cache (HOME changes, so DENO_DIR must not follow it) and the machine's TLS
  * and proxy settings for reaching the npm registry.
  */
-function passThroughEnv(): Record<string, string> {
+export function passThroughEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   const home = Deno.env.get("HOME");
   const denoDir = Deno.env.get("DENO_DIR") ??

@@ -27,6 +27,7 @@
  */
 import { ensureOpenClaw } from "./openclaw_install.ts";
 import { startStubLlm, type StubLlm } from "./stub_llm.ts";
+import { pollUntil } from "./poll.ts";
 
 /** A real OpenClaw gateway (or just its HOME and config, with `start: false`). */
 export interface Gateway extends AsyncDisposable {
@@ -252,11 +253,11 @@ export async function waitForReady(
 ): Promise<number> {
   const started = Date.now();
   const timeoutMs = opts.timeoutMs ?? READY_TIMEOUT_MS;
-  while (Date.now() - started < timeoutMs) {
+  const ready = await pollUntil(async () => {
     try {
       const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) });
       await response.body?.cancel();
-      if (response.status === 200) return Date.now() - started;
+      if (response.status === 200) return true;
     } catch { /* not listening yet */ }
     if (opts.pid !== undefined && !pidAlive(opts.pid)) {
       throw new Error(
@@ -265,8 +266,12 @@ export async function waitForReady(
         )}`,
       );
     }
-    await sleep(250);
-  }
+    return false;
+  }, { timeoutMs, intervalMs: 250, what: "/readyz" }).catch((error: Error) => {
+    if (error.message.startsWith("gateway pid")) throw error;
+    return false;
+  });
+  if (ready) return Date.now() - started;
   throw new Error(
     `gateway at ${url} not ready after ${timeoutMs} ms; log ${opts.logPath}:\n${await fileTail(
       opts.logPath ?? "",
@@ -279,11 +284,10 @@ export async function stopPid(pid: number, timeoutMs = STOP_TIMEOUT_MS): Promise
   if (!pidAlive(pid)) return;
   const children = descendants(pid);
   trySignal(pid, "SIGTERM");
-  const started = Date.now();
-  while (pidAlive(pid) && Date.now() - started < timeoutMs) await sleep(100);
-  if (pidAlive(pid)) trySignal(pid, "SIGKILL");
-  const graceStart = Date.now();
-  while (children.some(pidAlive) && Date.now() - graceStart < 3_000) await sleep(100);
+  const gone = (check: () => boolean, timeoutMs: number) =>
+    pollUntil(check, { timeoutMs, intervalMs: 100 }).catch(() => false);
+  if (!(await gone(() => !pidAlive(pid), timeoutMs))) trySignal(pid, "SIGKILL");
+  await gone(() => !children.some(pidAlive), 3_000);
   for (const child of children) if (pidAlive(child)) trySignal(child, "SIGKILL");
 }
 

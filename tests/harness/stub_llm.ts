@@ -116,55 +116,35 @@ export function startStubLlm(
       const answer = stub.respond
         ? await stub.respond((body ?? {}) as Record<string, unknown>)
         : undefined;
-      if (answer?.toolCalls?.length) {
-        const calls = answer.toolCalls.map((call, index) => ({
-          index,
-          id: call.id ?? `call_${++toolCallCount}`,
-          type: "function",
-          function: { name: call.name, arguments: JSON.stringify(call.arguments) },
-        }));
-        const content = answer.content ?? null;
-        if (!req.stream) {
-          return Response.json({
-            id,
-            object: "chat.completion",
-            created,
-            model,
-            choices: [{
-              index: 0,
-              message: { role: "assistant", content, tool_calls: calls },
-              finish_reason: "tool_calls",
-            }],
-            usage,
-          });
-        }
-        const includeUsage = (req.stream_options as { include_usage?: boolean } | undefined)
-          ?.include_usage === true;
-        return sseResponse(
-          toolCallChunks(id, created, model, content, calls, includeUsage ? usage : undefined),
-          chunkDelayMs,
-          closing.signal,
-        );
-      }
-      const reply = answer?.content ?? stub.reply;
+      const calls = (answer?.toolCalls ?? []).map((call, index) => ({
+        index,
+        id: call.id ?? `call_${++toolCallCount}`,
+        type: "function",
+        function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+      }));
+      // A tool-calling answer carries its content as given (null when absent); a plain one the reply.
+      const completion: Completion = calls.length
+        ? { content: answer?.content ?? null, calls, finish: "tool_calls" }
+        : { content: answer?.content ?? stub.reply, calls: [], finish: "stop" };
+      const head = { id, created, model };
       if (!req.stream) {
+        const message = calls.length
+          ? { role: "assistant", content: completion.content, tool_calls: calls }
+          : { role: "assistant", content: completion.content };
         return Response.json({
-          id,
+          ...head,
           object: "chat.completion",
-          created,
-          model,
-          choices: [{
-            index: 0,
-            message: { role: "assistant", content: reply },
-            finish_reason: "stop",
-          }],
+          choices: [{ index: 0, message, finish_reason: completion.finish }],
           usage,
         });
       }
       const includeUsage = (req.stream_options as { include_usage?: boolean } | undefined)
         ?.include_usage === true;
       return sseResponse(
-        chatChunks(id, created, model, reply, chunkCount, includeUsage ? usage : undefined),
+        completionChunks(head, completion, {
+          parts: chunkCount,
+          usage: includeUsage ? usage : undefined,
+        }),
         chunkDelayMs,
         closing.signal,
       );
@@ -195,50 +175,46 @@ export function startStubLlm(
   });
 }
 
-function chatChunks(
-  id: string,
-  created: number,
-  model: string,
-  reply: string,
-  count: number,
-  usage: Record<string, number> | undefined,
-): unknown[] {
-  const base = { id, object: "chat.completion.chunk", created, model };
-  const size = Math.ceil(reply.length / count) || 1;
-  const parts: string[] = [];
-  for (let i = 0; i < reply.length; i += size) parts.push(reply.slice(i, i + size));
-  const chunks: unknown[] = [
-    { ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" } }] },
-    ...parts.map((content) => ({
-      ...base,
-      choices: [{ index: 0, delta: { content }, finish_reason: null }],
-    })),
-    { ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
-  ];
-  if (usage) chunks.push({ ...base, choices: [], usage });
-  return chunks;
-}
-
-function toolCallChunks(
-  id: string,
-  created: number,
-  model: string,
-  content: string | null,
+/** One answer of the stub: text content, or tool calls (with optional content). */
+interface Completion {
+  content: string | null;
   calls: Array<
     { index: number; id: string; type: string; function: { name: string; arguments: string } }
-  >,
-  usage: Record<string, number> | undefined,
+  >;
+  finish: "stop" | "tool_calls";
+}
+
+/**
+ * The SSE chunks of one answer, as OpenAI streams them: the role (and, for tool
+ * calls, their content), then the text in `parts` pieces or one chunk per tool
+ * call, the finish reason, and the usage chunk when asked for.
+ */
+function completionChunks(
+  head: { id: string; created: number; model: string },
+  completion: Completion,
+  options: { parts: number; usage: Record<string, number> | undefined },
 ): unknown[] {
-  const base = { id, object: "chat.completion.chunk", created, model };
+  const base = { ...head, object: "chat.completion.chunk" };
+  const chunk = (delta: Record<string, unknown>, finish?: string | null) => ({
+    ...base,
+    choices: [{ index: 0, delta, ...(finish === undefined ? {} : { finish_reason: finish }) }],
+  });
+  const deltas: Record<string, unknown>[] = [];
+  let opening = "";
+  if (completion.calls.length) {
+    opening = completion.content ?? "";
+    for (const call of completion.calls) deltas.push({ tool_calls: [call] });
+  } else {
+    const reply = completion.content ?? "";
+    const size = Math.ceil(reply.length / options.parts) || 1;
+    for (let i = 0; i < reply.length; i += size) deltas.push({ content: reply.slice(i, i + size) });
+  }
   const chunks: unknown[] = [
-    { ...base, choices: [{ index: 0, delta: { role: "assistant", content: content ?? "" } }] },
-    ...calls.map((call) => ({
-      ...base,
-      choices: [{ index: 0, delta: { tool_calls: [call] }, finish_reason: null }],
-    })),
-    { ...base, choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] },
+    chunk({ role: "assistant", content: opening }),
+    ...deltas.map((delta) => chunk(delta, null)),
+    chunk({}, completion.finish),
   ];
-  if (usage) chunks.push({ ...base, choices: [], usage });
+  if (options.usage) chunks.push({ ...base, choices: [], usage: options.usage });
   return chunks;
 }
 

@@ -22,6 +22,7 @@ import {
 } from "./state.ts";
 import { canonical, type ServeConfig } from "./serve_config.ts";
 import { NODE } from "./status_json.ts";
+import { pollUntil } from "../harness/poll.ts";
 
 export type { BackendState, DoubleOptions } from "./state.ts";
 export type { ServeConfig } from "./serve_config.ts";
@@ -211,12 +212,10 @@ export class TailscaleDouble implements AsyncDisposable {
     predicate: (config: ServeConfig) => boolean,
     timeoutMs = 10_000,
   ): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (predicate(await this.serveConfig())) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error("tailscale double: timed out waiting for the serve config");
+    await pollUntil(async () => predicate(await this.serveConfig()), {
+      timeoutMs,
+      what: "the tailscale double's serve config",
+    });
   }
 
   /** Stops the data plane, ends foreground sessions, removes the temp dir. */
