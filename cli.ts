@@ -110,62 +110,17 @@ function parseSeconds(value: string): number {
 
 /** Runs ecto with `args` and returns the exit code. Never exits the process. */
 export async function main(args: string[], deps: CliDeps): Promise<number> {
+  // Only what every command needs loads here; each command imports its own modules when it
+  // runs, so `status` does not pay for connect, keys, usage, logs or the live test.
   const [
     { Command, CommanderError, InvalidArgumentError: CommanderInvalidArgument },
     { build$ },
-    { connect },
-    { disconnect },
-    { status },
-    { runEdgeCommand },
-    {
-      addClientKey,
-      buildShareCard,
-      editKey,
-      findKey,
-      listKeys,
-      parseExpiry,
-      publishedBaseUrl,
-      revokeKey,
-    },
     { withProfileEnv },
-    { parseSince, readUsage, usageToday },
-    { DEFAULT_MODEL, readCredentials },
-    {
-      auditFiles,
-      followAuditLog,
-      formatHeader,
-      formatRow,
-      formatSummary,
-      matchesFilter,
-      parseAuditLines,
-      parseSince: parseLogSince,
-      readAuditLines,
-      readRotatedLines,
-    },
-    { LiveTestError, renderLiveTest, runLiveTest },
-    {
-      renderConnectHuman,
-      renderDisconnectHuman,
-      renderErrorHuman,
-      renderEventHuman,
-      renderKeysHuman,
-      renderShareCard,
-      renderStatusHuman,
-      renderUsageHuman,
-    },
+    { renderErrorHuman, renderEventHuman },
   ] = await Promise.all([
     import("@commander-js/extra-typings"),
     import("dax"),
-    import("./lib/commands/connect.ts"),
-    import("./lib/commands/disconnect.ts"),
-    import("./lib/commands/status.ts"),
-    import("./lib/edge/command.ts"),
-    import("./lib/edge/keys_admin.ts"),
     import("./lib/openclaw/config.ts"),
-    import("./lib/usage/report.ts"),
-    import("./lib/core/credentials.ts"),
-    import("./lib/logs/mod.ts"),
-    import("./lib/live_test/mod.ts"),
     import("./lib/cli/render.ts"),
   ]);
   InvalidArgumentError = CommanderInvalidArgument;
@@ -306,6 +261,10 @@ instead of the running gateway's API).`,
           proofTimeoutMs: (opts.proofTimeout ?? 60) * 1000,
           loginTimeoutMs: (opts.loginTimeout ?? 300) * 1000,
         };
+        const [{ connect }, { renderConnectHuman }] = await Promise.all([
+          import("./lib/commands/connect.ts"),
+          import("./lib/cli/render.ts"),
+        ]);
         const result = await connect(ctx, options);
         if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
         else deps.stdout(renderConnectHuman(result, style));
@@ -332,6 +291,10 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       try {
         const ctx = makeContext(json, false, opts.profile, opts.quiet ?? false);
+        const [{ status }, { renderStatusHuman }] = await Promise.all([
+          import("./lib/commands/status.ts"),
+          import("./lib/cli/render.ts"),
+        ]);
         const report = await status(ctx, { publicCheck: opts.public });
         if (json) deps.stdout(JSON.stringify(report, null, 2) + "\n");
         else deps.stdout(renderStatusHuman(report, style));
@@ -362,6 +325,10 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       try {
         const ctx = makeContext(json, opts.yes ?? false, opts.profile, opts.quiet ?? false);
+        const [{ disconnect }, { renderDisconnectHuman }] = await Promise.all([
+          import("./lib/commands/disconnect.ts"),
+          import("./lib/cli/render.ts"),
+        ]);
         const result = await disconnect(ctx, { purge: opts.purge ?? false });
         if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
         else deps.stdout(renderDisconnectHuman(result, style));
@@ -384,6 +351,7 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const ctx = makeContext(false, false);
       try {
+        const { runEdgeCommand } = await import("./lib/edge/command.ts");
         await runEdgeCommand(ctx, {
           ...(opts.config === undefined ? {} : { configFile: opts.config }),
           ...(opts.listen === undefined ? {} : { listen: opts.listen }),
@@ -409,6 +377,11 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
+        const [{ listKeys }, { usageToday }, { renderKeysHuman }] = await Promise.all([
+          import("./lib/edge/keys_admin.ts"),
+          import("./lib/usage/report.ts"),
+          import("./lib/cli/render.ts"),
+        ]);
         const paths = ectoPaths(deps.env);
         const records = await listKeys(paths);
         let today: ReturnType<typeof usageToday>;
@@ -475,6 +448,10 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       const ctx = makeContext(json, opts.yes ?? false);
       try {
+        const [
+          { addClientKey, buildShareCard, parseExpiry, publishedBaseUrl },
+          { renderShareCard },
+        ] = await Promise.all([import("./lib/edge/keys_admin.ts"), import("./lib/cli/render.ts")]);
         const limits = {
           ...(opts.rpm === undefined ? {} : { requestsPerMinute: opts.rpm }),
           ...(opts.concurrency === undefined ? {} : { maxConcurrent: opts.concurrency }),
@@ -555,6 +532,7 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       const ctx = makeContext(json, opts.yes ?? false);
       try {
+        const { editKey, parseExpiry } = await import("./lib/edge/keys_admin.ts");
         const limits = {
           ...(opts.maxTokensPerDay === undefined ? {} : { maxTokensPerDay: opts.maxTokensPerDay }),
           ...(opts.maxRequestsPerDay === undefined
@@ -596,6 +574,7 @@ instead of the running gateway's API).`,
     .action(async (id, opts) => {
       const json = opts.json ?? false;
       try {
+        const { revokeKey } = await import("./lib/edge/keys_admin.ts");
         const record = await revokeKey(ectoPaths(deps.env), id);
         if (json) deps.stdout(JSON.stringify({ ok: true, revoked: record.id }, null, 2) + "\n");
         else deps.stdout(`Revoked ${record.id} (${record.name}).\n`);
@@ -618,6 +597,12 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
+        const [{ findKey, listKeys }, { parseSince, readUsage }, { renderUsageHuman }] =
+          await Promise.all([
+            import("./lib/edge/keys_admin.ts"),
+            import("./lib/usage/report.ts"),
+            import("./lib/cli/render.ts"),
+          ]);
         const paths = ectoPaths(deps.env);
         const since = parseSince(opts.since, Date.now());
         let keyId: string | undefined;
@@ -652,6 +637,18 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
+        const {
+          auditFiles,
+          followAuditLog,
+          formatHeader,
+          formatRow,
+          formatSummary,
+          matchesFilter,
+          parseAuditLines,
+          parseSince: parseLogSince,
+          readAuditLines,
+          readRotatedLines,
+        } = await import("./lib/logs/mod.ts");
         const path = ectoPaths(deps.env).auditLog;
         const filter: LogFilter = {
           ...(opts.key === undefined ? {} : { key: opts.key }),
@@ -707,6 +704,8 @@ instead of the running gateway's API).`,
     .option("-v, --verbose", "on errors, show causes")
     .action(async (opts) => {
       const json = opts.json ?? false;
+      const [{ DEFAULT_MODEL, readCredentials }, { LiveTestError, renderLiveTest, runLiveTest }] =
+        await Promise.all([import("./lib/core/credentials.ts"), import("./lib/live_test/mod.ts")]);
       try {
         const creds = await readCredentials(ectoPaths(deps.env).credentialsFile);
         const result = await runLiveTest({

@@ -13,7 +13,14 @@ import { ensurePrivateDir } from "../core/atomic_file.ts";
 import type { EctoContext } from "../core/context.ts";
 import { updateConnectionRecord } from "../core/connection_record.ts";
 import { credentialsFileFor, readCredentials, writeCredentials } from "../core/credentials.ts";
-import type { Layers, ProofOutcome, PublishedRoute, TailscaleNode } from "../core/layer_types.ts";
+import type {
+  EdgeRunning,
+  GatewayConfigured,
+  Layers,
+  ProofOutcome,
+  PublishedRoute,
+  TailscaleNode,
+} from "../core/layer_types.ts";
 import { realLayers } from "./real_layers.ts";
 import { acquireLock } from "../core/lock.ts";
 import { ActionRequiredError, EctoError } from "../core/errors.ts";
@@ -225,44 +232,80 @@ export async function connect(
         }),
     );
   }
-  const gateway = await step(
-    "openclaw.configure",
-    "Configuring the OpenClaw gateway",
-    (c) =>
-      l.openclaw.configure(c, {
-        keepBind: options.keepBind,
-        restart: options.restart,
-        rotateCredential: plan.rotateCredential,
-        tailscaleOff: plan.tailscaleOff,
-      }),
-  );
-  await updateConnectionRecord(ctx.paths, { gatewayPort: gateway.port });
-  if (plan.needed) {
-    await step(
-      "takeover.verify",
-      "Checking that nothing publishes the gateway any more",
-      () => verifyNoGatewayRoute(ctx, l, { port: gateway.port }),
+  const configure = () =>
+    step(
+      "openclaw.configure",
+      "Configuring the OpenClaw gateway",
+      (c) =>
+        l.openclaw.configure(c, {
+          keepBind: options.keepBind,
+          restart: options.restart,
+          rotateCredential: plan.rotateCredential,
+          tailscaleOff: plan.tailscaleOff,
+        }),
     );
+  const startEdge = (upstream: { url: string; configPath: string }) =>
+    step(
+      "edge.run",
+      "Starting the edge",
+      (c) =>
+        l.edge.ensureRunning(c, {
+          gatewayUrl: upstream.url,
+          configPath: upstream.configPath,
+          restart: options.restart,
+        }),
+    );
+  const publish = (edge: EdgeRunning) =>
+    step(
+      "funnel.route",
+      "Publishing the edge through Funnel",
+      (c) => publishEdge(c, l, { node: ts, target: edge.target, options, plan }),
+    );
+
+  let gateway: GatewayConfigured;
+  let edge: EdgeRunning;
+  let route: PublishedRoute;
+  const early = takeover.edgeUpstream;
+  if (early) {
+    // Configuring the gateway changes nothing the edge depends on (the take-over inspection's
+    // dry run says so): the edge starts and is published while the gateway applies its patch.
+    const configuring = configure();
+    const edgeRoute = (async () => {
+      const started = await startEdge(early);
+      return { edge: started, route: await publish(started) };
+    })();
+    const [configured, published] = await Promise.allSettled([configuring, edgeRoute]);
+    if (configured.status === "rejected") throw configured.reason;
+    if (published.status === "rejected") throw published.reason;
+    gateway = configured.value;
+    ({ edge, route } = published.value);
+    await syncGatewayCredentialCopy(ctx, gateway.edgeNeedsCopy);
+    if (gateway.url !== early.url || gateway.configPath !== early.configPath) {
+      edge = await startEdge(gateway); // the dry run was wrong: the edge follows the gateway
+    }
+    await updateConnectionRecord(ctx.paths, {
+      gatewayPort: gateway.port,
+      edgeListen: edge.listen,
+      supervisor: edge.supervisor,
+    });
+  } else {
+    gateway = await configure();
+    await updateConnectionRecord(ctx.paths, { gatewayPort: gateway.port });
+    if (plan.needed) {
+      await step(
+        "takeover.verify",
+        "Checking that nothing publishes the gateway any more",
+        () => verifyNoGatewayRoute(ctx, l, { port: gateway.port }),
+      );
+    }
+    await syncGatewayCredentialCopy(ctx, gateway.edgeNeedsCopy);
+    edge = await startEdge(gateway);
+    await updateConnectionRecord(ctx.paths, {
+      edgeListen: edge.listen,
+      supervisor: edge.supervisor,
+    });
+    route = await publish(edge);
   }
-  await syncGatewayCredentialCopy(ctx, gateway.edgeNeedsCopy);
-
-  const edge = await step(
-    "edge.run",
-    "Starting the edge",
-    (c) =>
-      l.edge.ensureRunning(c, {
-        gatewayUrl: gateway.url,
-        configPath: gateway.configPath,
-        restart: options.restart,
-      }),
-  );
-  await updateConnectionRecord(ctx.paths, { edgeListen: edge.listen, supervisor: edge.supervisor });
-
-  const route = await step(
-    "funnel.route",
-    "Publishing the edge through Funnel",
-    (c) => publishEdge(c, l, { node: ts, target: edge.target, options, plan }),
-  );
   const now = new Date(ctx.now()).toISOString();
   const record = await updateConnectionRecord(ctx.paths, {
     dnsName: ts.dnsName,

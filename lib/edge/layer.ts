@@ -114,6 +114,7 @@ export function edgeLayer(): EdgeLayer {
       if (configChanged) await saveEdgeConfig(ctx.paths.edgeConfigFile, config);
       const installed = await installEdgeService(serviceDeps(ctx), spec(ctx), {
         restart: options.restart || configChanged,
+        ready: async () => (await health(ctx, listen)).ok,
       });
       // A bounded poll, fine-grained (loopback answers in ~1 ms); every 0.5 s it also asks the
       // supervisor, so an edge that exited at start fails now instead of after the bound.

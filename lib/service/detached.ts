@@ -154,6 +154,7 @@ async function startDetached(
   spec: EdgeServiceSpec,
   pidFile: string,
   timeoutMs: number,
+  ready?: () => Promise<boolean>,
 ): Promise<number> {
   const sleep = deps.sleep ?? defaultSleep;
   await ensurePrivateDir(dirname(pidFile));
@@ -204,8 +205,20 @@ async function startDetached(
     25,
   );
   if (seen) {
-    await sleep(150);
-    if (await isOurs(deps, record)) return pid;
+    if (ready) {
+      // Answering, or gone: no fixed wait. Still starting at the bound: the caller's own
+      // health wait (longer) decides.
+      const outcome = await pollUntil(
+        async () => (await ready()) ? "ready" : (await isOurs(deps, record)) ? undefined : "gone",
+        timeoutMs,
+        sleep,
+        25,
+      );
+      if (outcome !== "gone") return pid;
+    } else {
+      await sleep(150);
+      if (await isOurs(deps, record)) return pid;
+    }
   }
   await removeIfExists(pidFile);
   const log = (await readTextIfExists(spec.logFile)) ?? "";
@@ -231,7 +244,13 @@ export async function installDetached(
     return { supervisor: "detached", pid: record.pid, changed: false, started: false };
   }
   if (alive) await stopDetached(deps, pidFile);
-  const pid = await startDetached(deps, spec, pidFile, options.startTimeoutMs ?? 5000);
+  const pid = await startDetached(
+    deps,
+    spec,
+    pidFile,
+    options.startTimeoutMs ?? 5000,
+    options.ready,
+  );
   return { supervisor: "detached", pid, changed, started: true };
 }
 

@@ -62,6 +62,11 @@ export interface InstallOptions {
   restart?: boolean;
   /** How long to wait for the edge to be running after a start (default 5000 ms). */
   startTimeoutMs?: number;
+  /**
+   * Whether the started edge answers (its health check). A detached start then waits for that
+   * answer, or for the process to die, instead of a fixed settling time.
+   */
+  ready?: () => Promise<boolean>;
 }
 
 /** What `installEdgeService` did. */

@@ -27,12 +27,9 @@ import {
   findEctoRoute,
   funnelStatusProblem,
   funnelUrl,
-  getServeConfig,
-  getStatus,
   installTailscale,
   knownBreakageOf,
   knownBrokenError,
-  locateTailscale,
   login,
   removeFunnel,
   startTailscaleDaemon,
@@ -42,24 +39,32 @@ import {
 } from "./mod.ts";
 import { edgeTarget } from "../core/addresses.ts";
 import { removeGatewayExposures } from "./gateway_routes.ts";
+import { type TailscaleProbe, tailscaleProbe } from "./probe.ts";
 import { describeExposure, findGatewayExposures, foregroundLoopbackPorts } from "./serve_config.ts";
 
 export { ADMIN_DNS_URL, ADMIN_POLICY_URL } from "./mod.ts";
 
-/** Builds the Tailscale layer. */
-export function tailscaleLayer(): TailscaleLayer {
-  let found: TailscaleInstall | undefined;
-  let lastStatus: TailscaleStatus | undefined;
+/** The Tailscale layer, and the reads it shares with the preflight. */
+export interface TailscaleLayerWithProbe extends TailscaleLayer {
+  /** This run's memoised reads of Tailscale (built on first use with that context). */
+  probe(ctx: EctoContext): TailscaleProbe;
+}
+
+/**
+ * Builds the Tailscale layer. One instance serves one command: what it reads (the CLI and its
+ * version, the status, the serve config) it reads once, until it changes something.
+ */
+export function tailscaleLayer(): TailscaleLayerWithProbe {
+  let reads: TailscaleProbe | undefined;
 
   const cli = (ctx: EctoContext, install: TailscaleInstall): TailscaleCli => {
     const user = ctx.env("SUDO_USER") ?? ctx.env("USER");
     return cliFromInstall(install, { $: ctx.$, ...(user ? { user } : {}) });
   };
+  const probe = (ctx: EctoContext): TailscaleProbe =>
+    reads ??= tailscaleProbe({ $: ctx.$, env: ctx.env, os: ctx.os, cli: (i) => cli(ctx, i) });
 
-  const locate = async (ctx: EctoContext): Promise<TailscaleInstall | undefined> => {
-    found ??= await locateTailscale({ $: ctx.$, env: ctx.env, os: ctx.os });
-    return found;
-  };
+  const locate = (ctx: EctoContext): Promise<TailscaleInstall | undefined> => probe(ctx).install();
 
   const located = async (ctx: EctoContext): Promise<TailscaleInstall> => {
     const install = await locate(ctx);
@@ -92,6 +97,8 @@ export function tailscaleLayer(): TailscaleLayer {
   };
 
   return {
+    probe,
+
     async ensureInstalled(ctx): Promise<TailscaleFound> {
       let install = await locate(ctx);
       let changed = false;
@@ -103,7 +110,7 @@ export function tailscaleLayer(): TailscaleLayer {
           interactive: ctx.interactive,
           events: ctx.events,
         });
-        found = undefined;
+        probe(ctx).forget("install");
         install = await located(ctx);
         changed = true;
       }
@@ -126,7 +133,7 @@ export function tailscaleLayer(): TailscaleLayer {
       const handle = cli(ctx, install);
       let status: TailscaleStatus | undefined;
       try {
-        status = await getStatus(handle);
+        status = await probe(ctx).status();
       } catch (error) {
         // Only a daemon that is not there gets started; a stale socket or a failing app
         // CLI carries its own fix and is thrown as is (no start command, no wait).
@@ -143,6 +150,8 @@ export function tailscaleLayer(): TailscaleLayer {
         interactive: ctx.interactive,
         events: ctx.events,
       });
+      probe(ctx).forget("status");
+      probe(ctx).forget("serve");
       return {
         changed: true,
         detail: `Started the Tailscale daemon (${install.startHint.command}).`,
@@ -151,6 +160,7 @@ export function tailscaleLayer(): TailscaleLayer {
 
     async ensureLoggedIn(ctx, _found, options): Promise<TailscaleNode> {
       const handle = cli(ctx, await located(ctx));
+      const reads = probe(ctx);
       // Without a person at a terminal nobody can open the URL while we wait: surface it
       // and stop (exit 3); the re-run resumes the pending login.
       const result = await login(handle, {
@@ -158,19 +168,26 @@ export function tailscaleLayer(): TailscaleLayer {
         timeoutMs: options.timeoutMs,
         noWait: !ctx.interactive && !options.authKey,
         events: ctx.events,
+        status: await reads.status(),
       });
-      lastStatus = result.status;
+      if (result.changed) reads.forget("serve");
+      reads.knowStatus(result.status);
       return nodeOf(result.status, result.detail, result.changed);
     },
 
     async checkFunnelReady(ctx): Promise<StepResult> {
-      const status = lastStatus ?? await getStatus(cli(ctx, await located(ctx)));
-      return checkPrerequisites(ctx, cli, located, status);
+      const reads = probe(ctx);
+      const result = await checkPrerequisites(ctx, cli, located, await reads.status());
+      if (result.changed) {
+        reads.forget("status");
+        reads.forget("serve");
+      }
+      return result;
     },
 
     async current(ctx): Promise<TailscaleNode> {
       const install = await located(ctx);
-      const status = await getStatus(cli(ctx, install));
+      const status = await probe(ctx).status();
       assertNotKnownBroken(status.version, install.variant, "daemon");
       if (!status.connected) {
         throw new ActionRequiredError("tailscale_not_connected", status.meaning, {
@@ -181,11 +198,20 @@ export function tailscaleLayer(): TailscaleLayer {
     },
 
     async publish(ctx, _node, options) {
-      const route = await enableFunnel(cli(ctx, await located(ctx)), {
-        target: options.target,
-        ...(options.port === undefined ? {} : { preferredPort: options.port }),
-        events: ctx.events,
-      });
+      const reads = probe(ctx);
+      const [status, config] = await Promise.all([reads.status(), reads.serveConfig()]);
+      let route;
+      try {
+        route = await enableFunnel(cli(ctx, await located(ctx)), {
+          target: options.target,
+          ...(options.port === undefined ? {} : { preferredPort: options.port }),
+          events: ctx.events,
+          status,
+          config,
+        });
+      } finally {
+        reads.forget("serve");
+      }
       return { port: route.port, changed: route.changed, detail: route.detail };
     },
 
@@ -198,7 +224,7 @@ export function tailscaleLayer(): TailscaleLayer {
           target,
           ...(options.port === undefined ? {} : { port: options.port }),
           events: ctx.events,
-        });
+        }).finally(() => probe(ctx).forget("serve"));
         return { changed: result.removed.length > 0, detail: result.detail };
       } catch (error) {
         if (error instanceof EctoError && error.code === "tailscale_not_running") {
@@ -217,7 +243,7 @@ export function tailscaleLayer(): TailscaleLayer {
       }
     },
 
-    report: (ctx, record) => report(ctx, record, locate, cli),
+    report: (ctx, record) => report(ctx, record, probe(ctx)),
 
     async gatewayRoutes(ctx, options): Promise<GatewayRoutes> {
       const none: GatewayRoutes = { read: false, routes: [], gatewayPorts: [options.port] };
@@ -225,7 +251,7 @@ export function tailscaleLayer(): TailscaleLayer {
       if (!install) return none;
       let config;
       try {
-        config = await getServeConfig(cli(ctx, install));
+        config = await probe(ctx).serveConfig();
       } catch {
         return none;
       }
@@ -241,7 +267,7 @@ export function tailscaleLayer(): TailscaleLayer {
         exposures: options.routes,
         gatewayPorts: options.gatewayPorts,
         events: ctx.events,
-      });
+      }).finally(() => probe(ctx).forget("serve"));
       return result.removed.length === 0
         ? { detail: "No route straight to the gateway to remove." }
         : {
@@ -332,8 +358,7 @@ export function consentFlowError(error: unknown, status: TailscaleStatus): unkno
 async function report(
   ctx: EctoContext,
   record: ConnectionRecord,
-  locate: (ctx: EctoContext) => Promise<TailscaleInstall | undefined>,
-  cli: (ctx: EctoContext, install: TailscaleInstall) => TailscaleCli,
+  reads: TailscaleProbe,
 ): Promise<TailscaleReport> {
   const funnelUnknown = (summary: string): LayerStatus => ({
     name: "funnel",
@@ -341,7 +366,9 @@ async function report(
     summary,
     details: {},
   });
-  const install = await locate(ctx).catch(() => undefined);
+  // All three reads at once: the version, the status and the serve config.
+  reads.prefetch();
+  const install = await reads.install().catch(() => undefined);
   if (!install) {
     return {
       tailscale: {
@@ -354,7 +381,6 @@ async function report(
       funnel: funnelUnknown("not checked"),
     };
   }
-  const handle = cli(ctx, install);
   const base = {
     path: install.path,
     variant: install.variant,
@@ -362,7 +388,7 @@ async function report(
   };
   let status: TailscaleStatus;
   try {
-    status = await getStatus(handle);
+    status = await reads.status();
   } catch (error) {
     const e = error instanceof EctoError ? error : undefined;
     return {
@@ -424,7 +450,7 @@ async function report(
 
   let config;
   try {
-    config = await getServeConfig(handle);
+    config = await reads.serveConfig();
   } catch (error) {
     const e = error instanceof EctoError ? error : undefined;
     return {

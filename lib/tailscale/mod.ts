@@ -119,6 +119,10 @@ export {
   getStatus,
   getVersion,
   runTailscale,
+  SERVE_CONFIG_ARGS,
+  serveConfigFromResult,
+  STATUS_ARGS,
+  statusFromResult,
   tailscaleCli,
 } from "./runner.ts";
 export type { TailscaleCli, TailscaleCliOptions } from "./runner.ts";
@@ -126,6 +130,7 @@ export {
   cliFromInstall,
   commandNameFor,
   detectVariant,
+  findTailscaleCli,
   funnelNoteFor,
   HOMEBREW_BINS,
   locateTailscale,
@@ -136,6 +141,7 @@ export type {
   CliFromInstallOptions,
   FileProbe,
   LocateOptions,
+  TailscaleCandidate,
   TailscaleInstall,
   TailscaleSource,
   VariantFacts,
@@ -172,3 +178,5 @@ export {
 } from "./install.ts";
 export type { ConsentAction, PrivilegedOptions, StartDaemonOptions } from "./install.ts";
 export type { ExecOptions, ExecResult } from "./_exec.ts";
+export { tailscaleProbe } from "./probe.ts";
+export type { ProbeDeps, TailscaleProbe } from "./probe.ts";
