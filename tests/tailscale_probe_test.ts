@@ -63,7 +63,8 @@ function probeFor(path: string) {
 }
 
 Deno.test({
-  name: "`tailscaleProbe()` runs version, status and the serve config once each, however often they are read",
+  name:
+    "`tailscaleProbe()` runs version, status and the serve config once each, however often they are read",
   ignore: Deno.build.os === "windows",
   fn: async (t) => {
     await using fake = await fakeCli();
