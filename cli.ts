@@ -124,6 +124,13 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
     import("./lib/cli/render.ts"),
   ]);
   InvalidArgumentError = CommanderInvalidArgument;
+  // ECTO_TRACE=1: when each phase ended and each event came, in ms since the process started
+  // (`performance.now()`), on stderr: how much of a command is start-up and module loading.
+  const tracing = deps.env("ECTO_TRACE") === "1";
+  const trace = (what: string) => {
+    if (tracing) deps.stderr(`trace ${Math.round(performance.now())} ms: ${what}\n`);
+  };
+  trace("shared modules loaded");
   let exitCode: number = ExitCode.ok;
   const colour = deps.isTerminal && deps.env("NO_COLOR") === undefined;
   const style: Style = { colour, terminal: deps.isTerminal };
@@ -146,6 +153,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
       return /^y(es)?$/i.test((answer ?? "").trim());
     };
     const onEvent = (event: EctoEvent) => {
+      trace(`event ${event.kind} ${event.step}`);
       // --quiet: the agent running the skill reads stdout and stderr as one stream.
       if (quiet) return;
       if (json) deps.stderr(JSON.stringify({ event: event.kind, ...event }) + "\n");
@@ -265,6 +273,7 @@ instead of the running gateway's API).`,
           import("./lib/commands/connect.ts"),
           import("./lib/cli/render.ts"),
         ]);
+        trace("connect modules loaded");
         const result = await connect(ctx, options);
         if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
         else deps.stdout(renderConnectHuman(result, style));
@@ -295,6 +304,7 @@ instead of the running gateway's API).`,
           import("./lib/commands/status.ts"),
           import("./lib/cli/render.ts"),
         ]);
+        trace("status modules loaded");
         const report = await status(ctx, { publicCheck: opts.public });
         if (json) deps.stdout(JSON.stringify(report, null, 2) + "\n");
         else deps.stdout(renderStatusHuman(report, style));
@@ -329,6 +339,7 @@ instead of the running gateway's API).`,
           import("./lib/commands/disconnect.ts"),
           import("./lib/cli/render.ts"),
         ]);
+        trace("disconnect modules loaded");
         const result = await disconnect(ctx, { purge: opts.purge ?? false });
         if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
         else deps.stdout(renderDisconnectHuman(result, style));
@@ -747,6 +758,7 @@ instead of the running gateway's API).`,
     }
     fail(error, false, false);
   }
+  trace("done");
   return exitCode;
 }
 
