@@ -205,7 +205,7 @@ install it without consent (--yes).
 Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
 (default ~/.ecto), TS_AUTHKEY (Tailscale auth key for headless login),
 ECTO_CONFIG_WRITER=cli (write OpenClaw's config with \`openclaw config patch\`
-instead of the running gateway's API).`,
+instead of the running gateway's API), ECTO_TRACE=1 (timings on stderr).`,
     );
 
   program
