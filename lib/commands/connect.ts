@@ -11,7 +11,7 @@
  */
 import { ensurePrivateDir } from "../core/atomic_file.ts";
 import type { EctoContext } from "../core/context.ts";
-import { updateConnectionRecord } from "../core/connection_record.ts";
+import { readConnectionRecord, updateConnectionRecord } from "../core/connection_record.ts";
 import { credentialsFileFor, readCredentials, writeCredentials } from "../core/credentials.ts";
 import type {
   EdgeRunning,
@@ -142,6 +142,9 @@ export async function connect(
     }
   };
 
+  const credentialsFile = credentialsFileFor(ctx.paths);
+  const earlyProof = options.restart ? undefined : proveWhileChecking(ctx, l, credentialsFile);
+
   // Preflight: every cheap, read-only check first; nothing is installed or changed until
   // connect knows it can finish (or has said what the user must do first).
   if (l.preflight) {
@@ -190,7 +193,6 @@ export async function connect(
       return login;
     })();
 
-  const credentialsFile = credentialsFileFor(ctx.paths);
   const takeover = await step(
     "takeover.inspect",
     "Looking for routes that publish the gateway itself",
@@ -336,7 +338,12 @@ export async function connect(
   // The proof: over the public path when public DNS has the name, else say plainly that
   // only the tailnet path was proven. Nothing proven at all is a failure.
   ctx.events({ kind: "step", step: "proof", status: "start", detail: "Proving the public URL" });
-  const proof = await l.proof(ctx, {
+  // A proof made during this run, of this URL with this key, while nothing changed, stands.
+  const already = earlyProof?.done && changed.length === 0 && earlyProof.done.url === url &&
+      earlyProof.done.key === owner.key && earlyProof.done.proof.path === "public"
+    ? earlyProof.done.proof
+    : undefined;
+  const proof = already ?? await l.proof(ctx, {
     url,
     dnsName: ts.dnsName,
     port: route.port,
@@ -400,6 +407,40 @@ export async function connect(
       }
       : {}),
   };
+}
+
+/**
+ * A repeat run's proof, started before the layers are checked: the URL and key of the last
+ * connect (its credentials file and record), one public attempt, no events. Connect uses the
+ * answer only when it is in by the time the checks are done, they changed nothing and found
+ * the same URL and key; otherwise it proves as usual. Never rejects.
+ */
+function proveWhileChecking(
+  ctx: EctoContext,
+  l: Layers,
+  credentialsFile: string,
+): { done?: { url: string; key: string; proof: ProofOutcome } } {
+  const early: { done?: { url: string; key: string; proof: ProofOutcome } } = {};
+  void (async () => {
+    const [previous, record] = await Promise.all([
+      readCredentials(credentialsFile),
+      readConnectionRecord(ctx.paths),
+    ]);
+    if (!previous?.url || !record.dnsName || record.funnelPort === undefined) return;
+    if (baseUrl(record.dnsName, record.funnelPort) !== previous.url) return;
+    const proof = await l.proof({ ...ctx, events: () => {} }, {
+      url: previous.url,
+      dnsName: record.dnsName,
+      port: record.funnelPort,
+      key: previous.token,
+      timeoutMs: 0,
+      tailnetAddresses: [],
+    });
+    if (proof.path === "public" && proof.unauthenticated.ok && proof.authenticated.ok) {
+      early.done = { url: previous.url, key: previous.token, proof };
+    }
+  })().catch(() => {});
+  return early;
 }
 
 /**
