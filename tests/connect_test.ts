@@ -306,6 +306,19 @@ Deno.test("`connect()` starts and publishes the edge while the gateway is config
   });
 });
 
+Deno.test("`connect()` after a new key proves the new key, not the last run's", async () => {
+  const ctx = await context();
+  const { layers } = fakeLayers({ loggedIn: true, proofPath: "public" });
+  const keys: string[] = [];
+  const prove = layers.proof;
+  layers.proof = (c, request) => (keys.push(request.key), prove(c, request));
+  await connect(ctx, OPTIONS, layers);
+  const result = await connect(ctx, { ...OPTIONS, regenerateToken: true }, layers);
+  assert.equal(result.token, "ecto_second");
+  assert.equal(keys.at(-1), "ecto_second", `proofs made with: ${keys.join(", ")}`);
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
 Deno.test("`connect()` twice: the second run reports no change and the same summary", async () => {
   const ctx = await context();
   const { layers } = fakeLayers({ loggedIn: true, proofPath: "public" });
