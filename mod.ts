@@ -193,6 +193,7 @@ export type {
   ServeHandler,
   ServeTcpEntry,
   StartHint,
+  TailscaleCandidate,
   TailscaleCliOptions,
   TailscaleSource,
   TailscaleVariant,
