@@ -141,7 +141,7 @@ export function renderReport(input: {
   label?: string | undefined;
   date: string;
   warmup: number;
-  /** `/proc/loadavg`'s 1-minute figure at the start and the end (Linux), for the noise. */
+  /** The 1-minute load average at the start and the end, for the noise. */
   load?: { start: string; end: string } | undefined;
 }): string {
   const { samples, writers } = input;
@@ -210,10 +210,10 @@ export function renderReport(input: {
   return lines.join("\n") + "\n";
 }
 
-/** The 1-minute load average (Linux), to say how noisy the machine was. */
-async function loadAverage(): Promise<string | undefined> {
+/** The 1-minute load average, to say how noisy the machine was (`--allow-sys`). */
+function loadAverage(): string | undefined {
   try {
-    return (await Deno.readTextFile("/proc/loadavg")).split(" ")[0];
+    return Deno.loadavg()[0]!.toFixed(1);
   } catch {
     return undefined;
   }
@@ -289,7 +289,7 @@ function timeline(title: string, lines: TracedLine[] | undefined): string[] {
 if (import.meta.main) {
   if (WRITERS.length === 0) throw new Error("BENCH_CONNECT_WRITERS names no writer (gateway, cli)");
   log("starting the sandbox (tailscale double + a real OpenClaw gateway; 15–60 s cold start)");
-  const loadStart = await loadAverage();
+  const loadStart = loadAverage();
   await using sb = await startSandbox({ onProgress: log });
   const openclaw = await countingTool(
     `${sb.home}/counting/openclaw`,
@@ -344,9 +344,7 @@ if (import.meta.main) {
     label: LABEL,
     date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
     warmup: WARMUP,
-    load: loadStart === undefined
-      ? undefined
-      : { start: loadStart, end: await loadAverage() ?? "?" },
+    load: loadStart === undefined ? undefined : { start: loadStart, end: loadAverage() ?? "?" },
   }) + [
     ...timeline(
       "Where the time goes: connect from nothing, gateway API, last run",
