@@ -56,6 +56,7 @@ export interface TailscaleLayerWithProbe extends TailscaleLayer {
  */
 export function tailscaleLayer(): TailscaleLayerWithProbe {
   let reads: TailscaleProbe | undefined;
+  let routesLooked = false;
 
   const cli = (ctx: EctoContext, install: TailscaleInstall): TailscaleCli => {
     const user = ctx.env("SUDO_USER") ?? ctx.env("USER");
@@ -249,9 +250,14 @@ export function tailscaleLayer(): TailscaleLayerWithProbe {
       const none: GatewayRoutes = { read: false, routes: [], gatewayPorts: [options.port] };
       const install = await locate(ctx).catch(() => undefined);
       if (!install) return none;
+      // The first look shares the command's read; a later one (the take-over's check that the
+      // gateway dropped its route, polled) must see what Tailscale holds now.
+      const reads = probe(ctx);
+      if (routesLooked) reads.forget("serve");
+      routesLooked = true;
       let config;
       try {
-        config = await probe(ctx).serveConfig();
+        config = await reads.serveConfig();
       } catch {
         return none;
       }
