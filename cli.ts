@@ -110,67 +110,27 @@ function parseSeconds(value: string): number {
 
 /** Runs ecto with `args` and returns the exit code. Never exits the process. */
 export async function main(args: string[], deps: CliDeps): Promise<number> {
+  // Only what every command needs loads here; each command imports its own modules when it
+  // runs, so `status` does not pay for connect, keys, usage, logs or the live test.
   const [
     { Command, CommanderError, InvalidArgumentError: CommanderInvalidArgument },
     { build$ },
-    { connect },
-    { disconnect },
-    { status },
-    { realLayers },
-    { runEdgeCommand },
-    {
-      addClientKey,
-      buildShareCard,
-      editKey,
-      findKey,
-      listKeys,
-      parseExpiry,
-      publishedBaseUrl,
-      revokeKey,
-    },
     { withProfileEnv },
-    { readUsage, sinceDay, usageToday },
-    { DEFAULT_MODEL, readCredentials },
-    {
-      auditFiles,
-      followAuditLog,
-      formatHeader,
-      formatRow,
-      formatSummary,
-      matchesFilter,
-      parseAuditLines,
-      parseSince,
-      readAuditLines,
-      readRotatedLines,
-    },
-    { LiveTestError, renderLiveTest, runLiveTest },
-    {
-      renderConnectHuman,
-      renderDisconnectHuman,
-      renderErrorHuman,
-      renderEventHuman,
-      renderKeysHuman,
-      renderShareCard,
-      renderStatusHuman,
-      renderUsageHuman,
-    },
+    { renderErrorHuman, renderEventHuman },
   ] = await Promise.all([
     import("@commander-js/extra-typings"),
     import("dax"),
-    import("./lib/commands/connect.ts"),
-    import("./lib/commands/disconnect.ts"),
-    import("./lib/commands/status.ts"),
-    import("./lib/commands/real_layers.ts"),
-    import("./lib/edge/command.ts"),
-    import("./lib/edge/keys_admin.ts"),
     import("./lib/openclaw/location.ts"),
-    import("./lib/usage/report.ts"),
-    import("./lib/core/credentials.ts"),
-    import("./lib/logs/mod.ts"),
-    import("./lib/live_test/mod.ts"),
     import("./lib/cli/render.ts"),
   ]);
   InvalidArgumentError = CommanderInvalidArgument;
+  // ECTO_TRACE=1: when each phase ended and each event came, in ms since the process started
+  // (`performance.now()`), on stderr: how much of a command is start-up and module loading.
+  const tracing = deps.env("ECTO_TRACE") === "1";
+  const trace = (what: string) => {
+    if (tracing) deps.stderr(`trace ${Math.round(performance.now())} ms: ${what}\n`);
+  };
+  trace("shared modules loaded");
   let exitCode: number = ExitCode.ok;
   const colour = deps.isTerminal && deps.env("NO_COLOR") === undefined;
   const style: Style = { colour, terminal: deps.isTerminal };
@@ -193,6 +153,7 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
       return /^y(es)?$/i.test((answer ?? "").trim());
     };
     const onEvent = (event: EctoEvent) => {
+      trace(`event ${event.kind} ${event.step}`);
       // --quiet: the agent running the skill reads stdout and stderr as one stream.
       if (quiet) return;
       if (json) deps.stderr(JSON.stringify({ event: event.kind, ...event }) + "\n");
@@ -244,7 +205,7 @@ install it without consent (--yes).
 Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
 (default ~/.ecto), TS_AUTHKEY (Tailscale auth key for headless login),
 ECTO_CONFIG_WRITER=cli (write OpenClaw's config with \`openclaw config patch\`
-instead of the running gateway's API).`,
+instead of the running gateway's API), ECTO_TRACE=1 (timings on stderr).`,
     );
 
   program
@@ -316,6 +277,11 @@ instead of the running gateway's API).`,
           proofTimeoutMs: (opts.proofTimeout ?? 60) * 1000,
           loginTimeoutMs: (opts.loginTimeout ?? 300) * 1000,
         };
+        const [{ connect }, { renderConnectHuman }] = await Promise.all([
+          import("./lib/commands/connect.ts"),
+          import("./lib/cli/render.ts"),
+        ]);
+        trace("connect modules loaded");
         const result = await connect(ctx, options);
         if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
         else deps.stdout(renderConnectHuman(result, style));
@@ -344,6 +310,11 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       try {
         const ctx = makeContext(json, false, opts.profile, opts.quiet ?? false);
+        const [{ status }, { renderStatusHuman }] = await Promise.all([
+          import("./lib/commands/status.ts"),
+          import("./lib/cli/render.ts"),
+        ]);
+        trace("status modules loaded");
         const report = await status(ctx, { publicCheck: opts.public });
         if (json) deps.stdout(JSON.stringify(report, null, 2) + "\n");
         else deps.stdout(renderStatusHuman(report, style));
@@ -374,6 +345,11 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       try {
         const ctx = makeContext(json, opts.yes ?? false, opts.profile, opts.quiet ?? false);
+        const [{ disconnect }, { renderDisconnectHuman }] = await Promise.all([
+          import("./lib/commands/disconnect.ts"),
+          import("./lib/cli/render.ts"),
+        ]);
+        trace("disconnect modules loaded");
         const result = await disconnect(ctx, { purge: opts.purge ?? false });
         if (json) deps.stdout(JSON.stringify(result, null, 2) + "\n");
         else deps.stdout(renderDisconnectHuman(result, style));
@@ -396,6 +372,7 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const ctx = makeContext(false, false);
       try {
+        const { runEdgeCommand } = await import("./lib/edge/command.ts");
         await runEdgeCommand(ctx, {
           ...(opts.config === undefined ? {} : { configFile: opts.config }),
           ...(opts.listen === undefined ? {} : { listen: opts.listen }),
@@ -421,6 +398,11 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
+        const [{ listKeys }, { usageToday }, { renderKeysHuman }] = await Promise.all([
+          import("./lib/edge/keys_admin.ts"),
+          import("./lib/usage/report.ts"),
+          import("./lib/cli/render.ts"),
+        ]);
         const paths = ectoPaths(deps.env);
         const records = await listKeys(paths);
         let today: ReturnType<typeof usageToday>;
@@ -487,6 +469,10 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       const ctx = makeContext(json, opts.yes ?? false);
       try {
+        const [
+          { addClientKey, buildShareCard, parseExpiry, publishedBaseUrl },
+          { renderShareCard },
+        ] = await Promise.all([import("./lib/edge/keys_admin.ts"), import("./lib/cli/render.ts")]);
         const limits = {
           ...(opts.rpm === undefined ? {} : { requestsPerMinute: opts.rpm }),
           ...(opts.concurrency === undefined ? {} : { maxConcurrent: opts.concurrency }),
@@ -567,6 +553,7 @@ instead of the running gateway's API).`,
       const json = opts.json ?? false;
       const ctx = makeContext(json, opts.yes ?? false);
       try {
+        const { editKey, parseExpiry } = await import("./lib/edge/keys_admin.ts");
         const limits = {
           ...(opts.maxTokensPerDay === undefined ? {} : { maxTokensPerDay: opts.maxTokensPerDay }),
           ...(opts.maxRequestsPerDay === undefined
@@ -608,6 +595,7 @@ instead of the running gateway's API).`,
     .action(async (id, opts) => {
       const json = opts.json ?? false;
       try {
+        const { revokeKey } = await import("./lib/edge/keys_admin.ts");
         const record = await revokeKey(ectoPaths(deps.env), id);
         if (json) deps.stdout(JSON.stringify({ ok: true, revoked: record.id }, null, 2) + "\n");
         else deps.stdout(`Revoked ${record.id} (${record.name}).\n`);
@@ -630,6 +618,12 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
+        const [{ findKey, listKeys }, { readUsage, sinceDay }, { renderUsageHuman }] = await Promise
+          .all([
+            import("./lib/edge/keys_admin.ts"),
+            import("./lib/usage/report.ts"),
+            import("./lib/cli/render.ts"),
+          ]);
         const paths = ectoPaths(deps.env);
         const since = sinceDay(opts.since, Date.now());
         let keyId: string | undefined;
@@ -664,6 +658,18 @@ instead of the running gateway's API).`,
     .action(async (opts) => {
       const json = opts.json ?? false;
       try {
+        const {
+          auditFiles,
+          followAuditLog,
+          formatHeader,
+          formatRow,
+          formatSummary,
+          matchesFilter,
+          parseAuditLines,
+          parseSince,
+          readAuditLines,
+          readRotatedLines,
+        } = await import("./lib/logs/mod.ts");
         const path = ectoPaths(deps.env).auditLog;
         const filter: LogFilter = {
           ...(opts.key === undefined ? {} : { key: opts.key }),
@@ -720,6 +726,15 @@ instead of the running gateway's API).`,
     .option("-v, --verbose", "on errors, show causes")
     .action(async (opts) => {
       const json = opts.json ?? false;
+      const [
+        { DEFAULT_MODEL, readCredentials },
+        { LiveTestError, renderLiveTest, runLiveTest },
+        { realLayers },
+      ] = await Promise.all([
+        import("./lib/core/credentials.ts"),
+        import("./lib/live_test/mod.ts"),
+        import("./lib/commands/real_layers.ts"),
+      ]);
       try {
         const creds = await readCredentials(ectoPaths(deps.env).credentialsFile);
         // The tailnet path dials this node's Tailscale IPs, as the proof does (none: MagicDNS).
@@ -767,6 +782,7 @@ instead of the running gateway's API).`,
     }
     fail(error, false, false);
   }
+  trace("done");
   return exitCode;
 }
 

@@ -194,6 +194,7 @@ export type {
   ServeHandler,
   ServeTcpEntry,
   StartHint,
+  TailscaleCandidate,
   TailscaleCliOptions,
   TailscaleSource,
   TailscaleVariant,

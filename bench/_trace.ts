@@ -14,21 +14,48 @@ export interface TracedLine {
   line: string;
 }
 
-/** Spawns ecto and returns its exit code, wall time and time-stamped stderr lines. */
+/**
+ * GNU time, when the machine has it: CPU seconds of a step (ecto and the processes it waited
+ * for, e.g. the tailscale double's runs; not the detached edge), which a busy machine stretches
+ * far less than wall time.
+ */
+const gnuTime: Promise<string | undefined> = (async () => {
+  try {
+    const out = await new Deno.Command("/usr/bin/time", {
+      args: ["--version"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    return out.code === 0 && /GNU/.test(text) ? "/usr/bin/time" : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
+ * Spawns ecto and returns its exit code, wall time, CPU time (`cpuMs`, user + system, when GNU
+ * time is there) and time-stamped stderr lines.
+ */
 export async function traceEcto(
   args: string[],
   env: Record<string, string>,
-): Promise<{ code: number; ms: number; lines: TracedLine[] }> {
+): Promise<{ code: number; ms: number; cpuMs?: number; lines: TracedLine[] }> {
+  const time = await gnuTime;
+  const cpuFile = time ? await Deno.makeTempFile({ prefix: "ecto-bench-cpu-" }) : undefined;
+  const ecto = [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    `--config=${repoRoot}deno.json`,
+    "-P=ecto",
+    `${repoRoot}cli.ts`,
+    ...args,
+  ];
+  const argv = time && cpuFile ? [time, "-f", "%U %S", "-o", cpuFile, ...ecto] : ecto;
   const started = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--config=${repoRoot}deno.json`,
-      "-P=ecto",
-      `${repoRoot}cli.ts`,
-      ...args,
-    ],
+  const child = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
     env: { NO_COLOR: "1", ...env },
     clearEnv: true,
     stdin: "null",
@@ -43,5 +70,13 @@ export async function traceEcto(
     for (const line of parts) lines.push({ ms: Math.round(performance.now() - started), line });
   }
   const status = await child.status;
-  return { code: status.code, ms: Math.round(performance.now() - started), lines };
+  const ms = Math.round(performance.now() - started);
+  let cpuMs: number | undefined;
+  if (cpuFile) {
+    const text = await Deno.readTextFile(cpuFile).catch(() => "");
+    await Deno.remove(cpuFile).catch(() => {});
+    const m = /(\d+(?:\.\d+)?) (\d+(?:\.\d+)?)\s*$/.exec(text);
+    if (m) cpuMs = Math.round((Number(m[1]) + Number(m[2])) * 1000);
+  }
+  return { code: status.code, ms, ...(cpuMs === undefined ? {} : { cpuMs }), lines };
 }

@@ -185,7 +185,7 @@ Deno.test({
       "connecting again changes nothing, proves again, prints the same summary",
       async () => {
         const run = await runEcto(["connect", "--json"], env);
-        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.code, 0, run.stdout + run.stderr); // --json: the error is on stdout
         const result = jsonOf(run);
         assert.deepEqual(result.changed, []);
         assert.equal(result.token, token);
@@ -224,7 +224,7 @@ Deno.test({
       const before = await edgePid(sb);
       const configBefore = JSON.stringify(await sb.tailscale.serveConfig());
       const run = await runEcto(["connect", "--restart", "--json"], env);
-      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.code, 0, run.stdout + run.stderr); // --json: the error is on stdout
       const after = await edgePid(sb);
       assert.notEqual(after, before);
       assert.equal(JSON.stringify(await sb.tailscale.serveConfig()), configBefore);
@@ -232,7 +232,7 @@ Deno.test({
 
     await t.step("--regenerate-token: the old key gets 401, the new one 200", async () => {
       const run = await runEcto(["connect", "--regenerate-token", "--json"], env);
-      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.code, 0, run.stdout + run.stderr); // --json: the error is on stdout
       const fresh = jsonOf(run).token as string;
       assert.notEqual(fresh, token);
       const old = await publicRequest(sb, 8443, "/v1/models", { key: token });

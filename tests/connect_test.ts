@@ -270,6 +270,55 @@ Deno.test("`connect()` runs the layers in order and writes seed-format credentia
   await Deno.remove(ctx.home, { recursive: true });
 });
 
+Deno.test("`connect()` starts and publishes the edge while the gateway is configured, unless it takes over", async (t) => {
+  /** Wraps configure so the calls show what ran before it finished. */
+  const slowConfigure = (layers: Layers, calls: string[]) => {
+    const configure = layers.openclaw.configure;
+    layers.openclaw.configure = async (c, o) => {
+      const result = configure(c, o);
+      await Promise.resolve(); // one turn: whatever runs meanwhile is recorded before it ends
+      calls.push("oc.configured");
+      return await result;
+    };
+  };
+  await t.step("nothing to take over: the edge starts before the gateway is done", async () => {
+    const ctx = await context();
+    const { layers, calls } = fakeLayers({ loggedIn: true, proofPath: "public" });
+    slowConfigure(layers, calls);
+    await connect(ctx, OPTIONS, layers);
+    const at = (name: string) => calls.findIndex((c) => c.startsWith(name));
+    assert.ok(at("edge.run") < at("oc.configured"), calls.join(", "));
+    assert.ok(at("ts.publish") < at("proof") && at("oc.configured") < at("proof"));
+    await Deno.remove(ctx.home, { recursive: true });
+  });
+  await t.step("a take-over: the edge waits for the gateway's new settings", async () => {
+    const ctx = { ...(await context()), consent: () => Promise.resolve(true) };
+    const { layers, calls } = fakeLayers({
+      loggedIn: true,
+      proofPath: "public",
+      exposed: [OLD_ROUTE],
+    });
+    slowConfigure(layers, calls);
+    await connect(ctx, OPTIONS, layers);
+    const at = (name: string) => calls.findIndex((c) => c.startsWith(name));
+    assert.ok(at("oc.configured") < at("edge.run"), calls.join(", "));
+    await Deno.remove(ctx.home, { recursive: true });
+  });
+});
+
+Deno.test("`connect()` after a new key proves the new key, not the last run's", async () => {
+  const ctx = await context();
+  const { layers } = fakeLayers({ loggedIn: true, proofPath: "public" });
+  const keys: string[] = [];
+  const prove = layers.proof;
+  layers.proof = (c, request) => (keys.push(request.key), prove(c, request));
+  await connect(ctx, OPTIONS, layers);
+  const result = await connect(ctx, { ...OPTIONS, regenerateToken: true }, layers);
+  assert.equal(result.token, "ecto_second");
+  assert.equal(keys.at(-1), "ecto_second", `proofs made with: ${keys.join(", ")}`);
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
 Deno.test("`connect()` twice: the second run reports no change and the same summary", async () => {
   const ctx = await context();
   const { layers } = fakeLayers({ loggedIn: true, proofPath: "public" });

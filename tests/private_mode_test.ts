@@ -421,8 +421,9 @@ Deno.test("the Tailscale layer: publish in either mode leaves one ecto route; st
     Web: { [`${HOST}:10000`]: { Handlers: { "/": { Proxy: FOREIGN } } } },
   };
   await ts.setServeConfig(other);
+  // Each status is its own command, with its own layer (a layer reads Tailscale once).
   const report = (mode: "public" | "private") =>
-    layer.report(ctx, { mode, funnelTarget: EDGE, funnelPort: 443 });
+    tailscaleLayer().report(ctx, { mode, funnelTarget: EDGE, funnelPort: 443 });
   try {
     await t.step(
       "public on 8443, then private: moved to 443 (asked for), the 8443 route removed",

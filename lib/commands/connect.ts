@@ -14,6 +14,8 @@ import type { EctoContext } from "../core/context.ts";
 import { readConnectionRecord, updateConnectionRecord } from "../core/connection_record.ts";
 import { credentialsFileFor, readCredentials, writeCredentials } from "../core/credentials.ts";
 import type {
+  EdgeRunning,
+  GatewayConfigured,
   Layers,
   ProofOutcome,
   PublishedRoute,
@@ -152,6 +154,12 @@ export async function connect(
     }
   };
 
+  const credentialsFile = credentialsFileFor(ctx.paths);
+  // (private mode has no public path to prove early)
+  const earlyProof = options.restart || priv
+    ? undefined
+    : proveWhileChecking(ctx, l, credentialsFile);
+
   // Preflight: every cheap, read-only check first; nothing is installed or changed until
   // connect knows it can finish (or has said what the user must do first).
   if (l.preflight) {
@@ -205,7 +213,6 @@ export async function connect(
       return login;
     })();
 
-  const credentialsFile = credentialsFileFor(ctx.paths);
   const takeover = await step(
     "takeover.inspect",
     "Looking for routes that publish the gateway itself",
@@ -247,47 +254,83 @@ export async function connect(
         }),
     );
   }
-  const gateway = await step(
-    "openclaw.configure",
-    "Configuring the OpenClaw gateway",
-    (c) =>
-      l.openclaw.configure(c, {
-        keepBind: options.keepBind,
-        restart: options.restart,
-        rotateCredential: plan.rotateCredential,
-        tailscaleOff: plan.tailscaleOff,
-      }),
-  );
-  await updateConnectionRecord(ctx.paths, { gatewayPort: gateway.port });
-  if (plan.needed) {
-    await step(
-      "takeover.verify",
-      "Checking that nothing publishes the gateway any more",
-      () => verifyNoGatewayRoute(ctx, l, { port: gateway.port }),
+  const configure = () =>
+    step(
+      "openclaw.configure",
+      "Configuring the OpenClaw gateway",
+      (c) =>
+        l.openclaw.configure(c, {
+          keepBind: options.keepBind,
+          restart: options.restart,
+          rotateCredential: plan.rotateCredential,
+          tailscaleOff: plan.tailscaleOff,
+        }),
     );
+  const startEdge = (upstream: { url: string; configPath: string }) =>
+    step(
+      "edge.run",
+      "Starting the edge",
+      (c) =>
+        l.edge.ensureRunning(c, {
+          gatewayUrl: upstream.url,
+          configPath: upstream.configPath,
+          restart: options.restart,
+        }),
+    );
+  const publish = (edge: EdgeRunning) =>
+    step(
+      priv ? "serve.route" : "funnel.route",
+      priv
+        ? "Publishing the edge on your tailnet only (Serve)"
+        : "Publishing the edge through Funnel",
+      (c) =>
+        publishEdge(c, l, { node: ts, target: edge.target, options: { ...options, mode }, plan }),
+    );
+
+  let gateway: GatewayConfigured;
+  let edge: EdgeRunning;
+  let route: PublishedRoute;
+  const early = takeover.edgeUpstream;
+  if (early) {
+    // Configuring the gateway changes nothing the edge depends on (the take-over inspection's
+    // dry run says so): the edge starts and is published while the gateway applies its patch.
+    const configuring = configure();
+    const edgeRoute = (async () => {
+      const started = await startEdge(early);
+      return { edge: started, route: await publish(started) };
+    })();
+    const [configured, published] = await Promise.allSettled([configuring, edgeRoute]);
+    if (configured.status === "rejected") throw configured.reason;
+    if (published.status === "rejected") throw published.reason;
+    gateway = configured.value;
+    ({ edge, route } = published.value);
+    await syncGatewayCredentialCopy(ctx, gateway.edgeNeedsCopy);
+    if (gateway.url !== early.url || gateway.configPath !== early.configPath) {
+      edge = await startEdge(gateway); // the dry run was wrong: the edge follows the gateway
+    }
+    await updateConnectionRecord(ctx.paths, {
+      gatewayPort: gateway.port,
+      edgeListen: edge.listen,
+      supervisor: edge.supervisor,
+    });
+  } else {
+    gateway = await configure();
+    await updateConnectionRecord(ctx.paths, { gatewayPort: gateway.port });
+    if (plan.needed) {
+      await step(
+        "takeover.verify",
+        "Checking that nothing publishes the gateway any more",
+        () => verifyNoGatewayRoute(ctx, l, { port: gateway.port }),
+      );
+    }
+    await syncGatewayCredentialCopy(ctx, gateway.edgeNeedsCopy);
+    edge = await startEdge(gateway);
+    await updateConnectionRecord(ctx.paths, {
+      edgeListen: edge.listen,
+      supervisor: edge.supervisor,
+    });
+    route = await publish(edge);
   }
-  await syncGatewayCredentialCopy(ctx, gateway.edgeNeedsCopy);
-
-  const edge = await step(
-    "edge.run",
-    "Starting the edge",
-    (c) =>
-      l.edge.ensureRunning(c, {
-        gatewayUrl: gateway.url,
-        configPath: gateway.configPath,
-        restart: options.restart,
-      }),
-  );
-  await updateConnectionRecord(ctx.paths, { edgeListen: edge.listen, supervisor: edge.supervisor });
-
-  const route = await step(
-    priv ? "serve.route" : "funnel.route",
-    priv
-      ? "Publishing the edge on your tailnet only (Serve)"
-      : "Publishing the edge through Funnel",
-    (c) =>
-      publishEdge(c, l, { node: ts, target: edge.target, options: { ...options, mode }, plan }),
-  );
   const now = new Date(ctx.now()).toISOString();
   const record = await updateConnectionRecord(ctx.paths, {
     dnsName: ts.dnsName,
@@ -331,7 +374,12 @@ export async function connect(
     status: "start",
     detail: priv ? "Proving the URL over the tailnet" : "Proving the public URL",
   });
-  const proof = await l.proof(ctx, {
+  // A proof made during this run, of this URL with this key, while nothing changed, stands.
+  const already = earlyProof?.done && changed.length === 0 && earlyProof.done.url === url &&
+      earlyProof.done.key === owner.key && earlyProof.done.proof.path === "public"
+    ? earlyProof.done.proof
+    : undefined;
+  const proof = already ?? await l.proof(ctx, {
     url,
     dnsName: ts.dnsName,
     port: route.port,
@@ -399,6 +447,42 @@ export async function connect(
       }
       : {}),
   };
+}
+
+/**
+ * A repeat run's proof, started before the layers are checked: the URL and key of the last
+ * connect (its credentials file and record), one public attempt, no events. Connect uses the
+ * answer only when it is in by the time the checks are done, they changed nothing and found
+ * the same URL and key; otherwise it proves as usual. Never rejects.
+ */
+function proveWhileChecking(
+  ctx: EctoContext,
+  l: Layers,
+  credentialsFile: string,
+): { done?: { url: string; key: string; proof: ProofOutcome } } {
+  const early: { done?: { url: string; key: string; proof: ProofOutcome } } = {};
+  void (async () => {
+    const [previous, record] = await Promise.all([
+      readCredentials(credentialsFile),
+      readConnectionRecord(ctx.paths),
+    ]);
+    if (!previous?.url || !record.dnsName || record.funnelPort === undefined) return;
+    if (record.mode === "private") return; // a tailnet-only URL has no public path to prove
+    if (baseUrl(record.dnsName, record.funnelPort) !== previous.url) return;
+    const proof = await l.proof({ ...ctx, events: () => {} }, {
+      url: previous.url,
+      dnsName: record.dnsName,
+      port: record.funnelPort,
+      key: previous.token,
+      timeoutMs: 0,
+      tailnetAddresses: [],
+      mode: "public",
+    });
+    if (proof.path === "public" && proof.unauthenticated.ok && proof.authenticated.ok) {
+      early.done = { url: previous.url, key: previous.token, proof };
+    }
+  })().catch(() => {});
+  return early;
 }
 
 /**

@@ -21,11 +21,10 @@ import {
   assertSupportedVersion,
   cliFromInstall,
   funnelStatusProblem,
-  getStatus,
-  locateTailscale,
   MAC_DOWNLOAD_URL,
   sandboxedAuthKeyError,
-  type TailscaleInstall,
+  type TailscaleProbe,
+  tailscaleProbe,
   type TailscaleStatus,
 } from "../tailscale/mod.ts";
 
@@ -81,13 +80,20 @@ async function canInstallTailscale(ctx: EctoContext): Promise<void> {
   );
 }
 
-async function readStatus(
-  ctx: EctoContext,
-  install: TailscaleInstall,
-): Promise<TailscaleStatus | undefined> {
+/** The reads a preflight makes on its own (connect passes the Tailscale layer's, to share them). */
+export function preflightProbe(ctx: EctoContext): TailscaleProbe {
   const user = ctx.env("SUDO_USER") ?? ctx.env("USER");
+  return tailscaleProbe({
+    $: ctx.$,
+    env: ctx.env,
+    os: ctx.os,
+    cli: (install) => cliFromInstall(install, { $: ctx.$, ...(user ? { user } : {}) }),
+  });
+}
+
+async function readStatus(reads: TailscaleProbe): Promise<TailscaleStatus | undefined> {
   try {
-    return await getStatus(cliFromInstall(install, { $: ctx.$, ...(user ? { user } : {}) }));
+    return await reads.status();
   } catch (error) {
     // Not running is fine: connect starts it (with consent). Anything else needs the user.
     if (error instanceof EctoError && error.code === "tailscale_not_running") return undefined;
@@ -97,12 +103,16 @@ async function readStatus(
 
 /**
  * Runs the preflight. Throws the first refusal as ecto's typed error (exit
- * 3 or 4, with the fix); returns what it found otherwise.
+ * 3 or 4, with the fix); returns what it found otherwise. `reads` are the
+ * Tailscale reads to make (and share with what runs next); all of them start
+ * at once, while OpenClaw's config is read.
  */
 export async function preflight(
   ctx: EctoContext,
   request: PreflightRequest = {},
+  reads: TailscaleProbe = preflightProbe(ctx),
 ): Promise<PreflightResult> {
+  reads.prefetch();
   // 1. OpenClaw: installed, config readable and valid (throws openclaw_not_installed, exit 4).
   const openclaw = await loadOpenClaw({ env: ctx.env });
   const gatewayPort = openclaw.settings.port;
@@ -129,7 +139,7 @@ export async function preflight(
   const parts = [`OpenClaw config ${openclaw.location.configPath} (gateway port ${gatewayPort})`];
 
   // 2. Tailscale: version and variant before anything is installed or started.
-  const install = await locateTailscale({ $: ctx.$, env: ctx.env, os: ctx.os });
+  const install = await reads.install();
   if (!install) {
     if (request.restart) {
       throw new MissingPrerequisiteError("tailscale_missing", "Tailscale is not installed.", {
@@ -163,7 +173,7 @@ export async function preflight(
   parts.push(`Tailscale ${version} (${install.variant})`);
 
   // 3. The daemon and the Funnel prerequisites its status shows.
-  const status = await readStatus(ctx, install);
+  const status = await readStatus(reads);
   if (!status) {
     parts.push("its daemon is not running (connect starts it)");
     return { ...found, detail: `${parts.join("; ")}.` };

@@ -12,14 +12,18 @@ import { proofLayer } from "../proof/layer.ts";
 import { tailscaleLayer } from "../tailscale/layer.ts";
 import { preflight } from "./preflight.ts";
 
-/** The real layers, as `connect`, `status` and `disconnect` use them by default. */
+/**
+ * The real layers, as `connect`, `status` and `disconnect` use them by default. One set serves
+ * one command: the preflight and the Tailscale layer share their reads of Tailscale.
+ */
 export function realLayers(): Layers {
+  const tailscale = tailscaleLayer();
   return {
-    tailscale: tailscaleLayer(),
+    tailscale,
     openclaw: openclawLayer(),
     edge: edgeLayer(),
     keys: keysLayer(),
     proof: proofLayer,
-    preflight,
+    preflight: (ctx, request) => preflight(ctx, request, tailscale.probe(ctx)),
   };
 }

@@ -202,6 +202,12 @@ export interface TakeoverInspection {
   detail: string;
   /** The gateway's current credential (a secret: the `legacy` key when it is rotated). */
   credential: string | undefined;
+  /**
+   * Where the edge's upstream will be, when configuring the gateway changes nothing the edge
+   * depends on (same URL, the same credential read from the config file, no restart): then
+   * connect starts the edge while the gateway is configured. Absent for a take-over.
+   */
+  edgeUpstream?: { url: string; configPath: string } | undefined;
 }
 
 /**
@@ -238,16 +244,24 @@ export async function inspectTakeover(
   });
   // A dry run of the gateway change: a credential ecto cannot give the edge (a file/exec
   // SecretRef, a variable not set here) is refused now, before anything changes.
-  planOpenClaw(gateway.config, {
+  const dryRun = planOpenClaw(gateway.config, {
     configPath: gateway.location.configPath,
     env: gateway.env,
     allowNonLoopback: options.keepBind,
     rotateCredential: plan.rotateCredential,
     tailscaleOff: plan.tailscaleOff,
   });
+  const credentialKept = dryRun.credential.source === "config" &&
+    dryRun.credential.value === gateway.settings.credential?.value &&
+    !dryRun.changes.some((c) => c.path[1] === "auth");
+  const edgeIndependent = !plan.needed && credentialKept && dryRun.restart === "none" &&
+    dryRun.url === gateway.settings.url;
   return {
     plan,
     credential: gateway.settings.credential?.value,
+    ...(edgeIndependent
+      ? { edgeUpstream: { url: dryRun.url, configPath: gateway.location.configPath } }
+      : {}),
     detail: plan.needed
       ? `The gateway is exposed: ${plan.changes.length} change(s) needed.`
       : "Nothing publishes the gateway directly.",

@@ -179,7 +179,11 @@ export function openclawLayer(): OpenClawLayer {
           } s).`,
         );
       }
-      const probe = await probeGatewayApi(ctx.fetch, plan.url, plan.credential.value);
+      // The probe and the model list are independent requests: one round trip, not two.
+      const [probe, models] = await Promise.all([
+        probeGatewayApi(ctx.fetch, plan.url, plan.credential.value),
+        listModels(ctx, plan.url, plan.credential.value),
+      ]);
       if (probe.state !== "ok") {
         throw new EctoError(
           "gateway_api_not_ready",
@@ -187,7 +191,7 @@ export function openclawLayer(): OpenClawLayer {
           { fix: `Check the gateway log (${running.logPath}), then run ecto connect --restart.` },
         );
       }
-      const model = chooseModel(await listModels(ctx, plan.url, plan.credential.value));
+      const model = chooseModel(models);
       if (parts.length === 0) {
         parts.push(
           `The gateway on ${plan.url} is already configured (endpoint on, token auth, ${plan.after.bind}).`,

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { request as httpsRequest } from "node:https";
-import { rootCertificates } from "node:tls";
+// `node:https` is imported on the first request: loading Deno's Node HTTP stack costs ~25 ms of
+// CPU, which `status --no-public`, `disconnect` and the keys commands never need.
 
 /** One GET over TLS to a chosen address, verifying the certificate for `serverName`. */
 export interface HttpsGetRequest {
@@ -55,6 +55,10 @@ export async function httpsGet(request: HttpsGetRequest): Promise<HttpsGetRespon
   for (const [name, value] of Object.entries(request.headers ?? {})) {
     if (/[\r\n]/.test(name + value)) throw new TypeError(`header ${name} contains a line break`);
   }
+  const [{ request: httpsRequest }, { rootCertificates }] = await Promise.all([
+    import("node:https"),
+    import("node:tls"),
+  ]);
   const controller = new AbortController();
   const signal = controller.signal;
   const extraCa = request.caCerts ?? [];

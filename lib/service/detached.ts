@@ -251,7 +251,12 @@ export async function installDetached(
     return { supervisor: "detached", pid: record.pid, changed: false, started: false };
   }
   if (alive) await stopDetached(deps, pidFile);
-  const pid = await startDetached(deps, spec, pidFile, options.startTimeoutMs ?? 5000);
+  const pid = await startDetached(
+    deps,
+    spec,
+    pidFile,
+    options.startTimeoutMs ?? 5000,
+  );
   return { supervisor: "detached", pid, changed, started: true };
 }
 

@@ -46,6 +46,13 @@ export interface EnableFunnelOptions {
   pollIntervalMs?: number;
   /** Progress and `action` (`enable-funnel`) events. */
   events?: EventSink;
+  /** The status this command already read (used instead of a first `status --json`). */
+  status?: TailscaleStatus;
+  /**
+   * The serve config this command already read: enough to find the route already in place
+   * (then nothing runs); before a write the config is read afresh all the same.
+   */
+  config?: ServeConfig;
 }
 
 /** ecto's Funnel route after {@link enableFunnel}. */
@@ -99,7 +106,7 @@ export async function enableFunnel(
   const started = Date.now();
   const enableDeadline = started + (options.enableWaitMs ?? 0);
 
-  let status = await getStatus(cli);
+  let status = options.status ?? await getStatus(cli);
   if (!status.connected) throw notConnectedError(status.backendState);
   if (!status.dnsName) {
     throw new EctoError("tailscale_no_dns_name", "Tailscale has no DNS name for this node yet.", {
@@ -107,9 +114,10 @@ export async function enableFunnel(
     });
   }
   const host = status.dnsName;
-  let config = await getServeConfig(cli);
+  let config = options.config ?? await getServeConfig(cli);
   let choice = choosePort(config, status, options.target, options.preferredPort);
-  if (choice.existing && config.allowFunnel.has(hostPort(host, choice.port))) {
+  const inPlace = () => {
+    if (!choice.existing || !config.allowFunnel.has(hostPort(host, choice.port))) return undefined;
     const route = findEctoRoutes(config, host, options.target).find((r) => r.port === choice.port)!;
     return {
       ...route,
@@ -117,7 +125,15 @@ export async function enableFunnel(
       detail: `Funnel already serves ${route.url}`,
       others: othersThan(config, host, options.target, choice.port),
     };
+  };
+  let found = inPlace();
+  if (!found && options.config) {
+    // A write decides on what Tailscale holds now, not on what this command read earlier.
+    config = await getServeConfig(cli);
+    choice = choosePort(config, status, options.target, options.preferredPort);
+    found = inPlace();
   }
+  if (found) return found;
 
   let etagRetried = false;
   let enableRetried = false;

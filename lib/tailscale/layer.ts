@@ -29,11 +29,8 @@ import {
   findEctoRoute,
   funnelStatusProblem,
   funnelUrl,
-  getServeConfig,
-  getStatus,
   installTailscale,
   knownBrokenError,
-  locateTailscale,
   login,
   removeFunnel,
   startTailscaleDaemon,
@@ -43,25 +40,34 @@ import {
 } from "./mod.ts";
 import { edgeTarget } from "../core/addresses.ts";
 import { removeGatewayExposures } from "./gateway_routes.ts";
+import { type TailscaleProbe, tailscaleProbe } from "./probe.ts";
 import { describeExposure, findGatewayExposures, foregroundLoopbackPorts } from "./serve_config.ts";
 import { enableServe } from "./serve.ts";
 
 export { ADMIN_DNS_URL, ADMIN_POLICY_URL } from "./mod.ts";
 
-/** Builds the Tailscale layer. */
-export function tailscaleLayer(): TailscaleLayer {
-  let found: TailscaleInstall | undefined;
-  let lastStatus: TailscaleStatus | undefined;
+/** The Tailscale layer, and the reads it shares with the preflight. */
+export interface TailscaleLayerWithProbe extends TailscaleLayer {
+  /** This run's memoised reads of Tailscale (built on first use with that context). */
+  probe(ctx: EctoContext): TailscaleProbe;
+}
+
+/**
+ * Builds the Tailscale layer. One instance serves one command: what it reads (the CLI and its
+ * version, the status, the serve config) it reads once, until it changes something.
+ */
+export function tailscaleLayer(): TailscaleLayerWithProbe {
+  let reads: TailscaleProbe | undefined;
+  let routesLooked = false;
 
   const cli = (ctx: EctoContext, install: TailscaleInstall): TailscaleCli => {
     const user = ctx.env("SUDO_USER") ?? ctx.env("USER");
     return cliFromInstall(install, { $: ctx.$, ...(user ? { user } : {}) });
   };
+  const probe = (ctx: EctoContext): TailscaleProbe =>
+    reads ??= tailscaleProbe({ $: ctx.$, env: ctx.env, os: ctx.os, cli: (i) => cli(ctx, i) });
 
-  const locate = async (ctx: EctoContext): Promise<TailscaleInstall | undefined> => {
-    found ??= await locateTailscale({ $: ctx.$, env: ctx.env, os: ctx.os });
-    return found;
-  };
+  const locate = (ctx: EctoContext): Promise<TailscaleInstall | undefined> => probe(ctx).install();
 
   const located = async (ctx: EctoContext): Promise<TailscaleInstall> => {
     const install = await locate(ctx);
@@ -94,6 +100,8 @@ export function tailscaleLayer(): TailscaleLayer {
   };
 
   return {
+    probe,
+
     async ensureInstalled(ctx, options): Promise<TailscaleFound> {
       let install = await locate(ctx);
       let changed = false;
@@ -105,7 +113,7 @@ export function tailscaleLayer(): TailscaleLayer {
           interactive: ctx.interactive,
           events: ctx.events,
         });
-        found = undefined;
+        probe(ctx).forget("install");
         install = await located(ctx);
         changed = true;
       }
@@ -128,7 +136,7 @@ export function tailscaleLayer(): TailscaleLayer {
       const handle = cli(ctx, install);
       let status: TailscaleStatus | undefined;
       try {
-        status = await getStatus(handle);
+        status = await probe(ctx).status();
       } catch (error) {
         // Only a daemon that is not there gets started; a stale socket or a failing app
         // CLI carries its own fix and is thrown as is (no start command, no wait).
@@ -145,6 +153,8 @@ export function tailscaleLayer(): TailscaleLayer {
         interactive: ctx.interactive,
         events: ctx.events,
       });
+      probe(ctx).forget("status");
+      probe(ctx).forget("serve");
       return {
         changed: true,
         detail: `Started the Tailscale daemon (${install.startHint.command}).`,
@@ -153,6 +163,7 @@ export function tailscaleLayer(): TailscaleLayer {
 
     async ensureLoggedIn(ctx, _found, options): Promise<TailscaleNode> {
       const handle = cli(ctx, await located(ctx));
+      const reads = probe(ctx);
       // Without a person at a terminal nobody can open the URL while we wait: surface it
       // and stop (exit 3); the re-run resumes the pending login.
       const result = await login(handle, {
@@ -160,20 +171,29 @@ export function tailscaleLayer(): TailscaleLayer {
         timeoutMs: options.timeoutMs,
         noWait: !ctx.interactive && !options.authKey,
         events: ctx.events,
+        status: await reads.status(),
       });
-      lastStatus = result.status;
+      if (result.changed) reads.forget("serve");
+      reads.knowStatus(result.status);
       return nodeOf(result.status, result.detail, result.changed);
     },
 
     async checkFunnelReady(ctx, _node, options): Promise<StepResult> {
-      const status = lastStatus ?? await getStatus(cli(ctx, await located(ctx)));
-      if (options?.mode === "private") return checkServePrerequisites(ctx, cli, located, status);
-      return checkPrerequisites(ctx, cli, located, status);
+      const reads = probe(ctx);
+      const status = await reads.status();
+      const result = options?.mode === "private"
+        ? await checkServePrerequisites(ctx, cli, located, status)
+        : await checkPrerequisites(ctx, cli, located, status);
+      if (result.changed) {
+        reads.forget("status");
+        reads.forget("serve");
+      }
+      return result;
     },
 
     async current(ctx, options): Promise<TailscaleNode> {
       const install = await located(ctx);
-      const status = await getStatus(cli(ctx, install));
+      const status = await probe(ctx).status();
       assertNotKnownBroken(status.version, install.variant, "daemon", options?.mode);
       if (!status.connected) {
         throw new ActionRequiredError("tailscale_not_connected", status.meaning, {
@@ -184,15 +204,29 @@ export function tailscaleLayer(): TailscaleLayer {
     },
 
     async publish(ctx, _node, options) {
+      const reads = probe(ctx);
       const handle = cli(ctx, await located(ctx));
-      const write = { target: options.target, preferredPort: options.port, events: ctx.events };
-      const route = options.mode === "private"
-        ? await enableServe(handle, write)
-        : await enableFunnel(handle, {
-          target: options.target,
-          ...(options.port === undefined ? {} : { preferredPort: options.port }),
-          events: ctx.events,
-        });
+      let route;
+      try {
+        if (options.mode === "private") {
+          route = await enableServe(handle, {
+            target: options.target,
+            preferredPort: options.port,
+            events: ctx.events,
+          });
+        } else {
+          const [status, config] = await Promise.all([reads.status(), reads.serveConfig()]);
+          route = await enableFunnel(handle, {
+            target: options.target,
+            ...(options.port === undefined ? {} : { preferredPort: options.port }),
+            events: ctx.events,
+            status,
+            config,
+          });
+        }
+      } finally {
+        reads.forget("serve");
+      }
       // The switch's other half: ecto's routes on other ports (either mode) go, and only those.
       if (route.others.length === 0) {
         return { port: route.port, changed: route.changed, detail: route.detail };
@@ -202,6 +236,7 @@ export function tailscaleLayer(): TailscaleLayer {
         exceptPort: route.port,
         events: ctx.events,
       });
+      reads.forget("serve");
       if (left.removed.length === 0) {
         return { port: route.port, changed: route.changed, detail: route.detail };
       }
@@ -221,7 +256,7 @@ export function tailscaleLayer(): TailscaleLayer {
           target,
           ...(options.port === undefined ? {} : { port: options.port }),
           events: ctx.events,
-        });
+        }).finally(() => probe(ctx).forget("serve"));
         return { changed: result.removed.length > 0, detail: result.detail };
       } catch (error) {
         if (error instanceof EctoError && error.code === "tailscale_not_running") {
@@ -240,15 +275,20 @@ export function tailscaleLayer(): TailscaleLayer {
       }
     },
 
-    report: (ctx, record) => report(ctx, record, locate, cli),
+    report: (ctx, record) => report(ctx, record, probe(ctx)),
 
     async gatewayRoutes(ctx, options): Promise<GatewayRoutes> {
       const none: GatewayRoutes = { read: false, routes: [], gatewayPorts: [options.port] };
       const install = await locate(ctx).catch(() => undefined);
       if (!install) return none;
+      // The first look shares the command's read; a later one (the take-over's check that the
+      // gateway dropped its route, polled) must see what Tailscale holds now.
+      const reads = probe(ctx);
+      if (routesLooked) reads.forget("serve");
+      routesLooked = true;
       let config;
       try {
-        config = await getServeConfig(cli(ctx, install));
+        config = await reads.serveConfig();
       } catch {
         return none;
       }
@@ -264,7 +304,7 @@ export function tailscaleLayer(): TailscaleLayer {
         exposures: options.routes,
         gatewayPorts: options.gatewayPorts,
         events: ctx.events,
-      });
+      }).finally(() => probe(ctx).forget("serve"));
       return result.removed.length === 0
         ? { detail: "No route straight to the gateway to remove." }
         : {
@@ -386,8 +426,7 @@ export function consentFlowError(error: unknown, status: TailscaleStatus): unkno
 async function report(
   ctx: EctoContext,
   record: ConnectionRecord,
-  locate: (ctx: EctoContext) => Promise<TailscaleInstall | undefined>,
-  cli: (ctx: EctoContext, install: TailscaleInstall) => TailscaleCli,
+  reads: TailscaleProbe,
 ): Promise<TailscaleReport> {
   const funnelUnknown = (summary: string): LayerStatus => ({
     name: "funnel",
@@ -395,7 +434,9 @@ async function report(
     summary,
     details: {},
   });
-  const install = await locate(ctx).catch(() => undefined);
+  // All three reads at once: the version, the status and the serve config.
+  reads.prefetch();
+  const install = await reads.install().catch(() => undefined);
   if (!install) {
     return {
       tailscale: {
@@ -408,7 +449,6 @@ async function report(
       funnel: funnelUnknown("not checked"),
     };
   }
-  const handle = cli(ctx, install);
   const base = {
     path: install.path,
     variant: install.variant,
@@ -416,7 +456,7 @@ async function report(
   };
   let status: TailscaleStatus;
   try {
-    status = await getStatus(handle);
+    status = await reads.status();
   } catch (error) {
     const e = error instanceof EctoError ? error : undefined;
     return {
@@ -481,7 +521,7 @@ async function report(
 
   let config;
   try {
-    config = await getServeConfig(handle);
+    config = await reads.serveConfig();
   } catch (error) {
     const e = error instanceof EctoError ? error : undefined;
     return {

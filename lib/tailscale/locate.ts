@@ -152,16 +152,22 @@ function bundleIdFrom(plist: string | undefined): string | undefined {
   return m ? m[1] : undefined;
 }
 
+/** Where the CLI was found, before it was asked anything. */
+export interface TailscaleCandidate {
+  /** Its path. */
+  path: string;
+  /** How it was found. */
+  source: TailscaleSource;
+}
+
 /**
- * Finds the tailscale CLI: `ECTO_TAILSCALE`, then `PATH`, then (macOS) the
- * app bundle and the Homebrew prefixes; Linux also tries `/usr/bin`. Runs
- * `version --json` to learn the version and variant. Returns `undefined`
- * when there is no CLI; throws `tailscale_not_found` (exit 4) when
- * `ECTO_TAILSCALE` names a file that is not executable.
+ * The CLI's path without running it: `ECTO_TAILSCALE`, then `PATH`, then (macOS) the app bundle
+ * and the Homebrew prefixes; Linux also tries `/usr/bin`. The first executable one wins.
+ * Throws `tailscale_not_found` (exit 4) when `ECTO_TAILSCALE` names a file that is not executable.
  */
-export async function locateTailscale(
-  options: LocateOptions,
-): Promise<TailscaleInstall | undefined> {
+export async function findTailscaleCli(
+  options: Pick<LocateOptions, "env" | "os" | "fs">,
+): Promise<TailscaleCandidate | undefined> {
   const os = options.os ?? Deno.build.os;
   const fs = options.fs ?? realFileProbe;
   const candidates: Array<[string, TailscaleSource]> = [];
@@ -186,50 +192,67 @@ export async function locateTailscale(
     candidates.push(["/usr/bin/tailscale", "system"], ["/usr/local/bin/tailscale", "system"]);
   }
   for (const [path, source] of candidates) {
-    if (!(await fs.isExecutable(path))) continue;
-    const realPath = await fs.realPath(path);
-    let version: TailscaleVersion | undefined;
-    try {
-      version = await getVersion(
-        tailscaleCli({
-          $: options.$,
-          path,
-          platform: { os },
-          commandTimeoutMs: 15_000,
-          ...(options.childEnv ? { env: options.childEnv } : {}),
-        }),
-      );
-    } catch {
-      version = undefined; // the app-bundle CLI can fail outside the GUI session
-    }
-    const facts: VariantFacts = { os, path };
-    if (realPath) facts.realPath = realPath;
-    if (version?.osVariant) facts.osVariant = version.osVariant;
-    if (os === "darwin" && !facts.osVariant && `${realPath ?? path}`.includes("Tailscale.app")) {
-      const id = bundleIdFrom(
-        await fs.readTextFile("/Applications/Tailscale.app/Contents/Info.plist"),
-      );
-      if (id) facts.bundleId = id;
-    }
-    if (os === "darwin" && !facts.osVariant && !`${realPath ?? path}`.includes("Tailscale.app")) {
-      const dir = (realPath ?? path).replace(/\/[^/]*$/, "");
-      if (await fs.isExecutable(`${dir}/tailscaled`)) facts.tailscaledBeside = true;
-    }
-    const variant = detectVariant(facts);
-    const install: TailscaleInstall = {
-      path,
-      variant,
-      source,
-      os,
-      startHint: variant === "tailscaled"
-        ? tailscaledStartHint(realPath ?? path)
-        : startHintFor(os, variant),
-      funnelNote: funnelNoteFor(variant),
-    };
-    if (version) install.version = version;
-    return install;
+    if (await fs.isExecutable(path)) return { path, source };
   }
   return undefined;
+}
+
+/**
+ * Finds the tailscale CLI ({@link findTailscaleCli}, or the `found` one) and runs
+ * `version --json` to learn the version and variant. Returns `undefined` when there is no CLI;
+ * throws `tailscale_not_found` (exit 4) when `ECTO_TAILSCALE` names a file that is not
+ * executable.
+ */
+export async function locateTailscale(
+  options: LocateOptions,
+  found?: TailscaleCandidate,
+): Promise<TailscaleInstall | undefined> {
+  const os = options.os ?? Deno.build.os;
+  const fs = options.fs ?? realFileProbe;
+  const candidate = found ?? await findTailscaleCli(options);
+  if (!candidate) return undefined;
+  const { path, source } = candidate;
+  const realPath = await fs.realPath(path);
+  let version: TailscaleVersion | undefined;
+  try {
+    version = await getVersion(
+      tailscaleCli({
+        $: options.$,
+        path,
+        platform: { os },
+        commandTimeoutMs: 15_000,
+        ...(options.childEnv ? { env: options.childEnv } : {}),
+      }),
+    );
+  } catch {
+    version = undefined; // the app-bundle CLI can fail outside the GUI session
+  }
+  const facts: VariantFacts = { os, path };
+  if (realPath) facts.realPath = realPath;
+  if (version?.osVariant) facts.osVariant = version.osVariant;
+  if (os === "darwin" && !facts.osVariant && `${realPath ?? path}`.includes("Tailscale.app")) {
+    const id = bundleIdFrom(
+      await fs.readTextFile("/Applications/Tailscale.app/Contents/Info.plist"),
+    );
+    if (id) facts.bundleId = id;
+  }
+  if (os === "darwin" && !facts.osVariant && !`${realPath ?? path}`.includes("Tailscale.app")) {
+    const dir = (realPath ?? path).replace(/\/[^/]*$/, "");
+    if (await fs.isExecutable(`${dir}/tailscaled`)) facts.tailscaledBeside = true;
+  }
+  const variant = detectVariant(facts);
+  const install: TailscaleInstall = {
+    path,
+    variant,
+    source,
+    os,
+    startHint: variant === "tailscaled"
+      ? tailscaledStartHint(realPath ?? path)
+      : startHintFor(os, variant),
+    funnelNote: funnelNoteFor(variant),
+  };
+  if (version) install.version = version;
+  return install;
 }
 
 /**

@@ -52,6 +52,8 @@ export interface LoginOptions {
   tempDir?: string;
   /** Progress and `action` events (`login`, `approve-device`). */
   events?: EventSink;
+  /** The status the caller has just read, used instead of a first `tailscale status --json`. */
+  status?: TailscaleStatus;
 }
 
 /** What {@link login} found or did. */
@@ -224,7 +226,7 @@ export async function login(cli: TailscaleCli, options: LoginOptions = {}): Prom
     throw pendingError(url, action, timeoutMs);
   };
 
-  let status = await getStatus(cli);
+  let status = options.status ?? await getStatus(cli);
   if (status.backendState === "Running") {
     return { status, changed: false, detail: ALREADY };
   }

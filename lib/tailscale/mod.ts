@@ -120,6 +120,10 @@ export {
   getStatus,
   getVersion,
   runTailscale,
+  SERVE_CONFIG_ARGS,
+  serveConfigFromResult,
+  STATUS_ARGS,
+  statusFromResult,
   tailscaleCli,
 } from "./runner.ts";
 export type { TailscaleCli, TailscaleCliOptions } from "./runner.ts";
@@ -127,6 +131,7 @@ export {
   cliFromInstall,
   commandNameFor,
   detectVariant,
+  findTailscaleCli,
   funnelNoteFor,
   HOMEBREW_BINS,
   locateTailscale,
@@ -137,6 +142,7 @@ export type {
   CliFromInstallOptions,
   FileProbe,
   LocateOptions,
+  TailscaleCandidate,
   TailscaleInstall,
   TailscaleSource,
   VariantFacts,
@@ -183,3 +189,5 @@ export {
 } from "./install.ts";
 export type { ConsentAction, PrivilegedOptions, StartDaemonOptions } from "./install.ts";
 export type { ExecOptions, ExecResult } from "./_exec.ts";
+export { tailscaleProbe } from "./probe.ts";
+export type { ProbeDeps, TailscaleProbe } from "./probe.ts";

@@ -125,7 +125,17 @@ export async function getVersion(cli: TailscaleCli): Promise<TailscaleVersion> {
  * (exit 3, fix = the start command) when the daemon is unreachable.
  */
 export async function getStatus(cli: TailscaleCli): Promise<TailscaleStatus> {
-  const result = await runTailscale(cli, ["status", "--json"]);
+  return statusFromResult(cli, await runTailscale(cli, STATUS_ARGS));
+}
+
+/** The argv tail that prints the status. */
+export const STATUS_ARGS: readonly string[] = ["status", "--json"];
+
+/**
+ * What a finished `tailscale status --json` run says ({@link getStatus} without the run: a
+ * caller may start the run before it knows the CLI's platform).
+ */
+export function statusFromResult(cli: TailscaleCli, result: ExecResult): TailscaleStatus {
   // The app's CLI prints its own start failure on stdout, so both streams are read.
   const both = `${result.stderr}\n${result.stdout}`;
   if (result.code !== 0 || result.stdout.trim() === "") {
@@ -148,7 +158,14 @@ export async function getStatus(cli: TailscaleCli): Promise<TailscaleStatus> {
 
 /** `tailscale funnel status --json` parsed (works in any backend state). */
 export async function getServeConfig(cli: TailscaleCli): Promise<ServeConfig> {
-  const result = await runTailscale(cli, ["funnel", "status", "--json"]);
+  return serveConfigFromResult(cli, await runTailscale(cli, SERVE_CONFIG_ARGS));
+}
+
+/** The argv tail that prints the serve config. */
+export const SERVE_CONFIG_ARGS: readonly string[] = ["funnel", "status", "--json"];
+
+/** What a finished `tailscale funnel status --json` run says ({@link getServeConfig} without the run). */
+export function serveConfigFromResult(cli: TailscaleCli, result: ExecResult): ServeConfig {
   if (result.code !== 0) {
     throw daemonError(`${result.stderr}\n${result.stdout}`, cli.platform, result.stderr) ??
       toolError("funnel status", result);
