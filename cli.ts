@@ -817,5 +817,14 @@ if (import.meta.main) {
   const edge = Deno.args[0] === "edge" && Deno.args[1] === "run"
     ? await (await import("./lib/cli/edge_main.ts")).edgeRunMain(Deno.args.slice(2))
     : undefined;
-  Deno.exit(edge ?? await main(Deno.args, realDeps()));
+  if (edge !== undefined) Deno.exit(edge);
+  // Ctrl-C (or SIGTERM) ends the run once no atomic write is in flight: steps that run in
+  // parallel never leave a temp file or half a file behind (exit 130 / 143, as a shell reports).
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(signal, () => {
+      void import("./lib/core/atomic_file.ts").then((m) => m.atomicWritesSettled())
+        .finally(() => Deno.exit(code));
+    });
+  }
+  Deno.exit(await main(Deno.args, realDeps()));
 }

@@ -1,7 +1,8 @@
 /**
  * Atomic, private file writes: write a temp file beside the target with the
- * final mode, fsync it, rename over the target, then fsync the directory. A crash or Ctrl-C leaves
- * either the old file or the new one, never half of one.
+ * final mode, fsync it, rename over the target, then fsync the directory. A crash leaves either
+ * the old file or the new one, never half of one; an interrupt waits for writes in flight
+ * ({@link atomicWritesSettled}), so not even a temp file is left behind.
  *
  * @module
  */
@@ -12,12 +13,36 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   if (Deno.build.os !== "windows") await Deno.chmod(dir, 0o700);
 }
 
+let inFlight = 0;
+let settled: Array<() => void> = [];
+
+/**
+ * Resolves once no atomic write is in progress: `cli.ts` waits for it on Ctrl-C before it
+ * exits, so an interrupted run leaves no temp file (steps running in parallel may be writing).
+ */
+export function atomicWritesSettled(): Promise<void> {
+  return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => settled.push(resolve));
+}
+
 /** Writes `data` to `path` atomically with mode `mode` (default 0600). */
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   mode = 0o600,
 ): Promise<void> {
+  inFlight++;
+  try {
+    await writeAtomic(path, data, mode);
+  } finally {
+    if (--inFlight === 0) {
+      const waiting = settled;
+      settled = [];
+      for (const resolve of waiting) resolve();
+    }
+  }
+}
+
+async function writeAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
   const tmp = `${dir}/.${path.slice(dir.length + 1)}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
