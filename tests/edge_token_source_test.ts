@@ -134,6 +134,33 @@ Deno.test("`createConfigTokenSource()` answers whatever the gateway accepts: pas
       await Deno.writeTextFile(`${home}/.ecto/gateway-credential`, "copied-dddddddddddd\n");
       assert.equal(await createConfigTokenSource(path, { env: env() })(), "copied-dddddddddddd");
     });
+    await t.step(
+      "a .env (and its directory) that appear after the first call are read by the very next one",
+      async () => {
+        for (
+          const gone of [`${stateDir}/.env`, `${home}/.config`, `${home}/.ecto/gateway-credential`]
+        ) {
+          await Deno.remove(gone, { recursive: true }).catch(() => {});
+        }
+        await Deno.writeTextFile(
+          path,
+          `{ gateway: { auth: { mode: "token", token: "\${LATE_TOKEN}" } } }`,
+        );
+        const source = createConfigTokenSource(path, { env: env() });
+        assert.equal(await source(), undefined); // neither .env nor ~/.config/openclaw exists
+        for (let i = 0; i < 3; i++) assert.equal(await source(), undefined); // steady: cheap path
+        await Deno.writeTextFile(`${stateDir}/.env`, `LATE_TOKEN=late-dotenv-cccccccccccc\n`);
+        assert.equal(await source(), "late-dotenv-cccccccccccc");
+        await Deno.remove(`${stateDir}/.env`);
+        await Deno.mkdir(`${home}/.config/openclaw`, { recursive: true });
+        await Deno.writeTextFile(
+          `${home}/.config/openclaw/gateway.env`,
+          `LATE_TOKEN=late-gatewayenv-dddddddd\n`,
+        );
+        assert.equal(await source(), "late-gatewayenv-dddddddd");
+        await Deno.remove(`${home}/.config`, { recursive: true });
+      },
+    );
   } finally {
     await Deno.remove(home, { recursive: true });
   }

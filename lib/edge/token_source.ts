@@ -41,13 +41,45 @@ export function staticTokenSource(token: string | undefined): TokenSource {
   return () => answer;
 }
 
-function statSig(path: string): string {
+function trySig(path: string): string | undefined {
   try {
     const info = Deno.statSync(path);
     return `${info.mtime?.getTime()}:${info.size}:${info.ino}`;
   } catch {
-    return "-";
+    return undefined;
   }
+}
+
+/** Whether a signature's mtime is so recent that a second change in the same ms could hide. */
+function fresh(sig: string): boolean {
+  return Date.now() - Number(sig.slice(0, sig.indexOf(":"))) < 5;
+}
+
+/**
+ * Signs files with one `stat` each. A missing file (most `.env` files are) is signed by its
+ * nearest existing directory instead, whose mtime changes when the file, or a directory on its
+ * way, appears: a failed `stat` throws, ~30 µs here against ~5 µs for one that succeeds.
+ */
+function fileSigner(): (path: string) => string {
+  const watched = new Map<string, { dir: string; sig: string }>();
+  return (path) => {
+    const watch = watched.get(path);
+    if (watch) {
+      // (mtimes are in ms: a directory changed just now is not trusted to show the next change)
+      if (trySig(watch.dir) === watch.sig && !fresh(watch.sig)) return `missing@${watch.sig}`;
+      watched.delete(path);
+    }
+    const sig = trySig(path);
+    if (sig !== undefined) return sig;
+    let dir = path;
+    let dirSig: string | undefined;
+    do {
+      dir = dir.slice(0, dir.lastIndexOf("/")) || "/";
+      dirSig = trySig(dir);
+    } while (dirSig === undefined && dir !== "/");
+    watched.set(path, { dir, sig: dirSig ?? "-" });
+    return `missing@${dirSig ?? "-"}`;
+  };
 }
 
 function readText(path: string): string | undefined {
@@ -86,9 +118,9 @@ export function createConfigTokenSource(
   let config: unknown = {};
   let current: string | undefined;
 
-  const check = async (): Promise<void> => {
-    const sig = files.map(statSig).join("|");
-    if (sig === signature) return;
+  const sign = fileSigner();
+  // Re-reads the files; only when their signature changed (a stat each, per request).
+  const reload = async (sig: string): Promise<void> => {
     const text = readText(configPath);
     if (text === undefined) config = {};
     else {
@@ -114,7 +146,8 @@ export function createConfigTokenSource(
   };
 
   return async () => {
-    await check();
+    const sig = files.map(sign).join("|");
+    if (sig !== signature) await reload(sig);
     return current;
   };
 }
