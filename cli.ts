@@ -83,6 +83,9 @@ export function selfCommand(): string[] {
 /** The ecto version, from deno.json (one version source). */
 export const VERSION: string = denoJson.version;
 
+/** True while a command ends itself on SIGINT/SIGTERM (`logs --follow`): the default exit waits. */
+let signalsHandled = false;
+
 /** Commander's refusal of an option value; set by `main` once commander is loaded. */
 let InvalidArgumentError: new (message: string) => Error = Error;
 
@@ -373,6 +376,7 @@ instead of the running gateway's API), ECTO_TRACE=1 (timings on stderr).`,
       const ctx = makeContext(false, false);
       try {
         const { runEdgeCommand } = await import("./lib/edge/command.ts");
+        signalsHandled = true; // the edge drains its streams and stops on SIGTERM/SIGINT itself
         await runEdgeCommand(ctx, {
           ...(opts.config === undefined ? {} : { configFile: opts.config }),
           ...(opts.listen === undefined ? {} : { listen: opts.listen }),
@@ -692,9 +696,11 @@ instead of the running gateway's API), ECTO_TRACE=1 (timings on stderr).`,
           const onSignal = () => stop.abort();
           Deno.addSignalListener("SIGINT", onSignal);
           Deno.addSignalListener("SIGTERM", onSignal);
+          signalsHandled = true; // this command ends itself (exit 0 with its summary)
           try {
             await followAuditLog({ path, signal: stop.signal, onLines: show });
           } finally {
+            signalsHandled = false;
             Deno.removeSignalListener("SIGINT", onSignal);
             Deno.removeSignalListener("SIGTERM", onSignal);
           }
@@ -822,6 +828,7 @@ if (import.meta.main) {
   // parallel never leave a temp file or half a file behind (exit 130 / 143, as a shell reports).
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     Deno.addSignalListener(signal, () => {
+      if (signalsHandled) return;
       void import("./lib/core/atomic_file.ts").then((m) => m.atomicWritesSettled())
         .finally(() => Deno.exit(code));
     });
