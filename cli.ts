@@ -203,7 +203,8 @@ export async function main(args: string[], deps: CliDeps): Promise<number> {
       `
 Exit codes: 0 ok, 1 failed, 2 usage, 3 you must act (log in, enable Funnel,
 grant sudo: the message says how), 4 a prerequisite is missing and ecto will not
-install it without consent (--yes).
+install it without consent (--yes), 130 interrupted (Ctrl-C; writes in flight
+finish first).
 
 Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
 (default ~/.ecto), TS_AUTHKEY (Tailscale auth key for headless login),
