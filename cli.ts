@@ -83,8 +83,28 @@ export function selfCommand(): string[] {
 /** The ecto version, from deno.json (one version source). */
 export const VERSION: string = denoJson.version;
 
-/** True while a command ends itself on SIGINT/SIGTERM (`logs --follow`): the default exit waits. */
-let signalsHandled = false;
+/** How many commands now end themselves on SIGINT/SIGTERM; while any does, the default exit waits. */
+let ownSignalHandlers = 0;
+
+/**
+ * Runs `fn` as a command that ends itself on SIGINT/SIGTERM (`logs --follow`, `edge run`): the
+ * default "wait for atomic writes, exit 130/143" steps aside, and `onSignal` (if given) is called
+ * instead. The listeners and the step-aside end with `fn`, however it ends.
+ */
+async function withOwnSignals<T>(fn: () => Promise<T>, onSignal?: () => void): Promise<T> {
+  ownSignalHandlers++;
+  if (onSignal) {
+    for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, onSignal);
+  }
+  try {
+    return await fn();
+  } finally {
+    ownSignalHandlers--;
+    if (onSignal) {
+      for (const s of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(s, onSignal);
+    }
+  }
+}
 
 /** Commander's refusal of an option value; set by `main` once commander is loaded. */
 let InvalidArgumentError: new (message: string) => Error = Error;
@@ -209,7 +229,9 @@ finish first).
 Environment: ECTO_TAILSCALE, ECTO_OPENCLAW (program paths), ECTO_STATE_DIR
 (default ~/.ecto), TS_AUTHKEY (Tailscale auth key for headless login),
 ECTO_CONFIG_WRITER=cli (write OpenClaw's config with \`openclaw config patch\`
-instead of the running gateway's API), ECTO_TRACE=1 (timings on stderr).`,
+instead of the running gateway's API), ECTO_GATEWAY_READY_TIMEOUT and
+ECTO_GATEWAY_LIVE_TIMEOUT (seconds to wait for the gateway to be ready, default
+120, and for a change to go live, default 30), ECTO_TRACE=1 (timings on stderr).`,
     );
 
   program
@@ -377,12 +399,14 @@ instead of the running gateway's API), ECTO_TRACE=1 (timings on stderr).`,
       const ctx = makeContext(false, false);
       try {
         const { runEdgeCommand } = await import("./lib/edge/command.ts");
-        signalsHandled = true; // the edge drains its streams and stops on SIGTERM/SIGINT itself
-        await runEdgeCommand(ctx, {
-          ...(opts.config === undefined ? {} : { configFile: opts.config }),
-          ...(opts.listen === undefined ? {} : { listen: opts.listen }),
-          ...(opts.upstream === undefined ? {} : { upstream: opts.upstream }),
-        }, (line) => deps.stderr(line + "\n"));
+        // The edge drains its streams and stops on SIGTERM/SIGINT itself.
+        await withOwnSignals(() =>
+          runEdgeCommand(ctx, {
+            ...(opts.config === undefined ? {} : { configFile: opts.config }),
+            ...(opts.listen === undefined ? {} : { listen: opts.listen }),
+            ...(opts.upstream === undefined ? {} : { upstream: opts.upstream }),
+          }, (line) => deps.stderr(line + "\n"))
+        );
       } catch (error) {
         fail(error, false, opts.verbose ?? false);
       }
@@ -693,18 +717,12 @@ instead of the running gateway's API), ECTO_TRACE=1 (timings on stderr).`,
         if (!json) deps.stdout(formatHeader() + "\n");
         if (opts.follow) {
           show(await readRotatedLines(path));
+          // Ctrl-C ends the follow, and the command exits 0 with its summary.
           const stop = new AbortController();
-          const onSignal = () => stop.abort();
-          Deno.addSignalListener("SIGINT", onSignal);
-          Deno.addSignalListener("SIGTERM", onSignal);
-          signalsHandled = true; // this command ends itself (exit 0 with its summary)
-          try {
-            await followAuditLog({ path, signal: stop.signal, onLines: show });
-          } finally {
-            signalsHandled = false;
-            Deno.removeSignalListener("SIGINT", onSignal);
-            Deno.removeSignalListener("SIGTERM", onSignal);
-          }
+          await withOwnSignals(
+            () => followAuditLog({ path, signal: stop.signal, onLines: show }),
+            () => stop.abort(),
+          );
         } else {
           // One file at a time: a full log is 3 × 5 MiB, never all in memory at once.
           for (const file of [...await auditFiles(path), path]) show(await readAuditLines(file, 0));
@@ -829,7 +847,7 @@ if (import.meta.main) {
   // parallel never leave a temp file or half a file behind (exit 130 / 143, as a shell reports).
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     Deno.addSignalListener(signal, () => {
-      if (signalsHandled) return;
+      if (ownSignalHandlers > 0) return;
       void import("./lib/core/atomic_file.ts").then((m) => m.atomicWritesSettled())
         .finally(() => Deno.exit(code));
     });

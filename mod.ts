@@ -143,6 +143,7 @@ export type {
   ApplyOptions,
   ApplyResult,
   GatewayDeps,
+  GatewayLimits,
   OpenClawCli,
   OpenClawConfigFile,
   OpenClawState,

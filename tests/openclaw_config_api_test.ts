@@ -20,7 +20,7 @@ import { chooseConfigWriter } from "../lib/openclaw/config_writer.ts";
 import { parsePatchAnswer } from "../lib/openclaw/gateway_frames.ts";
 import { ectoPaths } from "../lib/core/paths.ts";
 import { createShell } from "../lib/core/shell.ts";
-import { sharedGateway } from "./harness/gateway.ts";
+import { gatewayLimitsEnv, sharedGateway } from "./harness/gateway.ts";
 
 async function modelsStatus(url: string, token: string | undefined): Promise<number> {
   const response = await fetch(`${url}/v1/models`, {
@@ -124,6 +124,7 @@ Deno.test({
           const fake = await failingOpenClaw(scratch);
           const vars: Record<string, string> = {
             ...gw.env(),
+            ...gatewayLimitsEnv(),
             ECTO_OPENCLAW: fake.bin,
             ECTO_STATE_DIR: `${scratch}/state`,
           };

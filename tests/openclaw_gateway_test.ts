@@ -19,7 +19,7 @@ import { parseJson5 } from "../lib/core/json5.ts";
 import { ectoPaths } from "../lib/core/paths.ts";
 import { createShell } from "../lib/core/shell.ts";
 import { EctoError } from "../lib/core/errors.ts";
-import { pidAlive, startGateway, stopPid } from "./harness/gateway.ts";
+import { pidAlive, startGateway, stopPid, TEST_GATEWAY_LIMITS } from "./harness/gateway.ts";
 import { startStubLlm } from "./harness/stub_llm.ts";
 
 const FIXTURES = new URL("./fixtures/openclaw/", import.meta.url).pathname;
@@ -81,6 +81,7 @@ Deno.test({
       fetch,
       env,
       events: (e) => events.push(e),
+      limits: TEST_GATEWAY_LIMITS,
     };
     let pid: number | undefined;
     try {
@@ -272,7 +273,7 @@ Deno.test({
     report("cold start to /readyz (harness)", Date.now() - started);
     const originalText = await Deno.readTextFile(gw.configPath);
     const env = lookup({ ...gw.env(), ECTO_OPENCLAW: gw.openclawBin });
-    const deps: GatewayDeps = { $: createShell(), fetch, env };
+    const deps: GatewayDeps = { $: createShell(), fetch, env, limits: TEST_GATEWAY_LIMITS };
     const state = await loadOpenClaw({ env });
     const plan = planOpenClaw(state.file.config, {
       configPath: state.location.configPath,

@@ -15,7 +15,7 @@
  */
 import assert from "node:assert/strict";
 import { ensureOpenClaw } from "./harness/openclaw_install.ts";
-import { freePort, type Gateway, startGateway } from "./harness/gateway.ts";
+import { freePort, type Gateway, gatewayLimitsEnv, startGateway } from "./harness/gateway.ts";
 import { startStubLlm, type StubLlm } from "./harness/stub_llm.ts";
 import {
   baseDirOf,
@@ -111,6 +111,7 @@ async function startWorld(): Promise<World> {
   const ts = tailscale.env();
   const ectoEnv: Record<string, string> = {
     ...passThroughEnv(),
+    ...gatewayLimitsEnv(),
     NO_COLOR: "1",
     TS_DOUBLE_DIR: ts.TS_DOUBLE_DIR,
     ECTO_DOUBLE_DENO: ts.ECTO_DOUBLE_DENO,

@@ -155,7 +155,7 @@ export interface EnsureRunningOptions {
   cli: OpenClawCli;
   /** `http://127.0.0.1:PORT`. */
   url: string;
-  /** Bound of the wait for readiness (default 120 s). */
+  /** Bound of the wait for readiness (default `deps.limits`, else 120 s). */
   limitMs?: number;
   /** Where a detached gateway's output goes (default `/tmp/openclaw-gateway.log`). */
   logPath?: string;
@@ -300,7 +300,7 @@ export interface RestartOptions {
    * then `openclaw gateway run` detached).
    */
   kind: "restart" | "full";
-  /** Bound of the wait for readiness (default 120 s). */
+  /** Bound of the wait for readiness (default `deps.limits`, else 120 s). */
   limitMs?: number;
   /** The gateway's pid when known (e.g. ecto started it); else found via `gateway status`. */
   pid?: number;
@@ -334,7 +334,7 @@ export async function restartGateway(
   const sleep = deps.sleep ?? timerSleep;
   const events = deps.events ?? ignoreEvents;
   const started = now();
-  const limitMs = opts.limitMs ?? GATEWAY_READY_TIMEOUT_MS;
+  const limitMs = opts.limitMs ?? deps.limits?.readyMs ?? GATEWAY_READY_TIMEOUT_MS;
   const dailyLog = openClawDailyLogPath(new Date(now()));
   const service = await detectGatewayService(deps.env);
   events({

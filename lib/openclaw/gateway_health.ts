@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { EctoError } from "../core/errors.ts";
+import { EctoError, UsageError } from "../core/errors.ts";
 import { type EventSink, ignoreEvents } from "../core/events.ts";
 import type { EnvLookup } from "../core/paths.ts";
 import type { Shell } from "../core/shell.ts";
@@ -21,6 +21,40 @@ export const GATEWAY_READY_TIMEOUT_MS = 120_000;
 /** Default bound for a hot config change to show up. */
 export const LIVE_TIMEOUT_MS = 30_000;
 
+/** ecto's bounds on waiting for the gateway (a slow machine may need longer ones). */
+export interface GatewayLimits {
+  /** Bound for the gateway to become ready after a (re)start. */
+  readyMs: number;
+  /** Bound for a hot config change to show up. */
+  liveMs: number;
+}
+
+/**
+ * The bounds, from `ECTO_GATEWAY_READY_TIMEOUT` and `ECTO_GATEWAY_LIVE_TIMEOUT` (seconds) when
+ * set: a Raspberry Pi, or a machine busy with other work, can need more than the defaults.
+ *
+ * @throws {UsageError} when a value is not a positive number of seconds.
+ */
+export function gatewayLimits(env: EnvLookup): GatewayLimits {
+  const seconds = (name: string, fallbackMs: number) => {
+    const raw = env(name);
+    if (raw === undefined || raw === "") return fallbackMs;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new UsageError(`${name} must be a positive number of seconds, not "${raw}".`, {
+        fix: `unset ${name} (default ${fallbackMs / 1000} s), or set it to e.g. ${
+          fallbackMs / 500
+        }`,
+      });
+    }
+    return Math.round(value * 1000);
+  };
+  return {
+    readyMs: seconds("ECTO_GATEWAY_READY_TIMEOUT", GATEWAY_READY_TIMEOUT_MS),
+    liveMs: seconds("ECTO_GATEWAY_LIVE_TIMEOUT", LIVE_TIMEOUT_MS),
+  };
+}
+
 /** What ecto needs around the gateway: the injected shell, fetch, env, clock, events. */
 export interface GatewayDeps {
   /** The injected dax `$`. */
@@ -35,6 +69,8 @@ export interface GatewayDeps {
   now?: () => number;
   /** Sleep (tests make it move the clock). */
   sleep?: (ms: number) => Promise<void>;
+  /** ecto's wait bounds (default {@link GATEWAY_READY_TIMEOUT_MS}, {@link LIVE_TIMEOUT_MS}). */
+  limits?: GatewayLimits;
 }
 
 async function status(
@@ -233,11 +269,11 @@ export function openClawDailyLogPath(date: Date, profile?: string): string {
  * {@link GatewayNotReadyError} with `logPath` and its last lines.
  */
 export async function waitForGatewayReady(
-  deps: Pick<GatewayDeps, "fetch" | "events" | "now" | "sleep">,
+  deps: Pick<GatewayDeps, "fetch" | "events" | "now" | "sleep" | "limits">,
   url: string,
   opts: { limitMs?: number; logPath: string; step?: string; secrets?: string[] },
 ): Promise<number> {
-  const limitMs = opts.limitMs ?? GATEWAY_READY_TIMEOUT_MS;
+  const limitMs = opts.limitMs ?? deps.limits?.readyMs ?? GATEWAY_READY_TIMEOUT_MS;
   const waited = await waitFor(
     deps,
     opts.step ?? "openclaw.ready",

@@ -23,6 +23,7 @@ import {
   GATEWAY_LOG_PATH,
   type GatewayDeps,
   gatewayHealth,
+  gatewayLimits,
   inspectGatewaySettings,
   loadOpenClaw,
   openClawEnvLookup,
@@ -42,6 +43,7 @@ function gatewayDeps(ctx: EctoContext): GatewayDeps {
     events: ctx.events,
     now: ctx.now,
     sleep: ctx.sleep,
+    limits: gatewayLimits(ctx.env),
   };
 }
 

@@ -107,6 +107,8 @@ export {
   type GatewayDeps,
   type GatewayHealth,
   gatewayHealth,
+  type GatewayLimits,
+  gatewayLimits,
   GatewayNotReadyError,
   LIVE_TIMEOUT_MS,
   openClawDailyLogPath,

@@ -10,6 +10,7 @@ import { ensureOpenClaw } from "../harness/openclaw_install.ts";
 import {
   freePort,
   type Gateway,
+  gatewayLimitsEnv,
   startGateway,
   type StartGatewayOptions,
 } from "../harness/gateway.ts";
@@ -136,6 +137,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ECTO_EDGE_LISTEN: `127.0.0.1:${edgePort}`,
     ECTO_OPENCLAW_LOG: `${gateway.home}/openclaw-gateway.log`,
     ECTO_DNS_SERVER: dns.server,
+    ...gatewayLimitsEnv(),
   };
   return {
     home: gateway.home,
@@ -156,27 +158,49 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 }
 
 /**
- * Stops a detached edge a test left running (pidfile in the sandbox's state
- * dir, in the supervisor's own format), and waits until it is gone, so no
- * edge outlives its sandbox.
+ * Stops every edge a test left running, and waits until each is gone, so no edge outlives its
+ * sandbox: the one in the state dir's pidfile, and any process whose environment names
+ * this sandbox's state dir — an edge whose pidfile was never renamed into place (Ctrl-C mid
+ * connect) or was deleted with the state dir (a test failing mid-way) is found that way too.
  */
-async function stopEdgeIfRunning(env: Record<string, string>): Promise<void> {
+export async function stopEdgeIfRunning(env: Record<string, string>): Promise<void> {
   const record = await readPidRecord(`${env.ECTO_STATE_DIR}/edge.pid`).catch(() => undefined);
-  if (!record) return;
+  const pids = new Set(await processesWithEnv(`ECTO_STATE_DIR=${env.ECTO_STATE_DIR}`));
+  if (record) pids.add(record.pid);
+  await Promise.all([...pids].map(stopProcess));
+}
+
+/**
+ * Pids of processes whose environment holds `entry` (`NAME=value`), from `ps e` (which prints
+ * each process's environment after its arguments, on Linux and macOS alike; Deno's permissions
+ * keep `/proc/<pid>/environ` for `--allow-all`).
+ */
+async function processesWithEnv(entry: string): Promise<number[]> {
+  const listing = await build$({})`ps axeww -o pid=,args=`.stdout("piped").stderr("null")
+    .noThrow();
+  const escaped = entry.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const carries = new RegExp(`\\s${escaped}(\\s|$)`);
+  return listing.stdout.split("\n").flatMap((line) => {
+    const pid = Number(line.trim().split(/\s/, 1)[0]);
+    return Number.isInteger(pid) && pid > 0 && pid !== Deno.pid && carries.test(line) ? [pid] : [];
+  });
+}
+
+/** SIGTERM, a bounded wait for the edge's drain, then SIGKILL. */
+async function stopProcess(pid: number): Promise<void> {
   try {
-    Deno.kill(record.pid, "SIGTERM");
+    Deno.kill(pid, "SIGTERM");
   } catch {
     return; // already gone
   }
-  // Bounded: the edge drains and exits within its shutdown grace; then it is killed.
   const $ = build$({});
-  const gone = await pollUntil(async () => !(await processAlive($, record.pid)), {
+  const gone = await pollUntil(async () => !(await processAlive($, pid)), {
     timeoutMs: 5_000,
     what: "the edge to exit",
   }).catch(() => false);
   if (gone) return;
   try {
-    Deno.kill(record.pid, "SIGKILL");
+    Deno.kill(pid, "SIGKILL");
   } catch { /* gone */ }
 }
 

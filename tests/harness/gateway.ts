@@ -94,6 +94,24 @@ export interface StartGatewayOptions {
  * share them; `ECTO_TEST_GATEWAY_READY_MS` sets it.
  */
 export const READY_TIMEOUT_MS = Number(Deno.env.get("ECTO_TEST_GATEWAY_READY_MS") ?? 240_000);
+/**
+ * ecto's own waits for the gateway in tests (`ECTO_GATEWAY_READY_TIMEOUT`/`_LIVE_TIMEOUT`):
+ * the ready bound above, and 120 s for a hot change to go live (ecto's default is 30 s, which a
+ * hot apply passes on a loaded 2-core machine). `ECTO_TEST_GATEWAY_LIVE_MS` sets the latter.
+ */
+export const TEST_GATEWAY_LIMITS = {
+  readyMs: READY_TIMEOUT_MS,
+  liveMs: Number(Deno.env.get("ECTO_TEST_GATEWAY_LIVE_MS") ?? 120_000),
+} as const;
+
+/** {@link TEST_GATEWAY_LIMITS} as the environment an `ecto` process reads. */
+export function gatewayLimitsEnv(): Record<string, string> {
+  return {
+    ECTO_GATEWAY_READY_TIMEOUT: String(TEST_GATEWAY_LIMITS.readyMs / 1000),
+    ECTO_GATEWAY_LIVE_TIMEOUT: String(TEST_GATEWAY_LIMITS.liveMs / 1000),
+  };
+}
+
 /** How long `stop()` waits after SIGTERM before SIGKILL. */
 export const STOP_TIMEOUT_MS = 20_000;
 
