@@ -458,90 +458,75 @@ Deno.test("patchConfig() sends one patch with baseHash and handles stale, rate l
     gateway: { http: { endpoints: { responses: { enabled: true } } }, trustedProxies: ["::1"] },
   };
 
-  await t.step("happy path: get, one patch with raw, baseHash and replacePaths", async () => {
+  type Answer = (method: string, params: Record<string, unknown>) => unknown;
+  /** One `patchConfig()` on scripted answers, with no reconnect and the injected clock. */
+  const patchOn = async (answers: Answer[], opts: { limitMs?: number } = {}) => {
     const log: Array<{ method: string; params: Record<string, unknown> }> = [];
     const clock = fakeClock();
-    const result = await patchConfig(
+    const outcome = await patchConfig(
       {
         connect: () => Promise.reject(new Error("no reconnect")),
         waitReady: () => Promise.resolve(),
         ...clock,
       },
       patch,
-      { rpc: scriptedRpc([snapshot, okPayload], log) },
-    );
+      { rpc: scriptedRpc(answers, log), ...opts },
+    ).then((result) => ({ result, error: undefined }), (error: unknown) => ({
+      result: undefined,
+      error,
+    }));
+    return { ...outcome, log, clock };
+  };
+
+  await t.step("happy path: get, one patch with raw, baseHash and replacePaths", async () => {
+    const { result, log, clock } = await patchOn([snapshot, okPayload]);
     assert.deepEqual(log.map((l) => l.method), ["config.get", "config.patch"]);
     const params = log[1]!.params;
     assert.deepEqual(JSON.parse(params.raw as string), patch);
     assert.match(params.baseHash as string, /^hmac-sha256:v1:/);
     assert.deepEqual(params.replacePaths, ["gateway.trustedProxies"]);
-    assert.deepEqual(result.changedPaths, ["gateway.http.endpoints.responses"]);
-    assert.equal(result.attempts, 1);
+    assert.deepEqual(result?.changedPaths, ["gateway.http.endpoints.responses"]);
+    assert.equal(result?.attempts, 1);
     assert.deepEqual(clock.sleeps, []);
   });
 
   await t.step("a stale baseHash reads again and re-sends", async () => {
-    const log: Array<{ method: string; params: Record<string, unknown> }> = [];
-    const clock = fakeClock();
-    const result = await patchConfig(
-      {
-        connect: () => Promise.reject(new Error("no reconnect")),
-        waitReady: () => Promise.resolve(),
-        ...clock,
-      },
-      patch,
-      { rpc: scriptedRpc([snapshot, refusal("config-patch-stale"), snapshot, okPayload], log) },
-    );
+    const { result, log, clock } = await patchOn([
+      snapshot,
+      refusal("config-patch-stale"),
+      snapshot,
+      okPayload,
+    ]);
     assert.deepEqual(log.map((l) => l.method), [
       "config.get",
       "config.patch",
       "config.get",
       "config.patch",
     ]);
-    assert.equal(result.attempts, 2);
+    assert.equal(result?.attempts, 2);
     assert.deepEqual(clock.sleeps, []);
   });
 
   await t.step(
     "the rate limit waits retryAfterMs on the injected clock when the bound allows",
     async () => {
-      const log: Array<{ method: string; params: Record<string, unknown> }> = [];
-      const clock = fakeClock();
-      const result = await patchConfig(
-        {
-          connect: () => Promise.reject(new Error("no reconnect")),
-          waitReady: () => Promise.resolve(),
-          ...clock,
-        },
-        patch,
-        {
-          rpc: scriptedRpc(
-            [snapshot, refusal("config-patch-rate-limited"), snapshot, okPayload],
-            log,
-          ),
-          limitMs: 120_000,
-        },
+      const { result, clock } = await patchOn(
+        [snapshot, refusal("config-patch-rate-limited"), snapshot, okPayload],
+        { limitMs: 120_000 },
       );
       const limited = parseFrame(await fixtureText("config-patch-rate-limited"));
       assert.ok(limited.type === "res" && !limited.ok);
       assert.deepEqual(clock.sleeps, [limited.error.retryAfterMs]);
-      assert.equal(result.attempts, 2);
+      assert.equal(result?.attempts, 2);
     },
   );
 
   await t.step(
     "a rate limit longer than the bound fails at once with the gateway's sentence",
     async () => {
-      const clock = fakeClock();
-      const error = await patchConfig(
-        {
-          connect: () => Promise.reject(new Error("no reconnect")),
-          waitReady: () => Promise.resolve(),
-          ...clock,
-        },
-        patch,
-        { rpc: scriptedRpc([snapshot, refusal("config-patch-rate-limited")], []), limitMs: 10_000 },
-      ).then(() => undefined, (e) => e);
+      const { error, clock } = await patchOn([snapshot, refusal("config-patch-rate-limited")], {
+        limitMs: 10_000,
+      });
       assert.ok(error instanceof GatewayRpcError);
       assert.match(error.message, /rate limit exceeded for config\.patch; retry after \d+s/);
       assert.deepEqual(clock.sleeps, []);
@@ -586,24 +571,12 @@ Deno.test("patchConfig() sends one patch with baseHash and handles stale, rate l
   );
 
   await t.step("an invalid patch fails without retrying", async () => {
-    const clock = fakeClock();
-    const log: Array<{ method: string; params: Record<string, unknown> }> = [];
-    const error = await patchConfig(
-      {
-        connect: () => Promise.reject(new Error("no reconnect")),
-        waitReady: () => Promise.resolve(),
-        ...clock,
-      },
-      patch,
-      {
-        rpc: scriptedRpc([snapshot, () => {
-          throw new GatewayRpcError("config.patch", {
-            code: "INVALID_REQUEST",
-            message: "gateway.bind: Invalid input",
-          });
-        }], log),
-      },
-    ).then(() => undefined, (e) => e);
+    const { error, log } = await patchOn([snapshot, () => {
+      throw new GatewayRpcError("config.patch", {
+        code: "INVALID_REQUEST",
+        message: "gateway.bind: Invalid input",
+      });
+    }]);
     assert.ok(error instanceof GatewayRpcError);
     assert.equal(log.length, 2);
   });
