@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { build$ } from "dax";
-import { connect, type ConnectOptions } from "../lib/commands/connect.ts";
+import { connect } from "../lib/commands/connect.ts";
+import type { ConnectOptions } from "../lib/commands/connect_options.ts";
 import type { EctoContext } from "../lib/core/context.ts";
 import { disconnect } from "../lib/commands/disconnect.ts";
 import { ActionRequiredError } from "../lib/core/errors.ts";
