@@ -5,7 +5,9 @@
  * changes nothing, proves the path again and returns the same summary.
  *
  * Orchestration only: it never parses tool output. The layers do the work
- * (see {@link Layers}); `lib/core/layer_types.ts` builds the real ones.
+ * (see {@link Layers}); `real_layers.ts` binds the real ones. The flow is
+ * here; its parts are in `connect_*.ts` beside it (options, steps, Tailscale,
+ * take-over, the gateway and edge, records, proof, result).
  *
  * @module
  */

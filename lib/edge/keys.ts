@@ -19,6 +19,11 @@
  * Every key carries the OpenClaw agent it is bound to (`agent`) and may carry
  * an expiry (`expires`); the edge enforces both.
  *
+ * The parts beside this file: `_key_file.ts` (the file's format, reading, the
+ * lock), `_key_file_state.ts` (the file as last read, kept in step with it),
+ * `_key_records.ts` (new, imported and edited records), `_key_last_used.ts`
+ * (the batched `lastUsed` times) and `_key_values.ts` (key strings, ids, checks).
+ *
  * @example
  * ```ts
  * await using store = await KeyStore.open(ectoPaths(Deno.env.get).keysFile);
