@@ -10,7 +10,7 @@ import type { Consent, EctoContext } from "./lib/core/context.ts";
 import { causeChain, EctoError, ExitCode, exitCodeFor, ToolError } from "./lib/core/errors.ts";
 import { ectoPaths } from "./lib/core/paths.ts";
 import { FUNNEL_PORTS } from "./lib/core/addresses.ts";
-import type { ConnectOptions } from "./lib/commands/connect.ts";
+import type { ConnectOptions } from "./lib/commands/connect_options.ts";
 import type { EctoEvent } from "./lib/core/events.ts";
 import type { Style } from "./lib/cli/render.ts";
 import type { LogFilter } from "./lib/logs/mod.ts";

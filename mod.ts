@@ -51,7 +51,9 @@ export { type Credentials, readCredentials } from "./lib/core/credentials.ts";
 export type { ConnectionRecord } from "./lib/core/connection_record.ts";
 
 // The jobs, and the layers they drive (bind fakes to these interfaces in tests).
-export { connect, type ConnectOptions, type ConnectResult } from "./lib/commands/connect.ts";
+export { connect } from "./lib/commands/connect.ts";
+export type { ConnectOptions } from "./lib/commands/connect_options.ts";
+export type { ConnectResult } from "./lib/commands/connect_result.ts";
 export { status, type StatusOptions, type StatusReport } from "./lib/commands/status.ts";
 export {
   disconnect,

@@ -4,10 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { build$ } from "dax";
-import { connect, type ConnectOptions } from "../lib/commands/connect.ts";
+import { connect } from "../lib/commands/connect.ts";
+import type { ConnectOptions } from "../lib/commands/connect_options.ts";
 import type { EctoContext } from "../lib/core/context.ts";
 import { disconnect } from "../lib/commands/disconnect.ts";
-import { ActionRequiredError } from "../lib/core/errors.ts";
+import { ActionRequiredError, EctoError } from "../lib/core/errors.ts";
 import type { EctoEvent } from "../lib/core/events.ts";
 import type { Layers, ProofOutcome } from "../lib/core/layer_types.ts";
 import { ectoPaths } from "../lib/core/paths.ts";
@@ -608,4 +609,93 @@ Deno.test("`connect({ restart })` keeps the recorded private mode: a restart nev
   const plain = await connect(ctx, OPTIONS, layers);
   assert.equal(plain.mode, "public", "a plain connect is the switch back to public");
   await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect()` reports each step once: start, then done or skip; a layer's own steps become progress under it", async () => {
+  const ctx = await context();
+  const { layers } = fakeLayers({ loggedIn: true, proofPath: "public" });
+  const ensureRunning = layers.edge.ensureRunning;
+  layers.edge.ensureRunning = (c, o) => {
+    c.events({ kind: "step", step: "edge.unit", status: "done", detail: "unit written" });
+    return ensureRunning(c, o);
+  };
+  const result = await connect(ctx, OPTIONS, layers);
+  const steps = ctx.events_.flatMap((e) => e.kind === "step" ? [`${e.step} ${e.status}`] : []);
+  assert.deepEqual(steps, [
+    "tailscale.install start",
+    "tailscale.install skip",
+    "tailscale.daemon start",
+    "tailscale.daemon skip",
+    "tailscale.login start",
+    "tailscale.login skip",
+    "tailscale.funnel start",
+    "tailscale.funnel skip",
+    "takeover.inspect start",
+    "takeover.inspect skip",
+    "keys.owner start",
+    "keys.owner skip",
+    "openclaw.configure start",
+    "edge.run start",
+    "openclaw.configure skip",
+    "edge.run skip",
+    "funnel.route start",
+    "funnel.route done",
+    "proof start",
+    "proof done",
+    "credentials start",
+    "credentials done",
+  ]);
+  assert.deepEqual(result.changed, ["funnel.route", "credentials"]);
+  assert.ok(
+    ctx.events_.some((e) =>
+      e.kind === "progress" && e.step === "edge.run" && e.message === "unit written"
+    ),
+    "the layer's step is progress under edge.run",
+  );
+  await Deno.remove(ctx.home, { recursive: true });
+});
+
+Deno.test("`connect()` taking over moves to the first free port when the old URL's port is someone else's, and says so", async (t) => {
+  /** Layers whose 443 carries a foreign handler: publishing there is refused. */
+  const busy443 = () => {
+    const fake = fakeLayers({ loggedIn: true, proofPath: "public", exposed: [OLD_ROUTE] });
+    fake.layers.tailscale.publish = (_c, _n, o) => {
+      fake.calls.push(`ts.publish ${o.port ?? "any"}`);
+      if (o.port === 443) {
+        return Promise.reject(
+          new EctoError("funnel_port_busy", "Funnel port 443 carries another handler."),
+        );
+      }
+      return Promise.resolve({ port: 8443, changed: true, detail: "published" });
+    };
+    return fake;
+  };
+  await t.step("without --funnel-port: the first free port, and a note", async () => {
+    const ctx = { ...(await context()), consent: () => Promise.resolve(true) };
+    const { layers, calls } = busy443();
+    const result = await connect(ctx, OPTIONS, layers);
+    assert.deepEqual(calls.filter((c) => c.startsWith("ts.publish")), [
+      "ts.publish 443",
+      "ts.publish any",
+    ]);
+    assert.equal(result.funnelPort, 8443);
+    assert.equal(result.url, "https://node.example.ts.net:8443");
+    assert.ok(
+      result.notes.includes(
+        "The old URL's port 443 could not be reused; the URL is now on port 8443.",
+      ),
+      result.notes.join(" | "),
+    );
+    await Deno.remove(ctx.home, { recursive: true });
+  });
+  await t.step("with --funnel-port 443: the refusal stands", async () => {
+    const ctx = { ...(await context()), consent: () => Promise.resolve(true) };
+    const { layers, calls } = busy443();
+    await assert.rejects(
+      connect(ctx, { ...OPTIONS, funnelPort: 443 }, layers),
+      (e: unknown) => e instanceof EctoError && e.code === "funnel_port_busy",
+    );
+    assert.deepEqual(calls.filter((c) => c.startsWith("ts.publish")), ["ts.publish 443"]);
+    await Deno.remove(ctx.home, { recursive: true });
+  });
 });

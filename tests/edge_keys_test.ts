@@ -227,3 +227,46 @@ Deno.test("`constantTimeEqual()` and `hashKey()` (plain-TS SHA-256 agrees with n
     );
   }
 });
+
+Deno.test("`KeyStore.update()` merges limits over the key's own: a 0 removes one, none left removes them", async (t) => {
+  await using tmp = await tempStore();
+  await using store = await KeyStore.open(tmp.file);
+  const { id } = await store.create("n8n", {
+    agent: "main",
+    limits: { requestsPerMinute: 30, burst: 5 },
+    expires: "2030-01-01T00:00:00Z",
+  });
+  const stored = async () =>
+    JSON.parse(await Deno.readTextFile(tmp.file)).keys.find((k: { id: string }) => k.id === id);
+  await t.step("a new limit is added, a 0 removes one, the rest stay", async () => {
+    const record = await store.update(id, { limits: { maxConcurrent: 2, burst: 0 } });
+    assert.deepEqual(record?.limits, { requestsPerMinute: 30, maxConcurrent: 2 });
+    assert.deepEqual((await stored()).limits, { requestsPerMinute: 30, maxConcurrent: 2 });
+    assert.equal(record?.agent, "main", "what the edit leaves out stays");
+  });
+  await t.step("removing the last limits removes the field", async () => {
+    const record = await store.update(id, { limits: { requestsPerMinute: 0, maxConcurrent: 0 } });
+    assert.equal(record?.limits, undefined);
+    assert.equal("limits" in (await stored()), false);
+  });
+  await t.step("an expiry is normalised to ISO 8601; null removes it", async () => {
+    const later = await store.update(id, { expires: "2031-06-01T12:00:00+02:00" });
+    assert.equal(later?.expires, "2031-06-01T10:00:00.000Z");
+    const none = await store.update(id, { expires: null });
+    assert.equal(none?.expires, undefined);
+    assert.equal("expires" in (await stored()), false);
+  });
+  await t.step("an unknown id gives undefined and writes nothing", async () => {
+    const before = await Deno.readTextFile(tmp.file);
+    assert.equal(await store.update("k_nosuchkey0", { agent: "work" }), undefined);
+    assert.equal(await Deno.readTextFile(tmp.file), before);
+  });
+  await t.step("a bad limit is refused before anything is written", async () => {
+    const before = await Deno.readTextFile(tmp.file);
+    await assert.rejects(
+      store.update(id, { limits: { burst: 1.5 } }),
+      (e: unknown) => e instanceof KeyStoreError && e.code === "invalid_limit",
+    );
+    assert.equal(await Deno.readTextFile(tmp.file), before);
+  });
+});

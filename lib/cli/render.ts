@@ -7,7 +7,7 @@
 import { causeChain, EctoError, ToolError } from "../core/errors.ts";
 import type { EctoEvent } from "../core/events.ts";
 import type { KeyRecord } from "../edge/keys.ts";
-import type { ConnectResult } from "../commands/connect.ts";
+import type { ConnectResult } from "../commands/connect_result.ts";
 import type { DisconnectResult } from "../commands/disconnect.ts";
 import type { StatusReport } from "../commands/status.ts";
 export { renderEventLine } from "../core/event_line.ts";

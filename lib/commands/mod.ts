@@ -5,7 +5,9 @@
  *
  * @module
  */
-export { connect, type ConnectOptions, type ConnectResult } from "./connect.ts";
+export { connect } from "./connect.ts";
+export type { ConnectOptions } from "./connect_options.ts";
+export type { ConnectResult } from "./connect_result.ts";
 export { disconnect, type DisconnectOptions, type DisconnectResult } from "./disconnect.ts";
 export { preflight, type PreflightRequest, type PreflightResult } from "./preflight.ts";
 export { realLayers } from "./real_layers.ts";

@@ -1,6 +1,7 @@
 /**
  * Key strings: their shape, their hash, fresh keys and ids, and the checks
- * on what a caller passes to the store (names, agent ids, expiries, limits).
+ * on what a caller passes to the store (names, imported secrets, agent ids,
+ * expiries, limits).
  *
  * @module
  */
@@ -46,6 +47,32 @@ export function hasControlCharacter(text: string): boolean {
     if (c < 0x20 || c === 0x7f) return true;
   }
   return false;
+}
+
+/**
+ * The name trimmed, when it is 1 to 64 printable characters.
+ *
+ * @throws {KeyStoreError} `invalid_key_name` otherwise.
+ */
+export function checkKeyName(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed === "" || trimmed.length > 64 || hasControlCharacter(trimmed)) {
+    throw new KeyStoreError(
+      "invalid_key_name",
+      "A key name must be 1 to 64 printable characters.",
+    );
+  }
+  return trimmed;
+}
+
+/** Throws `invalid_key` unless an imported secret is 16 to 512 printable characters. */
+export function checkImportedSecret(secret: string): void {
+  if (secret.length < 16 || secret.length > 512 || hasControlCharacter(secret)) {
+    throw new KeyStoreError(
+      "invalid_key",
+      "An imported key must be 16 to 512 printable characters.",
+    );
+  }
 }
 
 /** A fresh public key id, `k_` + 10 characters. */

@@ -19,6 +19,11 @@
  * Every key carries the OpenClaw agent it is bound to (`agent`) and may carry
  * an expiry (`expires`); the edge enforces both.
  *
+ * The parts beside this file: `_key_file.ts` (the file's format, reading, the
+ * lock), `_key_file_state.ts` (the file as last read, kept in step with it),
+ * `_key_records.ts` (new, imported and edited records), `_key_last_used.ts`
+ * (the batched `lastUsed` times) and `_key_values.ts` (key strings, ids, checks).
+ *
  * @example
  * ```ts
  * await using store = await KeyStore.open(ectoPaths(Deno.env.get).keysFile);
@@ -29,28 +34,26 @@
  *
  * @module
  */
-import { ensurePrivateDir, writeJsonAtomic } from "../core/atomic_file.ts";
+import { type KeyRecord, type StoredKey, toRecord } from "./_key_file.ts";
+import { KeyFileState } from "./_key_file_state.ts";
+import { LastUsedBatch } from "./_key_last_used.ts";
 import {
-  type KeyFile,
-  type KeyRecord,
-  type KeyRole,
-  readKeyFile,
-  signatureOf,
-  type StoredKey,
-  toRecord,
-  withKeyFileLock,
-} from "./_key_file.ts";
+  type CreateKeyOptions,
+  editedKey,
+  importedKey,
+  type KeyEdit,
+  newKey,
+  withLastUsed,
+} from "./_key_records.ts";
 import {
   checkEdit,
+  checkImportedSecret,
+  checkKeyName,
   checkLimits,
-  generateId,
   generateKey,
-  hasControlCharacter,
   hashKey,
   looksLikeKey,
 } from "./_key_values.ts";
-import { KeyStoreError } from "./errors.ts";
-import type { KeyLimits } from "./limits.ts";
 
 export {
   isAgentId,
@@ -61,6 +64,7 @@ export {
   parseKeyFile,
   type StoredKey,
 } from "./_key_file.ts";
+export type { CreateKeyOptions, KeyEdit } from "./_key_records.ts";
 export { constantTimeEqual, generateKey, hashKey, looksLikeKey } from "./_key_values.ts";
 
 /** A newly created key: `key` is the cleartext, returned once and stored nowhere by the store. */
@@ -91,55 +95,27 @@ export interface KeyStoreOptions {
   flushIntervalMs?: number;
 }
 
-/** Options of {@link KeyStore.create}. */
-export interface CreateKeyOptions {
-  /** Default `client`. There is at most one owner key. */
-  role?: KeyRole;
-  /** Limits overriding the role's defaults. */
-  limits?: KeyLimits;
-  /** The agent the key is bound to (see {@link KeyRecord.agent}). */
-  agent?: string;
-  /** ISO 8601 expiry time. */
-  expires?: string;
-}
-
-/** What {@link KeyStore.update} may change on a key. */
-export interface KeyEdit {
-  /** Bind the key to this agent id. */
-  agent?: string;
-  /** A new expiry (ISO 8601), or `null` for none. */
-  expires?: string | null;
-  /** Limits to set (merged over the key's own); a `0` removes that limit (back to the default). */
-  limits?: KeyLimits;
-}
-
-interface Entry {
-  sha256: string;
-  record: KeyRecord;
-}
-
 /** The client key store; see the module documentation. */
 export class KeyStore implements KeyVerifier, AsyncDisposable {
   /** The key file. */
   readonly path: string;
   #now: () => number;
-  #flushIntervalMs: number;
-  #byHash = new Map<string, Entry>();
-  #keys: StoredKey[] = [];
-  #signature = "";
-  /** Loads and mutations run one at a time, so an older read never overwrites a newer write. */
-  #tail: Promise<unknown> = Promise.resolve();
-  #pendingUse = new Map<string, number>();
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
-  #flushing: Promise<void> | undefined;
-  #closed = false;
+  #file: KeyFileState;
+  #lastUsed: LastUsedBatch;
   /** The last error re-reading the file hit (the previous keys stay in force), if any. */
   lastReloadError: unknown;
 
   private constructor(path: string, options: KeyStoreOptions) {
     this.path = path;
     this.#now = options.now ?? Date.now;
-    this.#flushIntervalMs = options.flushIntervalMs ?? 30_000;
+    this.#file = new KeyFileState(path);
+    this.#lastUsed = new LastUsedBatch({
+      intervalMs: options.flushIntervalMs ?? 30_000,
+      write: (used) => this.#file.mutate((keys) => withLastUsed(keys, used), { createDir: false }),
+      onError: (error) => {
+        this.lastReloadError = error;
+      },
+    });
   }
 
   /**
@@ -150,7 +126,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
    */
   static async open(path: string, options: KeyStoreOptions = {}): Promise<KeyStore> {
     const store = new KeyStore(path, options);
-    const loaded = await store.#load();
+    const loaded = await store.#file.load();
     if (loaded instanceof Error) throw loaded;
     return store;
   }
@@ -162,38 +138,13 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
    * `invalid_key_name` for an empty or over-long name.
    */
   async create(name: string, options: CreateKeyOptions = {}): Promise<CreatedKey> {
-    const role = options.role ?? "client";
-    const trimmed = name.trim();
-    if (trimmed === "" || trimmed.length > 64 || hasControlCharacter(trimmed)) {
-      throw new KeyStoreError(
-        "invalid_key_name",
-        "A key name must be 1 to 64 printable characters.",
-      );
-    }
+    const trimmed = checkKeyName(name);
     checkEdit(options.agent, options.expires);
     checkLimits(options.limits);
     const key = generateKey();
     let created: StoredKey | undefined;
-    await this.#mutate((keys) => {
-      if (role === "owner" && keys.some((k) => k.role === "owner" && !k.imported)) {
-        throw new KeyStoreError("owner_key_exists", "There is already an owner key.", {
-          fix: "Revoke the current owner key first (ecto keys revoke <id>).",
-        });
-      }
-      let id = generateId();
-      while (keys.some((k) => k.id === id)) id = generateId();
-      created = {
-        id,
-        name: trimmed,
-        role,
-        created: new Date(this.#now()).toISOString(),
-        ...(options.limits ? { limits: { ...options.limits } } : {}),
-        ...(options.agent !== undefined ? { agent: options.agent } : {}),
-        ...(options.expires !== undefined
-          ? { expires: new Date(Date.parse(options.expires)).toISOString() }
-          : {}),
-        sha256: hashKey(key),
-      };
+    await this.#file.mutate((keys) => {
+      created = newKey(keys, { name: trimmed, sha256: hashKey(key), options, now: this.#now });
       return [...keys, created];
     });
     return { id: created!.id, key, record: toRecord(created!) };
@@ -213,37 +164,14 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
     secret: string,
     options: CreateKeyOptions = {},
   ): Promise<KeyRecord> {
-    const trimmed = name.trim();
-    if (trimmed === "" || trimmed.length > 64 || hasControlCharacter(trimmed)) {
-      throw new KeyStoreError(
-        "invalid_key_name",
-        "A key name must be 1 to 64 printable characters.",
-      );
-    }
-    if (secret.length < 16 || secret.length > 512 || hasControlCharacter(secret)) {
-      throw new KeyStoreError(
-        "invalid_key",
-        "An imported key must be 16 to 512 printable characters.",
-      );
-    }
+    const trimmed = checkKeyName(name);
+    checkImportedSecret(secret);
     const sha256 = hashKey(secret);
     let record: StoredKey | undefined;
-    await this.#mutate((keys) => {
+    await this.#file.mutate((keys) => {
       record = keys.find((k) => k.sha256 === sha256);
       if (record) return undefined;
-      let id = generateId();
-      while (keys.some((k) => k.id === id)) id = generateId();
-      record = {
-        id,
-        name: trimmed,
-        role: options.role ?? "client",
-        created: new Date(this.#now()).toISOString(),
-        ...(options.limits ? { limits: { ...options.limits } } : {}),
-        ...(options.agent ? { agent: options.agent } : {}),
-        ...(options.expires ? { expires: options.expires } : {}),
-        sha256,
-        imported: true,
-      };
+      record = importedKey(keys, { name: trimmed, sha256, options, now: this.#now });
       return [...keys, record];
     });
     return toRecord(record!);
@@ -252,11 +180,11 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
   /** Revokes key `id`; returns its record, or `undefined` when there was no such key. */
   async revoke(id: string): Promise<KeyRecord | undefined> {
     let removed: StoredKey | undefined;
-    await this.#mutate((keys) => {
+    await this.#file.mutate((keys) => {
       removed = keys.find((k) => k.id === id);
       return removed ? keys.filter((k) => k !== removed) : undefined;
     });
-    this.#pendingUse.delete(id);
+    this.#lastUsed.forget(id);
     return removed ? toRecord(removed) : undefined;
   }
 
@@ -271,25 +199,10 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
     checkEdit(edit.agent, edit.expires);
     checkLimits(edit.limits);
     let updated: StoredKey | undefined;
-    await this.#mutate((keys) => {
+    await this.#file.mutate((keys) => {
       const index = keys.findIndex((k) => k.id === id);
       if (index === -1) return undefined;
-      const next: StoredKey = { ...keys[index] };
-      if (edit.agent !== undefined) next.agent = edit.agent;
-      if (edit.expires === null) delete next.expires;
-      else if (edit.expires !== undefined) {
-        next.expires = new Date(Date.parse(edit.expires)).toISOString();
-      }
-      if (edit.limits !== undefined) {
-        const limits: Record<string, number> = { ...next.limits };
-        for (const [name, value] of Object.entries(edit.limits)) {
-          if (value === undefined) continue;
-          if (value === 0) delete limits[name];
-          else limits[name] = value;
-        }
-        if (Object.keys(limits).length > 0) next.limits = limits as KeyLimits;
-        else delete next.limits;
-      }
+      const next = editedKey(keys[index], edit);
       updated = next;
       return keys.map((k, i) => (i === index ? next : k));
     });
@@ -299,7 +212,7 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
   /** Every key's record (re-reads the file if it changed), oldest first. */
   async list(): Promise<KeyRecord[]> {
     await this.#refresh();
-    return this.#keys.map((k) => this.#withPendingUse(toRecord(k)));
+    return this.#file.keys.map((k) => this.#lastUsed.overlay(toRecord(k)));
   }
 
   /** The owner key's record, if there is one. */
@@ -314,56 +227,23 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
   async verify(presented: string): Promise<KeyRecord | undefined> {
     // The stat runs now, after whatever revoke returned before this request
     // arrived; a load that is already queued may predate it, so queue our own.
-    if (this.#statSignature() !== this.#signature) await this.#refresh();
-    if (!looksLikeKey(presented) && !this.#keys.some((k) => k.imported)) return undefined;
-    const entry = this.#byHash.get(hashKey(presented));
-    if (entry === undefined) return undefined;
-    this.#markUsed(entry.record.id, this.#now());
-    return entry.record;
+    if (this.#file.changed()) await this.#refresh();
+    if (!looksLikeKey(presented) && !this.#file.keys.some((k) => k.imported)) return undefined;
+    const record = this.#file.find(hashKey(presented));
+    if (record === undefined) return undefined;
+    this.#lastUsed.mark(record.id, this.#now());
+    return record;
   }
 
   /** Writes pending `lastUsed` times now. */
   flush(): Promise<void> {
-    if (this.#flushTimer !== undefined) {
-      clearTimeout(this.#flushTimer);
-      this.#flushTimer = undefined;
-    }
-    if (this.#pendingUse.size === 0) return this.#flushing ?? Promise.resolve();
-    const pending = this.#pendingUse;
-    this.#pendingUse = new Map();
-    const run = async () => {
-      await this.#flushing?.catch(() => {});
-      await this.#mutate((keys) => {
-        let changed = false;
-        const next = keys.map((k) => {
-          const used = pending.get(k.id);
-          if (used === undefined) return k;
-          const iso = new Date(used).toISOString();
-          if (k.lastUsed !== undefined && k.lastUsed >= iso) return k;
-          changed = true;
-          return { ...k, lastUsed: iso };
-        });
-        return changed ? next : undefined;
-      }, { createDir: false });
-    };
-    const flushing = run().catch((error) => {
-      // Keep the times for the next attempt; a lost lastUsed is not worth failing a request.
-      for (const [id, t] of pending) {
-        if ((this.#pendingUse.get(id) ?? 0) < t) this.#pendingUse.set(id, t);
-      }
-      this.lastReloadError = error;
-    }).finally(() => {
-      if (this.#flushing === flushing) this.#flushing = undefined;
-    });
-    this.#flushing = flushing;
-    return flushing;
+    return this.#lastUsed.flush();
   }
 
   /** Flushes pending `lastUsed` times and stops the flush timer. */
   async close(): Promise<void> {
-    this.#closed = true;
-    await this.flush();
-    await this.#tail;
+    await this.#lastUsed.close();
+    await this.#file.settled();
   }
 
   /** Same as {@link close}. */
@@ -371,91 +251,11 @@ export class KeyStore implements KeyVerifier, AsyncDisposable {
     return this.close();
   }
 
-  #markUsed(id: string, now: number): void {
-    this.#pendingUse.set(id, now);
-    if (this.#flushTimer === undefined && !this.#closed) {
-      const timer = setTimeout(() => {
-        this.#flushTimer = undefined;
-        void this.flush();
-      }, this.#flushIntervalMs);
-      Deno.unrefTimer(timer);
-      this.#flushTimer = timer;
-    }
-  }
-
-  #withPendingUse(record: KeyRecord): KeyRecord {
-    const used = this.#pendingUse.get(record.id);
-    if (used === undefined) return record;
-    const iso = new Date(used).toISOString();
-    return record.lastUsed !== undefined && record.lastUsed >= iso
-      ? record
-      : { ...record, lastUsed: iso };
-  }
-
   /** Re-reads the file if its signature changed, after every load or write already queued. */
   #refresh(): Promise<void> {
-    return this.#serial(async () => {
-      const result = await this.#load();
+    return this.#file.serial(async () => {
+      const result = await this.#file.load();
       this.lastReloadError = result instanceof Error ? result : undefined;
-    });
-  }
-
-  /** The file's identity now ("missing" when absent, "" when unreadable, so a load reports why). */
-  #statSignature(): string {
-    try {
-      return signatureOf(Deno.statSync(this.path));
-    } catch (error) {
-      return error instanceof Deno.errors.NotFound ? "missing" : "";
-    }
-  }
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(fn, fn);
-    this.#tail = run.catch(() => {});
-    return run;
-  }
-
-  /** Loads the file when changed. Returns an error instead of throwing (callers decide). */
-  async #load(): Promise<void | KeyStoreError> {
-    const read = await readKeyFile(this.path, this.#signature);
-    if (read instanceof KeyStoreError) return read;
-    if (read !== undefined) this.#apply(read.keys, read.signature);
-  }
-
-  #apply(keys: StoredKey[], signature: string): void {
-    this.#keys = keys;
-    this.#signature = signature;
-    const byHash = new Map<string, Entry>();
-    for (const k of keys) byHash.set(k.sha256, { sha256: k.sha256, record: toRecord(k) });
-    this.#byHash = byHash;
-  }
-
-  /**
-   * Read-modify-write under the lock: `change` gets the current keys and
-   * returns the new list, or `undefined` for "no change".
-   */
-  #mutate(
-    change: (keys: StoredKey[]) => StoredKey[] | undefined,
-    options: { createDir?: boolean } = {},
-  ): Promise<void> {
-    return this.#serial(() => this.#mutateNow(change, options));
-  }
-
-  async #mutateNow(
-    change: (keys: StoredKey[]) => StoredKey[] | undefined,
-    options: { createDir?: boolean },
-  ): Promise<void> {
-    const dir = this.path.slice(0, this.path.lastIndexOf("/")) || "/";
-    if (options.createDir !== false) await ensurePrivateDir(dir);
-    await withKeyFileLock(this.path, async () => {
-      this.#signature = ""; // force a re-read under the lock
-      const loaded = await this.#load();
-      if (loaded instanceof Error) throw loaded;
-      const next = change(this.#keys);
-      if (next === undefined) return;
-      const file: KeyFile = { version: 1, keys: next };
-      await writeJsonAtomic(this.path, file);
-      this.#apply(next, signatureOf(await Deno.stat(this.path)));
     });
   }
 }
