@@ -204,28 +204,22 @@ Deno.test("`KeyStore.open()` refuses an invalid key file; a later bad edit keeps
   assert.ok(store.lastReloadError instanceof KeyStoreError);
 });
 
-Deno.test("`constantTimeEqual()` and `hashKey()` (plain-TS SHA-256 agrees with node:crypto)", () => {
+Deno.test("`constantTimeEqual()` compares whole values; `hashKey()` is SHA-256 hex (FIPS 180-4 vectors)", () => {
   assert.equal(constantTimeEqual("abc", "abc"), true);
   assert.equal(constantTimeEqual("abc", "abd"), false);
   assert.equal(constantTimeEqual("abc", "ab"), false);
-  const inputs = [
-    "",
-    "abc",
-    "ecto_x",
-    "a".repeat(55),
-    "a".repeat(56),
-    "a".repeat(64),
-    "é🔑",
-    "x".repeat(1000),
-  ];
-  for (let i = 0; i < 20; i++) inputs.push("ecto_" + crypto.randomUUID().repeat(i % 4 + 1));
-  for (const input of inputs) {
-    assert.equal(
-      hashKey(input),
-      createHash("sha256").update(input).digest("hex"),
-      input.slice(0, 20),
-    );
-  }
+  // Known answers, so the test does not compare node:crypto with itself.
+  assert.equal(hashKey(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  assert.equal(hashKey("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  assert.equal(
+    hashKey("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+  );
+  // UTF-8, not UTF-16: "é" is c3 a9.
+  assert.equal(
+    hashKey("é"),
+    createHash("sha256").update(new Uint8Array([0xc3, 0xa9])).digest("hex"),
+  );
 });
 
 Deno.test("`KeyStore.update()` merges limits over the key's own: a 0 removes one, none left removes them", async (t) => {

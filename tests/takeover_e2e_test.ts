@@ -16,6 +16,11 @@ function timing(label: string, ms: number): void {
   if (Deno.env.get("ECTO_PRINT_TIMINGS") === undefined) return;
   Deno.stderr.writeSync(new TextEncoder().encode(`e2e timing ${label}: ${ms} ms\n`));
 }
+/** One take-over test: its gateway, edge and double outlive single ops, so no sanitizers. */
+function e2e(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, sanitizeResources: false, sanitizeOps: false, fn });
+}
+
 const HOST = "build-box.tail1234.ts.net";
 
 async function direct(sb: Sandbox, path: string, bearer?: string): Promise<number> {
@@ -239,12 +244,9 @@ async function connectAndProve(
   return { result, run, port };
 }
 
-Deno.test({
-  name:
-    "OpenClaw's own tailscale.mode=funnel holding 443: the gateway drops its claim, comes back, the edge takes 443",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+e2e(
+  "OpenClaw's own tailscale.mode=funnel holding 443: the gateway drops its claim, comes back, the edge takes 443",
+  async () => {
     const { sb, password } = await oldSkillMachine({
       tailscaleMode: "funnel",
       gatewaySeesTailscale: true,
@@ -282,14 +284,11 @@ Deno.test({
       undefined,
     );
   },
-});
+);
 
-Deno.test({
-  name:
-    "token from a ${VAR} template resolved from OpenClaw's .env: the edge authenticates upstream",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+e2e(
+  "token from a ${VAR} template resolved from OpenClaw's .env: the edge authenticates upstream",
+  async () => {
     const token = randomToken();
     const sb = await startSandbox({
       gatewayToken: null,
@@ -319,12 +318,10 @@ Deno.test({
       "no copy needed",
     );
   },
-});
-Deno.test({
-  name: "password mode, nothing exposed: the password stays, the edge sends `Bearer <password>`",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+);
+e2e(
+  "password mode, nothing exposed: the password stays, the edge sends `Bearer <password>`",
+  async () => {
     const password = randomToken();
     const sb = await startSandbox({
       gatewayToken: null,
@@ -337,14 +334,11 @@ Deno.test({
     assert.ok(config.includes(password), "the user's password is kept");
     await runEcto(["disconnect", "--purge", "--json"], sb.env);
   },
-});
+);
 
-Deno.test({
-  name:
-    "token only in OPENCLAW_GATEWAY_TOKEN (the environment): the edge gets a 0600 copy, never argv or its environment",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+e2e(
+  "token only in OPENCLAW_GATEWAY_TOKEN (the environment): the edge gets a 0600 copy, never argv or its environment",
+  async () => {
     const token = randomToken();
     const sb = await startSandbox({
       gatewayToken: null,
@@ -370,14 +364,11 @@ Deno.test({
     await runEcto(["disconnect", "--purge", "--json"], sb.env);
     await assert.rejects(Deno.stat(copy), "purge deletes the copy");
   },
-});
+);
 
-Deno.test({
-  name:
-    "gateway.reload.mode=off: ecto applies the patch, restarts the gateway once, and the API is live",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+e2e(
+  "gateway.reload.mode=off: ecto applies the patch, restarts the gateway once, and the API is live",
+  async () => {
     const sb = await startSandbox({
       gatewayOptions: { extraConfig: { gateway: { reload: { mode: "off" } } } },
     });
@@ -388,14 +379,11 @@ Deno.test({
     assert.equal(await direct(sb, "/v1/models", sb.gateway.token), 200, "live after one restart");
     await runEcto(["disconnect", "--purge", "--json"], sb.env);
   },
-});
+);
 
-Deno.test({
-  name:
-    "the legacy directory: ~/.clawdbot/clawdbot.json with the gateway stopped; connect patches it and starts the gateway",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+e2e(
+  "the legacy directory: ~/.clawdbot/clawdbot.json with the gateway stopped; connect patches it and starts the gateway",
+  async () => {
     const sb = await startSandbox({ startGateway: false });
     await using _sb = sb;
     const legacy = `${sb.home}/.clawdbot/clawdbot.json`;
@@ -420,14 +408,11 @@ Deno.test({
       if (pid) await stopPid(pid);
     }
   },
-});
+);
 
-Deno.test({
-  name:
-    "the legacy directory on an old-skill machine: OpenClaw cannot migrate, ecto says how to fix it and changes nothing",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+e2e(
+  "the legacy directory on an old-skill machine: OpenClaw cannot migrate, ecto says how to fix it and changes nothing",
+  async () => {
     const sb = await startSandbox({ startGateway: false });
     await using _sb = sb;
     await Deno.rename(sb.gateway.stateDir, `${sb.home}/.clawdbot`);
@@ -442,13 +427,11 @@ Deno.test({
     assert.equal(await Deno.readTextFile(`${sb.home}/.openclaw/ecto-credentials.json`), creds);
     assert.deepEqual(await sb.tailscale.serveConfig(), {});
   },
-});
+);
 
-Deno.test({
-  name: "a profile: `--profile` finds ~/.openclaw-<name> and the port OpenClaw derives for it",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+e2e(
+  "a profile: `--profile` finds ~/.openclaw-<name> and the port OpenClaw derives for it",
+  async () => {
     const home = await Deno.makeTempDir({ prefix: "ecto-profile-" });
     const name = ["work", "work2", "lab", "lab2"].find((p) => portFree(profilePort(p)))!;
     const port = profilePort(name);
@@ -485,14 +468,11 @@ Deno.test({
     await runEcto(["disconnect", "--purge", "--json", "--profile", name], env);
     await Deno.remove(home, { recursive: true }).catch(() => {});
   },
-});
+);
 
-Deno.test({
-  name:
-    "a failed connect leaves the old credentials file byte-identical; the re-run finishes the take-over",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+e2e(
+  "a failed connect leaves the old credentials file byte-identical; the re-run finishes the take-over",
+  async () => {
     const { sb, password, creds } = await oldSkillMachine();
     await using _sb = sb;
     await sb.tailscale.run(["funnel", "--bg", String(sb.gateway.port)]);
@@ -524,7 +504,7 @@ Deno.test({
     assert.notEqual(await Deno.readTextFile(credsFile), creds);
     await runEcto(["disconnect", "--purge", "--json"], sb.env);
   },
-});
+);
 
 function portFree(port: number): boolean {
   try {
