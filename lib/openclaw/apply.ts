@@ -143,16 +143,14 @@ export async function applyOpenClawPlan(
       gatewayRunning: false,
     };
   }
-  const live = await makeLive(
-    deps,
-    opts,
-    plan.url,
-    restartAfterWrite(plan.restart, patched),
-    plan.credential.value,
-    expectedApiState(plan.after),
-    "openclaw.live",
+  const live = await makeLive(deps, opts, {
+    url: plan.url,
+    restart: restartAfterWrite(plan.restart, patched),
+    credential: plan.credential.value,
+    want: expectedApiState(plan.after),
+    step: "openclaw.live",
     secrets,
-  );
+  });
   return {
     changed: true,
     snapshotPath: paths.openclawSnapshotFile,

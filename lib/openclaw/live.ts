@@ -39,16 +39,29 @@ export interface ApplyOptions {
   logPath?: string;
 }
 
+/** What a written change must look like once live, and how to ask. */
+export interface LiveTarget {
+  /** The gateway, `http://127.0.0.1:PORT`. */
+  url: string;
+  /** What it takes for the write to be live. */
+  restart: RestartKind;
+  /** The credential to probe with (`undefined`: probe without). */
+  credential: string | undefined;
+  /** The probe state the new config should produce. */
+  want: GatewayApiProbe["state"];
+  /** The step progress events and errors are reported under. */
+  step: string;
+  /** Redacted from log tails in errors. */
+  secrets: string[];
+}
+
 /** Waits until the API probe is in `want` state; returns the probe and time, or throws. */
 async function waitForApiState(
   deps: GatewayDeps,
-  url: string,
-  credential: string | undefined,
-  want: GatewayApiProbe["state"],
+  target: LiveTarget,
   limitMs: number,
-  step: string,
-  secrets: string[],
 ): Promise<{ probe: GatewayApiProbe; ms: number }> {
+  const { url, credential, want, step, secrets } = target;
   let last: GatewayApiProbe | undefined;
   const waited = await waitFor(
     deps,
@@ -90,13 +103,9 @@ export function expectedApiState(settings: GatewaySettings): GatewayApiProbe["st
 export async function makeLive(
   deps: GatewayDeps,
   opts: ApplyOptions,
-  url: string,
-  restart: RestartKind,
-  credential: string | undefined,
-  want: GatewayApiProbe["state"],
-  step: string,
-  secrets: string[],
+  target: LiveTarget,
 ): Promise<{ restart?: RestartResult; probe: GatewayApiProbe }> {
+  const { url, restart, step, secrets } = target;
   const liveLimit = opts.liveTimeoutMs ?? LIVE_TIMEOUT_MS;
   let restarted: RestartResult | undefined;
   const now = deps.now ?? Date.now;
@@ -136,6 +145,6 @@ export async function makeLive(
       ...(opts.logPath !== undefined ? { logPath: opts.logPath } : {}),
     });
   }
-  const { probe } = await waitForApiState(deps, url, credential, want, liveLimit, step, secrets);
+  const { probe } = await waitForApiState(deps, target, liveLimit);
   return { ...(restarted ? { restart: restarted } : {}), probe };
 }

@@ -128,7 +128,7 @@ export function planOpenClaw(config: Record<string, unknown>, options: PlanOptio
   if (options.responses === true && !before.responses) rec.change(P.responses, true);
 
   // 2. Auth: keep a working credential, otherwise token auth with a new token.
-  const { credential, tokenGenerated, retired } = planAuth(rec, config, before, options);
+  const { credential, tokenGenerated, retired } = planAuth(rec, before, options);
 
   // 3. Bind.
   if (!isLoopbackBind(before.bind, before.customBindHost)) {

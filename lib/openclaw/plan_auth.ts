@@ -54,7 +54,6 @@ export interface AuthPlan {
  */
 export function planAuth(
   rec: PlanRecorder,
-  config: Record<string, unknown>,
   before: GatewaySettings,
   options: AuthPlanOptions,
 ): AuthPlan {
@@ -79,7 +78,7 @@ export function planAuth(
     retired = before.credential;
     if (before.authMode !== "token") rec.change(P.authMode, "token", { permanent: true });
     rec.change(P.token, newToken(), { secret: true, permanent: true });
-    if (hasPath(config, P.password)) {
+    if (hasPath(rec.config, P.password)) {
       rec.change(P.password, null, { secret: true, permanent: true });
     }
     rec.needs("automatic", "changing gateway auth makes the gateway restart itself");

@@ -59,6 +59,8 @@ export interface ChangeOptions {
 
 /** The changes of a plan being built. */
 export interface PlanRecorder {
+  /** The config the changes are to (read only, for the old values). */
+  readonly config: Record<string, unknown>;
   /** The `openclaw config patch` document so far. */
   readonly patch: Record<string, unknown>;
   /** The changes, for display (no secrets). */
@@ -82,6 +84,7 @@ export interface PlanRecorder {
 /** A recorder for changes to `config` (read only for the old values). */
 export function planRecorder(config: Record<string, unknown>): PlanRecorder {
   const recorder: PlanRecorder = {
+    config,
     patch: {},
     changes: [],
     snapshot: [],

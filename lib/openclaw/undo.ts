@@ -100,17 +100,15 @@ export async function undoOpenClaw(
   };
   if (health.live) {
     const want = expectedApiState(after);
-    const live = await makeLive(
-      deps,
-      opts,
-      after.url,
-      restartAfterWrite(restart, patched),
-      after.credential?.value,
+    const live = await makeLive(deps, opts, {
+      url: after.url,
+      restart: restartAfterWrite(restart, patched),
+      credential: after.credential?.value,
       // Without a readable credential "ok" cannot be checked; 401 without one is then the sign.
-      want === "ok" && !after.credential ? "unexpected" : want,
-      "openclaw.undo",
+      want: want === "ok" && !after.credential ? "unexpected" : want,
+      step: "openclaw.undo",
       secrets,
-    ); // on failure the snapshot stays, so a re-run can finish the job
+    }); // on failure the snapshot stays, so a re-run can finish the job
     result = {
       ...result,
       liveMs: now() - cliExit,
