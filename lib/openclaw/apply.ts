@@ -81,19 +81,14 @@ export async function applyOpenClawPlan(
     };
   }
 
-  await assertConfigChangeable(
-    deps.env,
-    plan.configPath,
-    plan.changes.map((c) => c.path.join(".")),
-  );
+  const keys = plan.changes.map((c) => c.path.join("."));
+  await assertConfigChangeable(deps.env, plan.configPath, keys);
 
   events({
     kind: "step",
     step,
     status: "start",
-    detail: `changing ${
-      plan.changes.map((c) => c.path.join(".")).join(", ")
-    } in ${plan.configPath}`,
+    detail: `changing ${keys.join(", ")} in ${plan.configPath}`,
   });
 
   // 1. Snapshot first.
