@@ -287,6 +287,23 @@ export async function assertConfigWritable(configPath: string): Promise<void> {
   }
 }
 
+/**
+ * Refuses a read-only managed or unwritable config before anything is
+ * written: the guard apply and undo both run first.
+ *
+ * @throws {ActionRequiredError} `openclaw_config_readonly`.
+ * @throws {EctoError} `openclaw_config_not_writable`.
+ */
+export async function assertConfigChangeable(
+  env: EnvLookup,
+  configPath: string,
+  patchKeys: string[],
+): Promise<void> {
+  const readOnly = configReadOnlyError(env, configPath, patchKeys);
+  if (readOnly) throw readOnly;
+  await assertConfigWritable(configPath);
+}
+
 /** Whether OpenClaw refused a write because the file changed under it (nothing was written). */
 export function isConcurrentWrite(output: string): boolean {
   return /changed since last load|changed while this command was writing/i.test(output);

@@ -50,23 +50,18 @@ export {
   parseOpenClawConfigText,
   readOpenClawConfig,
 } from "./config.ts";
+export { applyMergePatch, setPath } from "./merge_patch.ts";
+export { describePlan, type OpenClawPlan, planOpenClaw, type PlanOptions } from "./plan.ts";
+export { generateGatewayToken } from "./plan_auth.ts";
 export {
-  applyMergePatch,
-  describePlan,
-  generateGatewayToken,
   isOpenClawSnapshot,
   mergeSnapshot,
-  type OpenClawPlan,
   type OpenClawSnapshot,
-  type PlannedChange,
-  planOpenClaw,
-  type PlanOptions,
-  type RestartKind,
-  setPath,
+  readOpenClawSnapshot,
   type SnapshotEntry,
-  undoPatch,
-  undoRestartKind,
-} from "./plan.ts";
+} from "./snapshot.ts";
+export { type PlannedChange, type RestartKind } from "./plan_changes.ts";
+export { undoPatch, undoRestartKind } from "./undo_patch.ts";
 export {
   assertConfigWritable,
   type ConfigPatchResult,
@@ -117,16 +112,10 @@ export {
   waitFor,
   waitForGatewayReady,
 } from "./gateway_health.ts";
-export {
-  applyOpenClawPlan,
-  type ApplyOptions,
-  type ApplyResult,
-  loadOpenClaw,
-  type OpenClawState,
-  readOpenClawSnapshot,
-  undoOpenClaw,
-  type UndoResult,
-} from "./apply.ts";
+export { applyOpenClawPlan, type ApplyResult } from "./apply.ts";
+export { type ApplyOptions } from "./live.ts";
+export { loadOpenClaw, type OpenClawState } from "./load.ts";
+export { undoOpenClaw, type UndoResult } from "./undo.ts";
 export {
   chooseConfigWriter,
   type ConfigWriter,
