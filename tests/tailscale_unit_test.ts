@@ -23,6 +23,7 @@ import {
   installTailscale,
   locateTailscale,
   login,
+  parseServeConfig,
   removeFunnel,
   startHintFor,
   startTailscaleDaemon,
@@ -590,6 +591,49 @@ Deno.test("`enableServe()` shares the write loop: the etag race retried once on 
           e instanceof ActionRequiredError && e.code === "https_not_enabled" &&
           /ecto connect --private again/.test(e.fix ?? ""),
       );
+    },
+  );
+});
+
+Deno.test("`enableServe()` on the command's reads: in place runs nothing; a stale read never refuses", async (t) => {
+  const statusOf = async (fake: FakeTailscale) => await getStatus(cliFor(fake));
+  const configOf = (json: Record<string, unknown>) => parseServeConfig(JSON.stringify(json));
+  const ours = (host: string) => ({
+    TCP: { "443": { HTTPS: true } },
+    Web: { [`${host}:443`]: { Handlers: { "/": { Proxy: EDGE } } } },
+  });
+  await t.step("ecto's private route in the read: nothing runs", async () => {
+    const fake = new FakeTailscale();
+    fake.config = ours(fake.host);
+    const [status, config] = [await statusOf(fake), configOf(ours(fake.host))];
+    fake.calls = [];
+    const route = await enableServe(cliFor(fake), { target: EDGE, status, config });
+    assert.deepEqual([route.port, route.changed], [443, false]);
+    assert.deepEqual(fake.calls, []);
+  });
+  await t.step(
+    "the read shows 443 busy, Tailscale holds it free: written, not refused",
+    async () => {
+      const fake = new FakeTailscale();
+      fake.script.serve = (ctx) => serveWrite(fake, ctx);
+      const stale = configOf({
+        TCP: { "443": { HTTPS: true } },
+        Web: { [`${fake.host}:443`]: { Handlers: { "/": { Proxy: "http://127.0.0.1:3000" } } } },
+      });
+      const status = await statusOf(fake);
+      fake.calls = [];
+      const route = await enableServe(cliFor(fake), {
+        target: EDGE,
+        preferredPort: 443,
+        status,
+        config: stale,
+      });
+      assert.deepEqual([route.port, route.changed], [443, true]);
+      assert.deepEqual(fake.calls.map((c) => c.slice(0, 2).join(" ")), [
+        "funnel status",
+        "serve --bg",
+        "funnel status",
+      ]);
     },
   );
 });

@@ -19,7 +19,7 @@ import type { TailscaleStatus } from "./status.ts";
 import { writeRoute } from "./write_route.ts";
 import { describeBackground, withoutRoute } from "./funnel.ts";
 import { lostWriteError } from "./lost_write.ts";
-import { planPublish } from "./route_mode.ts";
+import { planPublish, type PublishPlan } from "./route_mode.ts";
 import { ADMIN_DNS_URL } from "./prerequisites.ts";
 
 /** The argv of ecto's private write: flags first, target last. */
@@ -85,13 +85,11 @@ export async function enableServe(
       mode: "private",
       preferred: options.preferredPort,
     });
-  let config = options.config ?? await getServeConfig(cli);
-  let plan = planOn(config);
-  if (!plan.inPlace && options.config) {
-    // A write decides on what Tailscale holds now, not on what this command read earlier.
-    config = await getServeConfig(cli);
-    plan = planOn(config);
-  }
+  // The command's earlier read decides only "already in place, nothing to run"; a write, or
+  // a refusal (a port now busy), decides on what Tailscale holds now.
+  const earlier = options.config && inPlaceOn(options.config, planOn);
+  const config = earlier ? options.config! : await getServeConfig(cli);
+  const plan = earlier || planOn(config);
   if (plan.inPlace) {
     const port = plan.port;
     const route = findEctoRoutes(config, host, options.target).find((r) => r.port === port)!;
@@ -159,6 +157,19 @@ export async function enableServe(
         )
         : undefined,
   });
+}
+
+/** The plan on `config` when ecto's route is in place there; else (or when it throws) none. */
+function inPlaceOn(
+  config: ServeConfig,
+  planOn: (config: ServeConfig) => PublishPlan,
+): PublishPlan | undefined {
+  try {
+    const plan = planOn(config);
+    return plan.inPlace ? plan : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function tailnetDetail(route: EctoRoute, switched: boolean): string {
