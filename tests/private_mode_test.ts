@@ -546,3 +546,47 @@ Deno.test("`enableServe()` when control would make the CLI wait for HTTPS: the l
   assert.ok(Date.now() - started < 60_000, `took ${Date.now() - started} ms`);
   assert.deepEqual(await ts.serveConfig(), {});
 });
+
+Deno.test("private publish on the command's reads: no extra `status` or serve-config run", async (t) => {
+  await using ts = await TailscaleDouble.start();
+  const home = await Deno.makeTempDir({ prefix: "ecto-private-runs-" });
+  // A `tailscale` that logs its argv, then is the double.
+  const log = `${home}/runs.log`;
+  const wrapper = `${home}/tailscale`;
+  await Deno.writeTextFile(
+    wrapper,
+    `#!/bin/sh\necho "$*" >> '${log}'\nexec '${ts.cliPath}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  const runs = async () =>
+    (await Deno.readTextFile(log).catch(() => "")).split("\n")
+      .filter(Boolean);
+  const ctx = layerContext(ts, home);
+  const counted = { ...ctx, env: (n: string) => n === "ECTO_TAILSCALE" ? wrapper : ctx.env(n) };
+  try {
+    const layer = tailscaleLayer();
+    const node = await layer.current(counted);
+    await layer.probe(counted).serveConfig();
+    const before = (await runs()).length;
+    await t.step("a write: the fresh serve-config read, the write, the read-back", async () => {
+      const route = await layer.publish(counted, node, { target: EDGE, mode: "private" });
+      assert.equal(route.changed, true);
+      assert.deepEqual((await runs()).slice(before), [
+        "funnel status --json",
+        "serve --bg --yes --https=443 http://127.0.0.1:18795",
+        "funnel status --json",
+      ]);
+    });
+    await t.step(
+      "in place: only the serve config (the write made it stale), no status",
+      async () => {
+        const start = (await runs()).length;
+        const again = await layer.publish(counted, node, { target: EDGE, mode: "private" });
+        assert.equal(again.changed, false);
+        assert.deepEqual((await runs()).slice(start), ["funnel status --json"]);
+      },
+    );
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});

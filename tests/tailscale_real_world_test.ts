@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { build$, type CommandContext, type ExecuteResult } from "dax";
 import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../lib/core/errors.ts";
-import { consentFlowError } from "../lib/tailscale/layer.ts";
+import { consentFlowError } from "../lib/tailscale/readiness.ts";
 import { preflight } from "../lib/commands/preflight.ts";
 import { ectoPaths } from "../lib/core/paths.ts";
 import type { EctoContext } from "../lib/core/context.ts";

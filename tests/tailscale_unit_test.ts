@@ -15,6 +15,7 @@ import {
 import type { EctoEvent } from "../lib/core/events.ts";
 import {
   enableFunnel,
+  enableServe,
   type FileProbe,
   getServeConfig,
   getStatus,
@@ -22,6 +23,7 @@ import {
   installTailscale,
   locateTailscale,
   login,
+  parseServeConfig,
   removeFunnel,
   startHintFor,
   startTailscaleDaemon,
@@ -522,6 +524,118 @@ Deno.test("`enableFunnel()` retries the etag race once, then reports it", async 
       (e: unknown) => e instanceof EctoError && e.code === "serve_config_race",
     );
   });
+});
+
+/** A Serve write as the CLI stores it: the handler, no `AllowFunnel`. */
+async function serveWrite(fake: FakeTailscale, ctx: CommandContext): Promise<ExecuteResult> {
+  if (ctx.args.includes("off")) return await fake.serveOff(ctx);
+  const port = Number(ctx.args.find((a) => a.startsWith("--https="))!.slice(8));
+  const hp = `${fake.host}:${port}`;
+  const config = fake.config as Record<string, Record<string, unknown>>;
+  (config.TCP ??= {})[String(port)] = { HTTPS: true };
+  (config.Web ??= {})[hp] = { Handlers: { "/": { Proxy: ctx.args[ctx.args.length - 1] } } };
+  delete config.AllowFunnel?.[hp];
+  return { code: 0 };
+}
+
+Deno.test("`enableServe()` shares the write loop: the etag race retried once on a fresh plan, the HTTPS failure", async (t) => {
+  await t.step("second attempt succeeds, tailnet only", async () => {
+    const fake = new FakeTailscale();
+    let n = 0;
+    fake.script.serve = async (ctx) => {
+      if (n++ === 0) {
+        await ctx.stderr.writeText(fixture("err_etag_race.txt"));
+        return { code: 1 };
+      }
+      return await serveWrite(fake, ctx);
+    };
+    const route = await enableServe(cliFor(fake), { target: EDGE });
+    assert.deepEqual([route.port, route.funnel, route.changed, n], [443, false, true, 2]);
+  });
+  await t.step("persistent race: serve_config_race after one retry", async () => {
+    const fake = new FakeTailscale();
+    let n = 0;
+    fake.script.serve = async (ctx) => {
+      n++;
+      await ctx.stderr.writeText(fixture("err_etag_race.txt"));
+      return { code: 1 };
+    };
+    await assert.rejects(
+      enableServe(cliFor(fake), { target: EDGE }),
+      (e: unknown) => e instanceof EctoError && e.code === "serve_config_race",
+    );
+    assert.equal(n, 2);
+  });
+  await t.step("the race re-plans on a fresh read: 443 taken meanwhile → 8443", async () => {
+    const fake = new FakeTailscale();
+    const foreign = { Handlers: { "/": { Proxy: "http://127.0.0.1:3000" } } };
+    fake.script.serve = async (ctx) => {
+      // Another program took 443 meanwhile, and ecto's write lost the race.
+      fake.config = { TCP: { "443": { HTTPS: true } }, Web: { [`${fake.host}:443`]: foreign } };
+      fake.script.serve = (next) => serveWrite(fake, next);
+      await ctx.stderr.writeText(fixture("err_etag_race.txt"));
+      return { code: 1 };
+    };
+    const route = await enableServe(cliFor(fake), { target: EDGE });
+    assert.equal(route.port, 8443);
+    assert.deepEqual((fake.config.Web as Record<string, unknown>)[`${fake.host}:443`], foreign);
+  });
+  await t.step(
+    "`error enabling https feature` with no link: https_not_enabled, --private",
+    async () => {
+      const fake = new FakeTailscale();
+      fake.script.serve = (ctx) => ctx.error(1, "error enabling https feature: no permission\n");
+      await assert.rejects(
+        enableServe(cliFor(fake), { target: EDGE }),
+        (e: unknown) =>
+          e instanceof ActionRequiredError && e.code === "https_not_enabled" &&
+          /ecto connect --private again/.test(e.fix ?? ""),
+      );
+    },
+  );
+});
+
+Deno.test("`enableServe()` on the command's reads: in place runs nothing; a stale read never refuses", async (t) => {
+  const statusOf = async (fake: FakeTailscale) => await getStatus(cliFor(fake));
+  const configOf = (json: Record<string, unknown>) => parseServeConfig(JSON.stringify(json));
+  const ours = (host: string) => ({
+    TCP: { "443": { HTTPS: true } },
+    Web: { [`${host}:443`]: { Handlers: { "/": { Proxy: EDGE } } } },
+  });
+  await t.step("ecto's private route in the read: nothing runs", async () => {
+    const fake = new FakeTailscale();
+    fake.config = ours(fake.host);
+    const [status, config] = [await statusOf(fake), configOf(ours(fake.host))];
+    fake.calls = [];
+    const route = await enableServe(cliFor(fake), { target: EDGE, status, config });
+    assert.deepEqual([route.port, route.changed], [443, false]);
+    assert.deepEqual(fake.calls, []);
+  });
+  await t.step(
+    "the read shows 443 busy, Tailscale holds it free: written, not refused",
+    async () => {
+      const fake = new FakeTailscale();
+      fake.script.serve = (ctx) => serveWrite(fake, ctx);
+      const stale = configOf({
+        TCP: { "443": { HTTPS: true } },
+        Web: { [`${fake.host}:443`]: { Handlers: { "/": { Proxy: "http://127.0.0.1:3000" } } } },
+      });
+      const status = await statusOf(fake);
+      fake.calls = [];
+      const route = await enableServe(cliFor(fake), {
+        target: EDGE,
+        preferredPort: 443,
+        status,
+        config: stale,
+      });
+      assert.deepEqual([route.port, route.changed], [443, true]);
+      assert.deepEqual(fake.calls.map((c) => c.slice(0, 2).join(" ")), [
+        "funnel status",
+        "serve --bg",
+        "funnel status",
+      ]);
+    },
+  );
 });
 
 Deno.test("`enableFunnel()` maps write failures to typed errors", async (t) => {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { ActionRequiredError, EctoError } from "../core/errors.ts";
+import { EctoError } from "../core/errors.ts";
 import { type EventSink, ignoreEvents } from "../core/events.ts";
 import { type ExecResult, spawn } from "./_exec.ts";
 import {
@@ -22,12 +22,12 @@ import {
   type EctoRoute,
   findEctoRoutes,
   hostPort,
-  portHasForeignHandler,
   type ServeConfig,
 } from "./serve_config.ts";
 import type { TailscaleStatus } from "./status.ts";
 import { lostWriteError } from "./lost_write.ts";
 import { poll } from "../core/poll.ts";
+import { type RouteRun, writeRoute } from "./write_route.ts";
 
 /** Options for {@link enableFunnel}. */
 export interface EnableFunnelOptions {
@@ -81,11 +81,6 @@ export function serveOffArgs(port: number): string[] {
   return ["serve", `--https=${port}`, "--set-path=/", "off"];
 }
 
-interface FunnelRun {
-  result: ExecResult;
-  promptUrl?: string;
-}
-
 /**
  * Publishes `target` through Funnel on a free allowed port (or ecto's
  * existing one) and confirms it by reading the config back.
@@ -135,37 +130,23 @@ export async function enableFunnel(
   }
   if (found) return found;
 
-  let etagRetried = false;
   let enableRetried = false;
-  for (;;) {
-    // Re-check right before writing: never replace someone else's handler.
-    if (portHasForeignHandler(config, host, choice.port, options.target)) {
-      throw new ActionRequiredError(
-        "funnel_port_busy",
-        `Port ${choice.port} now carries another Serve or Funnel route; ecto will not replace it.`,
-        { fix: "tailscale funnel status" },
-      );
-    }
-    const run = await runFunnel(
-      cli,
-      choice.port,
-      { ...options, httpsOff: !status.httpsCapable },
-      enableDeadline,
-      events,
-    );
-    const { result } = run;
-    const prompt = parseEnablePrompt(result.stdout);
-    if (result.code === 0 && !result.killed) {
-      config = await getServeConfig(cli);
-      const route = findEctoRoutes(config, host, options.target).find((r) =>
-        r.port === choice.port
-      );
+  return writeRoute(cli, {
+    mode: "public",
+    host,
+    target: options.target,
+    plan: choice,
+    config,
+    replan: (fresh) => choosePort(fresh, status, options.target, options.preferredPort),
+    run: (port) =>
+      runFunnel(cli, port, { ...options, httpsOff: !status.httpsCapable }, enableDeadline, events),
+    async confirm({ plan, after, route, prompt, result }) {
       if (route?.funnel) {
         return {
           ...route,
           changed: true,
           detail: `Funnel now serves ${route.url}`,
-          others: othersThan(config, host, options.target, choice.port),
+          others: othersThan(after, host, options.target, plan.port),
         };
       }
       if (prompt) {
@@ -174,32 +155,23 @@ export async function enableFunnel(
           status = await waitForFunnelCaps(cli, enableDeadline, options.pollIntervalMs ?? 1000);
           if (status.funnelAllowed && status.httpsCapable) {
             enableRetried = true;
-            choice = choosePort(config, status, options.target, options.preferredPort);
-            continue;
+            return "again";
           }
         }
         throw enablePromptError(prompt, result.stdout);
       }
       throw lostWriteError({
         stdout: result.stdout,
-        config,
+        config: after,
         platform: cli.platform,
-        port: choice.port,
+        port: plan.port,
       });
-    }
-    if (run.promptUrl || (prompt && result.killed)) {
-      throw enablePromptError(prompt ?? { feature: "funnel", message: "", url: run.promptUrl! });
-    }
-    if (!etagRetried && isEtagRace(result.stderr)) {
-      etagRetried = true;
-      config = await getServeConfig(cli);
-      choice = choosePort(config, status, options.target, options.preferredPort);
-      continue;
-    }
-    const known = classifyServeFailure(result.stderr, cli.platform, result.stdout);
-    if (known) throw known;
-    throw toolError("funnel", result);
-  }
+    },
+    refused: (run, prompt) =>
+      run.promptUrl || (prompt && run.result.killed)
+        ? enablePromptError(prompt ?? { feature: "funnel", message: "", url: run.promptUrl! })
+        : undefined,
+  });
 }
 
 async function runFunnel(
@@ -208,7 +180,7 @@ async function runFunnel(
   options: EnableFunnelOptions & { httpsOff: boolean },
   enableDeadline: number,
   events: EventSink,
-): Promise<FunnelRun> {
+): Promise<RouteRun> {
   let promptUrl: string | undefined;
   let waitTimer: ReturnType<typeof setTimeout> | undefined;
   const child = spawn(cli.$, [cli.path, ...funnelArgs(port, options.target)], {

@@ -11,19 +11,15 @@
 import { EctoError } from "../core/errors.ts";
 import { type EventSink, ignoreEvents } from "../core/events.ts";
 import { type ExecResult, spawn } from "./_exec.ts";
-import {
-  classifyServeFailure,
-  enablePromptError,
-  isEtagRace,
-  notConnectedError,
-  parseEnablePrompt,
-} from "./diagnose.ts";
+import { enablePromptError, notConnectedError, parseEnablePrompt } from "./diagnose.ts";
 import { ActionRequiredError } from "../core/errors.ts";
-import { childEnv, getServeConfig, getStatus, type TailscaleCli, toolError } from "./runner.ts";
-import { type EctoRoute, findEctoRoutes, portHasForeignHandler } from "./serve_config.ts";
+import { childEnv, getServeConfig, getStatus, type TailscaleCli } from "./runner.ts";
+import { type EctoRoute, findEctoRoutes, type ServeConfig } from "./serve_config.ts";
+import type { TailscaleStatus } from "./status.ts";
+import { writeRoute } from "./write_route.ts";
 import { describeBackground, withoutRoute } from "./funnel.ts";
 import { lostWriteError } from "./lost_write.ts";
-import { planPublish } from "./route_mode.ts";
+import { planPublish, type PublishPlan } from "./route_mode.ts";
 import { ADMIN_DNS_URL } from "./prerequisites.ts";
 
 /** The argv of ecto's private write: flags first, target last. */
@@ -41,6 +37,13 @@ export interface EnableServeOptions {
   commandTimeoutMs?: number;
   /** Progress, `action` (`enable-https`) and `warn` notes. */
   events?: EventSink;
+  /** The status this command already read (used instead of a first `status --json`). */
+  status?: TailscaleStatus;
+  /**
+   * The serve config this command already read: enough to find the route already in place
+   * (then nothing runs); before a write the config is read afresh all the same.
+   */
+  config?: ServeConfig;
 }
 
 /** ecto's private route after {@link enableServe}. */
@@ -69,7 +72,7 @@ export async function enableServe(
   options: EnableServeOptions,
 ): Promise<ServeRoute> {
   const events = options.events ?? ignoreEvents;
-  const status = await getStatus(cli);
+  const status = options.status ?? await getStatus(cli);
   if (!status.connected) throw notConnectedError(status.backendState);
   if (!status.dnsName) {
     throw new EctoError("tailscale_no_dns_name", "Tailscale has no DNS name for this node yet.", {
@@ -77,15 +80,19 @@ export async function enableServe(
     });
   }
   const host = status.dnsName;
-  let before = await getServeConfig(cli);
-  let plan = planPublish(before, status, options.target, {
-    mode: "private",
-    preferred: options.preferredPort,
-  });
-  const found = (config: typeof before) =>
-    findEctoRoutes(config, host, options.target).find((r) => r.port === plan.port);
+  const planOn = (config: ServeConfig) =>
+    planPublish(config, status, options.target, {
+      mode: "private",
+      preferred: options.preferredPort,
+    });
+  // The command's earlier read decides only "already in place, nothing to run"; a write, or
+  // a refusal (a port now busy), decides on what Tailscale holds now.
+  const earlier = options.config && inPlaceOn(options.config, planOn);
+  const config = earlier ? options.config! : await getServeConfig(cli);
+  const plan = earlier || planOn(config);
   if (plan.inPlace) {
-    const route = found(before)!;
+    const port = plan.port;
+    const route = findEctoRoutes(config, host, options.target).find((r) => r.port === port)!;
     return {
       ...route,
       changed: false,
@@ -94,29 +101,24 @@ export async function enableServe(
       others: plan.remove,
     };
   }
-  let retried = false;
-  for (;;) {
-    if (portHasForeignHandler(before, host, plan.port, options.target)) {
-      throw new ActionRequiredError(
-        "serve_port_busy",
-        `Port ${plan.port} now carries another Serve or Funnel route; ecto will not replace it.`,
-        { fix: "tailscale serve status" },
-      );
-    }
-    const result = await runServe(cli, plan.port, options);
-    if (result.code === 0 && !result.killed) {
-      const prompt = parseEnablePrompt(result.stdout);
-      const after = await getServeConfig(cli);
-      const route = found(after);
+  return writeRoute(cli, {
+    mode: "private",
+    host,
+    target: options.target,
+    plan,
+    config,
+    replan: planOn,
+    run: async (port) => ({ result: await runServe(cli, port, options) }),
+    confirm({ plan, before, after, route, prompt, result }) {
       if (route && !route.funnel) {
         warnIfOthersMoved(before, after, route, events);
-        return {
+        return Promise.resolve({
           ...route,
           changed: true,
           switched: plan.switches,
           detail: tailnetDetail(route, plan.switches),
           others: findEctoRoutes(after, host, options.target).filter((r) => r.port !== plan.port),
-        };
+        });
       }
       if (prompt) throw httpsError(prompt, result.stdout);
       if (route?.funnel) {
@@ -139,32 +141,34 @@ export async function enableServe(
           { fix: "tailscale serve status", cause: result.stdout },
         )
         : lost;
-    }
-    const prompt = parseEnablePrompt(result.stdout);
-    if (prompt) throw httpsError(prompt, result.stdout);
-    if (!retried && isEtagRace(result.stderr)) {
-      retried = true;
-      before = await getServeConfig(cli);
-      plan = planPublish(before, status, options.target, {
-        mode: "private",
-        preferred: options.preferredPort,
-      });
-      continue;
-    }
-    if (/error enabling https feature/.test(result.stderr)) {
-      throw new ActionRequiredError(
-        "https_not_enabled",
-        "HTTPS certificates are off for your tailnet and Tailscale offered no link to turn them on; a tailnet admin must enable them in the admin console.",
-        {
-          url: ADMIN_DNS_URL,
-          fix:
-            `Enable HTTPS Certificates at ${ADMIN_DNS_URL}, then run ecto connect --private again.`,
-          cause: result.stderr,
-        },
-      );
-    }
-    throw classifyServeFailure(result.stderr, cli.platform, result.stdout) ??
-      toolError("serve", result);
+    },
+    refused: (run, prompt) => prompt ? httpsError(prompt, run.result.stdout) : undefined,
+    failed: (result) =>
+      /error enabling https feature/.test(result.stderr)
+        ? new ActionRequiredError(
+          "https_not_enabled",
+          "HTTPS certificates are off for your tailnet and Tailscale offered no link to turn them on; a tailnet admin must enable them in the admin console.",
+          {
+            url: ADMIN_DNS_URL,
+            fix:
+              `Enable HTTPS Certificates at ${ADMIN_DNS_URL}, then run ecto connect --private again.`,
+            cause: result.stderr,
+          },
+        )
+        : undefined,
+  });
+}
+
+/** The plan on `config` when ecto's route is in place there; else (or when it throws) none. */
+function inPlaceOn(
+  config: ServeConfig,
+  planOn: (config: ServeConfig) => PublishPlan,
+): PublishPlan | undefined {
+  try {
+    const plan = planOn(config);
+    return plan.inPlace ? plan : undefined;
+  } catch {
+    return undefined;
   }
 }
 
