@@ -4,7 +4,9 @@
  * the waits use them.
  */
 import assert from "node:assert/strict";
-import { UsageError } from "../lib/core/errors.ts";
+import { build$ } from "dax";
+import { EctoError, UsageError } from "../lib/core/errors.ts";
+import { makeLive } from "../lib/openclaw/live.ts";
 import {
   GATEWAY_READY_TIMEOUT_MS,
   gatewayLimits,
@@ -56,4 +58,32 @@ Deno.test("`waitForGatewayReady()` waits as long as `deps.limits` says, and no l
   } finally {
     await Deno.remove(log);
   }
+});
+
+Deno.test("`makeLive()` waits for a hot change as long as `deps.limits` says, then names that bound", async () => {
+  let t = 0;
+  const clock = { now: () => t, sleep: (ms: number) => Promise.resolve(void (t += ms)) };
+  const never = () => Promise.reject(new TypeError("connection refused"));
+  const error = await makeLive(
+    {
+      $: build$({}),
+      fetch: never,
+      env: () => undefined,
+      ...clock,
+      limits: { readyMs: 1, liveMs: 90_000 },
+    },
+    { cli: { bin: "openclaw", source: "given" } },
+    {
+      url: "http://127.0.0.1:1",
+      restart: "none",
+      credential: undefined,
+      want: "ok",
+      step: "openclaw.live",
+      secrets: [],
+    },
+  ).then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof EctoError);
+  assert.equal(error.code, "openclaw_change_not_live");
+  assert.match(error.message, /did not apply the change within 90 s/);
+  assert.ok(t >= 90_000 && t < 91_000, `gave up after ${t} ms of a 90 000 ms bound`);
 });

@@ -27,9 +27,9 @@ import type { RestartKind } from "./plan_changes.ts";
 export interface ApplyOptions {
   /** The `openclaw` CLI. */
   cli: OpenClawCli;
-  /** Bound for a hot change to show up (default 30 s). */
+  /** Bound for a hot change to show up (default `deps.limits`, else 30 s). */
   liveTimeoutMs?: number;
-  /** Bound for the gateway to be ready after a restart (default 120 s). */
+  /** Bound for the gateway to be ready after a restart (default `deps.limits`, else 120 s). */
   readyTimeoutMs?: number;
   /** The gateway pid, when known (ecto started it). */
   gatewayPid?: number;
@@ -106,7 +106,7 @@ export async function makeLive(
   target: LiveTarget,
 ): Promise<{ restart?: RestartResult; probe: GatewayApiProbe }> {
   const { url, restart, step, secrets } = target;
-  const liveLimit = opts.liveTimeoutMs ?? LIVE_TIMEOUT_MS;
+  const liveLimit = opts.liveTimeoutMs ?? deps.limits?.liveMs ?? LIVE_TIMEOUT_MS;
   let restarted: RestartResult | undefined;
   const now = deps.now ?? Date.now;
   if (restart === "automatic") {
