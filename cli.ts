@@ -499,9 +499,14 @@ ECTO_GATEWAY_LIVE_TIMEOUT (seconds to wait for the gateway to be ready, default
       const ctx = makeContext(json, opts.yes ?? false);
       try {
         const [
-          { addClientKey, buildShareCard, parseExpiry, publishedBaseUrl },
+          { addClientKey, parseExpiry },
+          { buildShareCard, publishedBaseUrl },
           { renderShareCard },
-        ] = await Promise.all([import("./lib/edge/keys_admin.ts"), import("./lib/cli/render.ts")]);
+        ] = await Promise.all([
+          import("./lib/edge/keys_admin.ts"),
+          import("./lib/edge/share_card.ts"),
+          import("./lib/cli/render.ts"),
+        ]);
         const limits = {
           ...(opts.rpm === undefined ? {} : { requestsPerMinute: opts.rpm }),
           ...(opts.concurrency === undefined ? {} : { maxConcurrent: opts.concurrency }),

@@ -4,7 +4,7 @@
  * with the reason the rest is missing. Base URL from ecto's connection state.
  */
 import assert from "node:assert/strict";
-import { buildShareCard, publishedBaseUrl } from "../lib/edge/keys_admin.ts";
+import { buildShareCard, publishedBaseUrl } from "../lib/edge/share_card.ts";
 import { ectoPaths } from "../lib/core/paths.ts";
 import { renderShareCard } from "../lib/cli/render.ts";
 

@@ -11,7 +11,7 @@ import type { ConnectResult } from "../commands/connect_result.ts";
 import type { DisconnectResult } from "../commands/disconnect.ts";
 import type { StatusReport } from "../commands/status.ts";
 export { renderEventLine } from "../core/event_line.ts";
-import type { ShareCard } from "../edge/keys_admin.ts";
+import type { ShareCard } from "../edge/share_card.ts";
 import type { UsageRow } from "../usage/store.ts";
 import { renderUnicodeCompact } from "uqr";
 
