@@ -10,12 +10,8 @@ import type { EctoContext } from "../lib/core/context.ts";
 import type { EctoEvent } from "../lib/core/events.ts";
 import { openclawLayer } from "../lib/openclaw/layer.ts";
 import { deviceIdentityPath, loadOrCreateDeviceIdentity } from "../lib/openclaw/device_identity.ts";
-import {
-  connectGateway,
-  type GatewayRpc,
-  GatewayRpcError,
-  getConfig,
-} from "../lib/openclaw/gateway_rpc.ts";
+import { connectGateway, type GatewayRpc, GatewayRpcError } from "../lib/openclaw/gateway_rpc.ts";
+import { getConfig } from "../lib/openclaw/config_rpc.ts";
 import { chooseConfigWriter } from "../lib/openclaw/config_writer.ts";
 import { parsePatchAnswer } from "../lib/openclaw/gateway_frames.ts";
 import { ectoPaths } from "../lib/core/paths.ts";

@@ -33,9 +33,9 @@ import {
   type GatewayRpc,
   GatewayRpcError,
   isLoopbackUrl,
-  patchConfig,
   websocketUrl,
 } from "../lib/openclaw/gateway_rpc.ts";
+import { patchConfig } from "../lib/openclaw/config_rpc.ts";
 import {
   chooseConfigWriter,
   gatewayConfigWriter,

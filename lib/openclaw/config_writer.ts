@@ -23,9 +23,9 @@ import {
   GatewayCannotApplyError,
   type GatewayRpc,
   GatewayRpcError,
-  patchConfig,
   redactRpcError,
 } from "./gateway_rpc.ts";
+import { patchConfig } from "./config_rpc.ts";
 import { poll, sleep as timerSleep } from "../core/poll.ts";
 import { gatewayReady } from "./gateway_health.ts";
 

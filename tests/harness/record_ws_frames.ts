@@ -9,7 +9,8 @@ import {
   deviceIdentityPath,
   loadOrCreateDeviceIdentity,
 } from "../../lib/openclaw/device_identity.ts";
-import { connectGateway, getConfig } from "../../lib/openclaw/gateway_rpc.ts";
+import { connectGateway } from "../../lib/openclaw/gateway_rpc.ts";
+import { getConfig } from "../../lib/openclaw/config_rpc.ts";
 import { startGateway } from "./gateway.ts";
 import { startStubLlm } from "./stub_llm.ts";
 
