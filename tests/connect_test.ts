@@ -15,7 +15,7 @@ import { ectoPaths } from "../lib/core/paths.ts";
 import { status } from "../lib/commands/status.ts";
 import { inspectGatewaySettings } from "../lib/openclaw/settings.ts";
 import { KeyStore } from "../lib/edge/keys.ts";
-import type { GatewayExposure } from "../lib/tailscale/serve_config.ts";
+import type { GatewayExposure } from "../lib/tailscale/exposures.ts";
 
 const OLD_PASSWORD = "old-public-password-0123456789abcdef";
 

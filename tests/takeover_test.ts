@@ -13,16 +13,15 @@ import {
   resolveOpenClawLocation,
   withProfileEnv,
 } from "../lib/openclaw/location.ts";
-import { detectGatewayService, gatewayServiceNames } from "../lib/openclaw/gateway.ts";
+import { detectGatewayService, gatewayServiceNames } from "../lib/openclaw/gateway_service.ts";
 import { planOpenClaw } from "../lib/openclaw/plan.ts";
 import {
   describeExposure,
   exposureOffArgs,
   findGatewayExposures,
   foregroundLoopbackPorts,
-  loopbackTargetPort,
-  parseServeConfig,
-} from "../lib/tailscale/serve_config.ts";
+} from "../lib/tailscale/exposures.ts";
+import { loopbackTargetPort, parseServeConfig } from "../lib/tailscale/serve_config.ts";
 import { planTakeover } from "../lib/commands/takeover.ts";
 import { credentialsFileFor } from "../lib/core/credentials.ts";
 import { createShell } from "../lib/core/shell.ts";

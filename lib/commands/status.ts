@@ -10,7 +10,7 @@ import { readConnectionRecord } from "../core/connection_record.ts";
 import { credentialsFileFor, keyPreview, readCredentials } from "../core/credentials.ts";
 import type { Layers, LayerStatus, PublishMode } from "../core/layer_types.ts";
 import { realLayers } from "./real_layers.ts";
-import { describeExposure } from "../tailscale/serve_config.ts";
+import { describeExposure } from "../tailscale/exposures.ts";
 import { planTakeover } from "./takeover.ts";
 
 /** What the user asked for. */

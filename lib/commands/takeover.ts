@@ -19,12 +19,8 @@ import type { GatewayRoutes, Layers } from "../core/layer_types.ts";
 import { blockedLegacyMigration } from "../openclaw/location.ts";
 import { type GatewaySettings, isLoopbackBind } from "../openclaw/settings.ts";
 import { planOpenClaw } from "../openclaw/plan.ts";
-import {
-  describeExposure,
-  exposureOffArgs,
-  FUNNEL_PORTS,
-  type GatewayExposure,
-} from "../tailscale/serve_config.ts";
+import { describeExposure, exposureOffArgs, type GatewayExposure } from "../tailscale/exposures.ts";
+import { FUNNEL_PORTS } from "../tailscale/serve_config.ts";
 
 /** The name of the key the old public credential becomes. */
 export const LEGACY_KEY_NAME = "legacy";

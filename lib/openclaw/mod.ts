@@ -80,13 +80,15 @@ export {
 } from "./cli.ts";
 export {
   detectGatewayService,
+  type GatewayService,
+  gatewayServiceNames,
+} from "./gateway_service.ts";
+export {
   ensureGatewayRunning,
   type EnsureRunningOptions,
   type EnsureRunningResult,
   findGatewayPid,
   type GatewayListener,
-  type GatewayService,
-  gatewayServiceNames,
   parseGatewayStatus,
   processAlive,
   restartGateway,

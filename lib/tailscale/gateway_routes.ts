@@ -18,8 +18,8 @@ import {
   exposureOffArgs,
   findGatewayExposures,
   type GatewayExposure,
-  type ServeConfig,
-} from "./serve_config.ts";
+} from "./exposures.ts";
+import type { ServeConfig } from "./serve_config.ts";
 
 /** Every background handler as one comparable line each (foreground sessions excluded). Pure. */
 export function backgroundHandlers(config: ServeConfig): Set<string> {

@@ -27,12 +27,8 @@ import { publishRoute, unpublishRoute } from "./publish.ts";
 import { checkRouteReady } from "./readiness.ts";
 import { tailscaleReport } from "./report.ts";
 import type { TailscaleCli } from "./runner.ts";
-import {
-  allowedFunnelPorts,
-  describeExposure,
-  findGatewayExposures,
-  foregroundLoopbackPorts,
-} from "./serve_config.ts";
+import { allowedFunnelPorts } from "./serve_config.ts";
+import { describeExposure, findGatewayExposures, foregroundLoopbackPorts } from "./exposures.ts";
 import type { TailscaleStatus } from "./status.ts";
 import { assertSupportedVersion } from "./version.ts";
 

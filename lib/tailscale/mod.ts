@@ -88,8 +88,8 @@ export {
   findGatewayExposures,
   foregroundLoopbackPorts,
   type GatewayExposure,
-  loopbackTargetPort,
-} from "./serve_config.ts";
+} from "./exposures.ts";
+export { loopbackTargetPort } from "./serve_config.ts";
 export { type RemoveExposuresResult, removeGatewayExposures } from "./gateway_routes.ts";
 export {
   accessDeniedError,
