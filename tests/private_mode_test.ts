@@ -218,17 +218,26 @@ function edgeAt(answering: Set<string>, seen: string[]) {
   };
 }
 
+/** The tailnet-only proof of this node's address `100.64.0.1`, with what a step changes. */
+function proveTailnet(
+  options: Partial<Parameters<typeof provePublicUrl>[0]>,
+): ReturnType<typeof provePublicUrl> {
+  return provePublicUrl({
+    dnsName: HOST,
+    port: 443,
+    clientKey: "ecto_key",
+    tailnetAddresses: ["100.64.0.1"],
+    tailnetOnly: true,
+    env: () => undefined,
+    ...options,
+  });
+}
+
 Deno.test("the tailnet-only proof asks no public DNS and never claims the public path", async (t) => {
   await t.step("proven over the node's tailnet address, said as tailnet only", async () => {
     const seen: string[] = [];
     let dnsAsked = 0;
-    const result = await provePublicUrl({
-      dnsName: HOST,
-      port: 443,
-      clientKey: "ecto_key",
-      tailnetAddresses: ["100.64.0.1"],
-      tailnetOnly: true,
-      env: () => undefined,
+    const result = await proveTailnet({
       deps: {
         httpsGet: edgeAt(new Set(["100.64.0.1:443"]), seen),
         resolveDns: () => (dnsAsked++, Promise.resolve([])),
@@ -244,12 +253,8 @@ Deno.test("the tailnet-only proof asks no public DNS and never claims the public
   });
   await t.step("through ECTO_CONNECT_TO for the tailnet address, as curl would", async () => {
     const seen: string[] = [];
-    const result = await provePublicUrl({
-      dnsName: HOST,
+    const result = await proveTailnet({
       port: 8443,
-      clientKey: "ecto_key",
-      tailnetAddresses: ["100.64.0.1"],
-      tailnetOnly: true,
       env: (n) => n === "ECTO_CONNECT_TO" ? "100.64.0.1:8443:127.0.0.1:9999" : undefined,
       deps: { httpsGet: edgeAt(new Set(["127.0.0.1:9999"]), seen) },
     });
@@ -260,15 +265,9 @@ Deno.test("the tailnet-only proof asks no public DNS and never claims the public
     let now = 0;
     const answering = new Set<string>();
     const seen: string[] = [];
-    const result = await provePublicUrl({
-      dnsName: HOST,
-      port: 443,
-      clientKey: "ecto_key",
-      tailnetAddresses: ["100.64.0.1"],
-      tailnetOnly: true,
+    const result = await proveTailnet({
       waitMs: 10_000,
       retryIntervalMs: 1_000,
-      env: () => undefined,
       deps: {
         httpsGet: edgeAt(answering, seen),
         now: () => now,
@@ -284,15 +283,9 @@ Deno.test("the tailnet-only proof asks no public DNS and never claims the public
   });
   await t.step("nothing answers within the bound: none, and it says tailnet", async () => {
     let now = 0;
-    const result = await provePublicUrl({
-      dnsName: HOST,
-      port: 443,
-      clientKey: "ecto_key",
-      tailnetAddresses: ["100.64.0.1"],
-      tailnetOnly: true,
+    const result = await proveTailnet({
       waitMs: 2_000,
       retryIntervalMs: 1_000,
-      env: () => undefined,
       deps: {
         httpsGet: edgeAt(new Set(), []),
         now: () => now,
