@@ -853,7 +853,7 @@ if (import.meta.main) {
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     Deno.addSignalListener(signal, () => {
       if (ownSignalHandlers > 0) return;
-      void import("./lib/core/atomic_file.ts").then((m) => m.atomicWritesSettled())
+      void import("./lib/core/atomic_file.ts").then((m) => m.closeAtomicWrites())
         .finally(() => Deno.exit(code));
     });
   }

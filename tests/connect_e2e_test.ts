@@ -341,8 +341,9 @@ Deno.test({
           said += value;
         }
         const snapshot = `${env.ECTO_STATE_DIR}/openclaw-snapshot.json`;
+        // Bounded, not timed: the snapshot comes within ms on a quiet machine, seconds under load.
         await pollUntil(() => Deno.stat(snapshot).then(() => true, () => false), {
-          timeoutMs: 5_000,
+          timeoutMs: 60_000,
           intervalMs: 10,
           what: "the snapshot after the configure step started",
         });

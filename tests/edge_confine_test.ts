@@ -78,7 +78,7 @@ Deno.test({
             headers: { authorization: `Bearer ${gateway.token}` },
           });
           return (await res.text()).includes(`"openclaw/${CONFINED_AGENT_ID}"`);
-        }, { timeoutMs: 20_000, intervalMs: 100, what: "the confined agent in /v1/models" });
+        }, { timeoutMs: 120_000, intervalMs: 100, what: "the confined agent in /v1/models" });
         assert.ok(listed, "the gateway lists the confined agent");
         // What ecto tells the owner before adding it (OpenClaw 2026.9.6 has no way to keep it).
         const res = await direct("openclaw/default");
@@ -291,7 +291,7 @@ Deno.test({
         const res = await direct("openclaw/default");
         await res.body?.cancel();
         return res.status === 200 && res.status;
-      }, { timeoutMs: 20_000, intervalMs: 100, what: "openclaw/default answering 200 again" });
+      }, { timeoutMs: 120_000, intervalMs: 100, what: "openclaw/default answering 200 again" });
       assert.equal(status, 200);
     });
   } finally {

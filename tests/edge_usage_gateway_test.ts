@@ -198,7 +198,7 @@ async function waitForRows(path: string, keyId: string, requests: number) {
     } catch {
       return false; // the writer may be creating it
     }
-  }, { timeoutMs: 20_000, intervalMs: 50, what: `${requests} requests in usage.db` });
+  }, { timeoutMs: 60_000, intervalMs: 50, what: `${requests} requests in usage.db` });
 }
 
 Deno.test({

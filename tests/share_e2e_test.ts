@@ -89,7 +89,7 @@ Deno.test({
         assert.equal(run.code, 0, run.stderr);
         const row = JSON.parse(run.stdout).usage[0] as Record<string, number> | undefined;
         return row?.requests === 3 && row.refused === 1 && row;
-      }, { timeoutMs: 20_000, intervalMs: 100, what: "3 requests and 1 refusal in `ecto usage`" });
+      }, { timeoutMs: 60_000, intervalMs: 100, what: "3 requests and 1 refusal in `ecto usage`" });
       assert.equal(row?.requests, 3);
       assert.equal(row?.refused, 1);
       assert.equal(row?.promptTokens, 3);

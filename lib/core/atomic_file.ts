@@ -15,6 +15,7 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
 
 let inFlight = 0;
 let settled: Array<() => void> = [];
+let closed = false;
 
 /**
  * Resolves once no atomic write is in progress: `cli.ts` waits for it on Ctrl-C before it
@@ -24,12 +25,24 @@ export function atomicWritesSettled(): Promise<void> {
   return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => settled.push(resolve));
 }
 
+/**
+ * For an exit on a signal (`cli.ts`): no atomic write starts after this call, and the promise
+ * resolves once every write in flight is renamed into place. A write that would start is held
+ * (its promise never settles; the process exits first): a step that awaited one write and goes
+ * on to the next must not begin a temp file the exit then leaves behind.
+ */
+export function closeAtomicWrites(): Promise<void> {
+  closed = true;
+  return atomicWritesSettled();
+}
+
 /** Writes `data` to `path` atomically with mode `mode` (default 0600). */
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   mode = 0o600,
 ): Promise<void> {
+  if (closed) return new Promise<never>(() => {}); // the process is exiting: start nothing
   inFlight++;
   try {
     await writeAtomic(path, data, mode);

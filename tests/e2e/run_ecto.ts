@@ -63,11 +63,12 @@ export async function runEcto(
     await w.write(new TextEncoder().encode(opts.stdin));
     await w.close();
   }
+  // A safety net for a hung run, above ecto's own longest wait in tests (a cold gateway, 240 s).
   const timer = setTimeout(() => {
     try {
       child.kill("SIGTERM");
     } catch { /* already gone */ }
-  }, opts.timeoutMs ?? 180_000);
+  }, opts.timeoutMs ?? 420_000);
   const out = await child.output();
   clearTimeout(timer);
   return {
