@@ -433,7 +433,10 @@ e2e(
   "a profile: `--profile` finds ~/.openclaw-<name> and the port OpenClaw derives for it",
   async () => {
     const home = await Deno.makeTempDir({ prefix: "ecto-profile-" });
-    const name = ["work", "work2", "lab", "lab2"].find((p) => portFree(profilePort(p)))!;
+    // A random name: the port OpenClaw derives from it must be free, and another suite running
+    // this test at the same time must not pick the same one (fixed names collided there).
+    let name = "";
+    do name = `t${crypto.randomUUID().slice(0, 8)}`; while (!portFree(profilePort(name)));
     const port = profilePort(name);
     const stateDir = `${home}/.openclaw-${name}`;
     const profileEnv = {
