@@ -18,34 +18,36 @@ let settled: Array<() => void> = [];
 let closed = false;
 
 /**
- * Resolves once no atomic write is in progress: `cli.ts` waits for it on Ctrl-C before it
- * exits, so an interrupted run leaves no temp file (steps running in parallel may be writing).
+ * Resolves once no atomic write (or {@link exitWaitsFor} section) is in progress: `cli.ts` waits
+ * for it on Ctrl-C before it exits, so an interrupted run leaves no temp file and no process it
+ * did not record (steps running in parallel may be writing).
  */
 export function atomicWritesSettled(): Promise<void> {
   return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => settled.push(resolve));
 }
 
 /**
- * For an exit on a signal (`cli.ts`): no atomic write starts after this call, and the promise
- * resolves once every write in flight is renamed into place. A write that would start is held
- * (its promise never settles; the process exits first): a step that awaited one write and goes
- * on to the next must not begin a temp file the exit then leaves behind.
+ * For an exit on a signal (`cli.ts`): resolves once every write and section in flight is done,
+ * and from the moment nothing is in flight, nothing new starts. Work that would start then is
+ * held (its promise never settles; the process exits first): a step that awaited one write and
+ * goes on to the next must not begin a temp file the exit then leaves behind. Work started while
+ * something is still in flight (a write inside a section) runs, and the exit waits for it too.
  */
 export function closeAtomicWrites(): Promise<void> {
   closed = true;
   return atomicWritesSettled();
 }
 
-/** Writes `data` to `path` atomically with mode `mode` (default 0600). */
-export async function writeFileAtomic(
-  path: string,
-  data: string | Uint8Array,
-  mode = 0o600,
-): Promise<void> {
-  if (closed) return new Promise<never>(() => {}); // the process is exiting: start nothing
+/**
+ * Runs `fn` as one piece an exit on a signal waits for: what must not be cut in half, such as
+ * starting a background process and recording its pid (an edge nobody recorded would hold its
+ * port against the re-run).
+ */
+export async function exitWaitsFor<T>(fn: () => Promise<T>): Promise<T> {
+  if (closed && inFlight === 0) return new Promise<never>(() => {}); // exiting: start nothing
   inFlight++;
   try {
-    await writeAtomic(path, data, mode);
+    return await fn();
   } finally {
     if (--inFlight === 0) {
       const waiting = settled;
@@ -53,6 +55,15 @@ export async function writeFileAtomic(
       for (const resolve of waiting) resolve();
     }
   }
+}
+
+/** Writes `data` to `path` atomically with mode `mode` (default 0600). */
+export function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+): Promise<void> {
+  return exitWaitsFor(() => writeAtomic(path, data, mode));
 }
 
 async function writeAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {

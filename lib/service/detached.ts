@@ -11,7 +11,12 @@
  *
  * @module
  */
-import { ensurePrivateDir, readJsonIfExists, writeJsonAtomic } from "../core/atomic_file.ts";
+import {
+  ensurePrivateDir,
+  exitWaitsFor,
+  readJsonIfExists,
+  writeJsonAtomic,
+} from "../core/atomic_file.ts";
 import { EctoError, tail } from "../core/errors.ts";
 import type { Shell } from "../core/shell.ts";
 import {
@@ -147,6 +152,36 @@ function signal(pid: number, sig: Deno.Signal): void {
 /** What `ecto edge run` logs once it listens (`renderEventLine` of its `edge.listen` step). */
 export const EDGE_READY_LINE = "[edge.listen] done: ";
 
+/** Starts the edge in the background (`script` via `sh -c`) and writes its pidfile. */
+async function spawnAndRecord(
+  deps: ServiceDeps,
+  spec: EdgeServiceSpec,
+  pidFile: string,
+  how: { script: string; base: Record<string, string> },
+): Promise<PidRecord> {
+  const r = await deps.$`sh -c ${how.script} ecto-edge ${spec.logFile} ${spec.program}`
+    .cwd(spec.workingDir)
+    .clearEnv()
+    .env({ ...how.base, ...spec.env })
+    .stdout("piped")
+    .stderr("piped")
+    .noThrow();
+  const pid = Number(r.stdout.trim());
+  if (r.code !== 0 || !Number.isInteger(pid) || pid <= 1) {
+    throw new EctoError("edge_start_failed", "The edge could not be started in the background.", {
+      cause: new Error(tail(r.stderr, 8)),
+    });
+  }
+  const record: PidRecord = {
+    pid,
+    argv: spec.program,
+    fingerprint: await specFingerprint(spec),
+    startedAt: new Date().toISOString(),
+  };
+  await writeJsonAtomic(pidFile, record);
+  return record;
+}
+
 /**
  * Starts the edge detached, in its own session, and records it. Resolves
  * with its pid once its command line is the spec's argv and it has logged
@@ -181,26 +216,9 @@ async function startDetached(
     if (value !== undefined) base[name] = value;
   }
   const logStart = ((await readTextIfExists(spec.logFile)) ?? "").length;
-  const r = await deps.$`sh -c ${script} ecto-edge ${spec.logFile} ${spec.program}`
-    .cwd(spec.workingDir)
-    .clearEnv()
-    .env({ ...base, ...spec.env })
-    .stdout("piped")
-    .stderr("piped")
-    .noThrow();
-  const pid = Number(r.stdout.trim());
-  if (r.code !== 0 || !Number.isInteger(pid) || pid <= 1) {
-    throw new EctoError("edge_start_failed", "The edge could not be started in the background.", {
-      cause: new Error(tail(r.stderr, 8)),
-    });
-  }
-  const record: PidRecord = {
-    pid,
-    argv: spec.program,
-    fingerprint: await specFingerprint(spec),
-    startedAt: new Date().toISOString(),
-  };
-  await writeJsonAtomic(pidFile, record);
+  // Spawn and record as one piece a Ctrl-C waits for: an edge without its pidfile would be
+  // nobody's, and would hold its port against the re-run.
+  const record = await exitWaitsFor(() => spawnAndRecord(deps, spec, pidFile, { script, base }));
   // Until the child has exec'd, its command line is still the shell's.
   const seen = await pollUntil(
     async () => (await isOurs(deps, record)) ? true : undefined,
@@ -226,7 +244,7 @@ async function startDetached(
       25,
     )
     : "exited";
-  if (outcome !== "exited" && await isOurs(deps, record)) return pid;
+  if (outcome !== "exited" && await isOurs(deps, record)) return record.pid;
   await removeIfExists(pidFile);
   const log = (await readTextIfExists(spec.logFile)) ?? "";
   throw new EctoError("edge_start_failed", "The edge exited right after it started.", {
