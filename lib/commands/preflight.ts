@@ -15,13 +15,13 @@ import { ActionRequiredError, EctoError, MissingPrerequisiteError } from "../cor
 import { edgeListen } from "../core/addresses.ts";
 import { loadOpenClaw, planOpenClaw } from "../openclaw/mod.ts";
 import {
-  ADMIN_DNS_URL,
   allowedFunnelPorts,
   assertNotKnownBroken,
   assertSupportedVersion,
   cliFromInstall,
   funnelStatusProblem,
   MAC_DOWNLOAD_URL,
+  magicDnsOffForPrivate,
   sandboxedAuthKeyError,
   type TailscaleProbe,
   tailscaleProbe,
@@ -183,14 +183,7 @@ export async function preflight(
   if (status.connected && request.mode === "private") {
     // Serve needs MagicDNS and HTTPS certificates; the Funnel attribute and ports do not apply.
     if (!status.magicDnsEnabled) {
-      throw new ActionRequiredError(
-        "magicdns_disabled",
-        "MagicDNS is off for your tailnet; the private URL needs it.",
-        {
-          url: ADMIN_DNS_URL,
-          fix: `Turn on MagicDNS at ${ADMIN_DNS_URL}, then run ecto connect --private again.`,
-        },
-      );
+      throw magicDnsOffForPrivate();
     }
     parts.push(
       status.httpsCapable

@@ -52,7 +52,12 @@ export {
   writeConfirmed,
 } from "./lost_write.ts";
 export type { LostWrite } from "./lost_write.ts";
-export { ADMIN_DNS_URL, ADMIN_POLICY_URL, funnelStatusProblem } from "./prerequisites.ts";
+export {
+  ADMIN_DNS_URL,
+  ADMIN_POLICY_URL,
+  funnelStatusProblem,
+  magicDnsOffForPrivate,
+} from "./prerequisites.ts";
 export type { TailscaleVariant, TailscaleVersion } from "./version.ts";
 export {
   backendStateMeaning,

@@ -30,15 +30,32 @@ export function funnelStatusProblem(status: TailscaleStatus): ActionRequiredErro
     );
   }
   if (status.funnelPortsKnown && !allowedFunnelPorts(status).includes(443)) {
-    return new ActionRequiredError(
-      "funnel_port_not_allowed",
-      "Your tailnet policy does not allow Funnel on port 443, and the Tailscale CLI checks 443 for every Funnel.",
-      {
-        url: ADMIN_POLICY_URL,
-        fix:
-          `Add 443 to the funnel-ports node attribute in ${ADMIN_POLICY_URL}, then run ecto connect again.`,
-      },
-    );
+    return funnelPort443Refused();
   }
   return undefined;
+}
+
+/** The tailnet's policy leaves 443 out of Funnel's ports (the CLI checks 443 for every Funnel). */
+export function funnelPort443Refused(): ActionRequiredError {
+  return new ActionRequiredError(
+    "funnel_port_not_allowed",
+    "Your tailnet policy does not allow Funnel on port 443, and the Tailscale CLI checks 443 for every Funnel.",
+    {
+      url: ADMIN_POLICY_URL,
+      fix:
+        `Add 443 to the funnel-ports node attribute in ${ADMIN_POLICY_URL}, then run ecto connect again.`,
+    },
+  );
+}
+
+/** MagicDNS is off: a private (Serve) URL needs it. */
+export function magicDnsOffForPrivate(): ActionRequiredError {
+  return new ActionRequiredError(
+    "magicdns_disabled",
+    "MagicDNS is off for your tailnet; the private URL needs it.",
+    {
+      url: ADMIN_DNS_URL,
+      fix: `Turn on MagicDNS at ${ADMIN_DNS_URL}, then run ecto connect --private again.`,
+    },
+  );
 }

@@ -11,7 +11,13 @@ import { ActionRequiredError } from "../core/errors.ts";
 import type { PublishMode, StepResult } from "../core/layer_types.ts";
 import { edgeTarget } from "../core/addresses.ts";
 import { enableFunnel } from "./funnel.ts";
-import { ADMIN_DNS_URL, ADMIN_POLICY_URL, funnelStatusProblem } from "./prerequisites.ts";
+import {
+  ADMIN_DNS_URL,
+  ADMIN_POLICY_URL,
+  funnelPort443Refused,
+  funnelStatusProblem,
+  magicDnsOffForPrivate,
+} from "./prerequisites.ts";
 import type { TailscaleCli } from "./runner.ts";
 import { allowedFunnelPorts } from "./serve_config.ts";
 import { enableServe } from "./serve.ts";
@@ -44,14 +50,7 @@ async function checkServePrerequisites(
   status: TailscaleStatus,
 ): Promise<StepResult> {
   if (!status.magicDnsEnabled) {
-    throw new ActionRequiredError(
-      "magicdns_disabled",
-      "MagicDNS is off for your tailnet; the private URL needs it.",
-      {
-        url: ADMIN_DNS_URL,
-        fix: `Turn on MagicDNS at ${ADMIN_DNS_URL}, then run ecto connect --private again.`,
-      },
-    );
+    throw magicDnsOffForPrivate();
   }
   if (!status.httpsCapable) {
     await enableServe(await handle(), {
@@ -85,15 +84,7 @@ async function checkPrerequisites(
   }
   const ports = allowedFunnelPorts(status);
   if (!ports.includes(443)) {
-    throw new ActionRequiredError(
-      "funnel_port_not_allowed",
-      "Your tailnet policy does not allow Funnel on port 443, and the Tailscale CLI checks 443 for every Funnel.",
-      {
-        url: ADMIN_POLICY_URL,
-        fix:
-          `Add 443 to the funnel-ports node attribute in ${ADMIN_POLICY_URL}, then run ecto connect again.`,
-      },
-    );
+    throw funnelPort443Refused();
   }
   return { detail: `MagicDNS, HTTPS and Funnel are on (ports ${ports.join(", ")}).` };
 }
