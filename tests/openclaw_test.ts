@@ -13,6 +13,7 @@ import {
   detectGatewayService,
   ensureGatewayRunning,
   GatewayNotReadyError,
+  gatewayRunning,
   inspectGatewaySettings,
   locateOpenClaw,
   mergeSnapshot,
@@ -704,6 +705,20 @@ Deno.test("`ensureGatewayRunning()` starts a stopped gateway detached and report
     assert.equal(r.alreadyRunning, true);
     assert.equal(calls.length, 0);
   });
+  await t.step("busy (no answer in time) → nothing started, waited for until ready", async () => {
+    const { $, calls } = fakeShell({});
+    const clock = fakeClock();
+    const { fetch: ready } = fakeFetch(() => 200);
+    const fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
+      clock.now() < 2_000 ? timedOut() : ready(input, init)) as typeof globalThis.fetch;
+    const r = await ensureGatewayRunning({ $, fetch, env: envOf({ HOME: "/h" }), ...clock }, {
+      cli: { bin: "openclaw", source: "given" },
+      url: "http://127.0.0.1:1",
+    });
+    assert.equal(r.alreadyRunning, true);
+    assert.ok(r.readyMs >= 2_000);
+    assert.equal(calls.length, 0, "no second gateway started");
+  });
   await t.step("not running → `sh -c ... openclaw gateway run` detached, then ready", async () => {
     const { $, calls } = fakeShell({});
     let started = false;
@@ -1013,4 +1028,69 @@ Deno.test("`applyOpenClawPlan()` snapshots first, patches once, and probes until
       keys: [],
     },
   );
+});
+
+/** A fetch that rejects the way Deno's does when `AbortSignal.timeout` fires (no real wait). */
+const timedOut = () => Promise.reject(new DOMException("Signal timed out.", "TimeoutError"));
+
+Deno.test("`gatewayRunning()`: an answer or a timeout is a running gateway; a refusal is not", async () => {
+  const answering = (status: number) => () => Promise.resolve(new Response("x", { status }));
+  const refused = () => Promise.reject(new TypeError("connection refused"));
+  const url = "http://127.0.0.1:18789";
+  assert.equal(await gatewayRunning(answering(200) as typeof fetch, url), true);
+  assert.equal(await gatewayRunning(answering(503) as typeof fetch, url), true);
+  assert.equal(await gatewayRunning(timedOut as typeof fetch, url), true);
+  assert.equal(await gatewayRunning(refused as typeof fetch, url), false);
+
+  // Deno's own fetch: a listener that accepts and never answers, then nothing listening.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  const real = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+  assert.equal(await gatewayRunning(fetch, real), true, "accepted, no answer in 3 s: busy");
+  listener.close();
+  await accepting;
+  for (const conn of held) conn.close();
+  assert.equal(await gatewayRunning(fetch, real), false, "refused: not running");
+});
+
+Deno.test("`applyOpenClawPlan()` and undo wait for a busy gateway whose /healthz times out after the write", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const configPath = `${home}/.openclaw/openclaw.json`;
+  await Deno.mkdir(`${home}/.openclaw`, { recursive: true });
+  await Deno.copyFile(`${FIXTURES}token.json5`, configPath);
+  const env = envOf({ HOME: home });
+  const p = plan((await readOpenClawConfig(configPath)).config, { configPath });
+  let patched = false;
+  let busy = false; // the next /healthz gets no answer in time, as on a loaded machine
+  const { $ } = fakeShell({
+    openclaw: (call) => {
+      patched = JSON.parse(call.stdin).gateway.http !== null;
+      busy = true;
+      return { stdout: "Applied 1 config update(s)." };
+    },
+  });
+  const inner = fakeFetch((path, auth) => {
+    if (path === "/healthz" || path === "/readyz") return 200;
+    if (!patched) return 404;
+    return auth === `Bearer ${p.credential.value}` ? 200 : 401;
+  });
+  const fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+    if (busy && String(input).endsWith("/healthz")) {
+      busy = false;
+      return timedOut();
+    }
+    return inner.fetch(input, init);
+  }) as typeof globalThis.fetch;
+  const clock = fakeClock();
+  const cli = { bin: "openclaw", source: "given" } as const;
+  const result = await applyOpenClawPlan({ $, fetch, env, ...clock }, p, { cli });
+  assert.equal(result.gatewayRunning, true);
+  assert.equal(result.probe?.state, "ok", "the change is proven live, not left for a later start");
+  const undo = await undoOpenClaw({ $, fetch, env, ...clock }, { cli });
+  assert.equal(undo.gatewayRunning, true);
+  assert.equal(undo.probe?.state, "endpoint-disabled");
 });

@@ -16,6 +16,7 @@ import {
   type GatewayApiProbe,
   type GatewayDeps,
   gatewayHealth,
+  gatewayRunning,
   probeGatewayApi,
 } from "./gateway_health.ts";
 import type { RestartResult } from "./gateway.ts";
@@ -121,8 +122,7 @@ export async function applyOpenClawPlan(
   events({ kind: "step", step, status: "done", detail: patched.message || "config patched" });
 
   // 3. Live?
-  const health = await gatewayHealth(deps.fetch, plan.url);
-  if (!health.live) {
+  if (!(await gatewayRunning(deps.fetch, plan.url))) {
     events({
       kind: "note",
       step,

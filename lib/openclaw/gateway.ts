@@ -23,6 +23,7 @@ import {
   GATEWAY_READY_TIMEOUT_MS,
   type GatewayDeps,
   gatewayHealth,
+  gatewayRunning,
   openClawDailyLogPath,
   waitFor,
   waitForGatewayReady,
@@ -111,7 +112,8 @@ export async function ensureGatewayRunning(
     });
     return { alreadyRunning: true, logPath: dailyLog, readyMs: 0 };
   }
-  if (health.live) {
+  // A gateway too busy to answer in time is running: starting a second one would only fail.
+  if (health.live || (await gatewayRunning(deps.fetch, opts.url))) {
     const readyMs = await waitForGatewayReady(deps, opts.url, {
       limitMs: opts.limitMs,
       logPath: dailyLog,

@@ -105,6 +105,23 @@ export async function gatewayHealth(fetchFn: Fetch, url: string): Promise<Gatewa
   return { live: healthz === 200, ready: readyz === 200 };
 }
 
+/**
+ * Whether the gateway still runs after ecto wrote its config. Any answer from `/healthz` says so,
+ * and so does a connection left unanswered for 3 s: a loaded gateway, or one busy with the change,
+ * is running, and the bounded wait that follows decides. Only a refused connection means nothing
+ * listens (one missed `/healthz` under load once had ecto report a busy gateway as stopped and
+ * leave the change unproven).
+ */
+export async function gatewayRunning(fetchFn: Fetch, url: string): Promise<boolean> {
+  try {
+    const response = await fetchFn(`${url}/healthz`, { signal: AbortSignal.timeout(3_000) });
+    await response.body?.cancel();
+    return true;
+  } catch (error) {
+    return error instanceof DOMException && error.name === "TimeoutError";
+  }
+}
+
 /** Whether `/readyz` answers 200 within 2 s (the gateway takes traffic). */
 export async function gatewayReady(fetchFn: Fetch, url: string): Promise<boolean> {
   return (await status(fetchFn, `${url}/readyz`, {}, 2_000)) === 200;

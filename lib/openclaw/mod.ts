@@ -107,6 +107,7 @@ export {
   type GatewayLimits,
   gatewayLimits,
   GatewayNotReadyError,
+  gatewayRunning,
   LIVE_TIMEOUT_MS,
   openClawDailyLogPath,
   probeGatewayApi,

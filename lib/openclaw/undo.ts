@@ -10,7 +10,7 @@ import { ignoreEvents } from "../core/events.ts";
 import { ectoPaths } from "../core/paths.ts";
 import { assertConfigChangeable } from "./cli.ts";
 import { restartAfterWrite, writeOpenClawConfig } from "./config_writer.ts";
-import { type GatewayApiProbe, type GatewayDeps, gatewayHealth } from "./gateway_health.ts";
+import { type GatewayApiProbe, type GatewayDeps, gatewayRunning } from "./gateway_health.ts";
 import type { RestartResult } from "./gateway.ts";
 import { readSnapshot } from "./snapshot.ts";
 import { planUndo } from "./undo_patch.ts";
@@ -90,15 +90,15 @@ export async function undoOpenClaw(
   const cliExit = now();
   events({ kind: "step", step, status: "done", detail: patched.message || "config restored" });
 
-  const health = await gatewayHealth(deps.fetch, state.settings.url);
+  const running = await gatewayRunning(deps.fetch, state.settings.url);
   let result: UndoResult = {
     restored: true,
     keys,
     cliMs: patched.ms,
     writer: patched.via,
-    gatewayRunning: health.live,
+    gatewayRunning: running,
   };
-  if (health.live) {
+  if (running) {
     const want = expectedApiState(after);
     const live = await makeLive(deps, opts, {
       url: after.url,
