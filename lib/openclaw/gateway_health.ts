@@ -106,11 +106,11 @@ export async function gatewayHealth(fetchFn: Fetch, url: string): Promise<Gatewa
 }
 
 /**
- * Whether the gateway still runs after ecto wrote its config. Any answer from `/healthz` says so,
- * and so does a connection left unanswered for 3 s: a loaded gateway, or one busy with the change,
- * is running, and the bounded wait that follows decides. Only a refused connection means nothing
- * listens (one missed `/healthz` under load once had ecto report a busy gateway as stopped and
- * leave the change unproven).
+ * Whether the gateway runs, when `/healthz` gave no 200: any answer says so, and so does a
+ * connection left unanswered for 3 s (a loaded gateway, or one busy applying a change); the
+ * bounded wait that follows decides. Only a refused connection means nothing listens. Used after
+ * a write and before starting a gateway (a missed `/healthz` under load once had ecto report a
+ * busy gateway as stopped and leave the change unproven).
  */
 export async function gatewayRunning(fetchFn: Fetch, url: string): Promise<boolean> {
   try {
