@@ -553,6 +553,16 @@ async function tempDir(): Promise<AsyncDisposable & { path: string }> {
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
 }
 
+/** A temp HOME whose `~/.openclaw/openclaw.json` is a copy of fixture `name`, and the plan for it. */
+async function homeWithConfig(name: string) {
+  const dir = await tempDir();
+  const configPath = `${dir.path}/.openclaw/openclaw.json`;
+  await Deno.mkdir(`${dir.path}/.openclaw`, { recursive: true });
+  await Deno.copyFile(`${FIXTURES}${name}`, configPath);
+  const p = plan((await readOpenClawConfig(configPath)).config, { configPath });
+  return { home: dir.path, configPath, p, [Symbol.asyncDispose]: dir[Symbol.asyncDispose] };
+}
+
 Deno.test("`locateOpenClaw()` finds the CLI via ECTO_OPENCLAW, then PATH, else exit 4", async (t) => {
   await using dir = await tempDir();
   const bin = `${dir.path}/bin`;
@@ -892,13 +902,8 @@ async function bytesAndMtime(path: string): Promise<[string, number | undefined]
 }
 
 Deno.test("`applyOpenClawPlan()` refuses bad input before writing anything", async (t) => {
-  await using dir = await tempDir();
-  const home = dir.path;
-  const configPath = `${home}/.openclaw/openclaw.json`;
-  await Deno.mkdir(`${home}/.openclaw`, { recursive: true });
-  await Deno.copyFile(`${FIXTURES}rich.json5`, configPath);
-  const config = (await readOpenClawConfig(configPath)).config;
-  const p = plan(config, { configPath });
+  await using dir = await homeWithConfig("rich.json5");
+  const { home, configPath, p } = dir;
   const before = await bytesAndMtime(configPath);
   const snapshotFile = ectoPaths(envOf({ HOME: home })).openclawSnapshotFile;
 
@@ -965,14 +970,9 @@ Deno.test("`applyOpenClawPlan()` refuses bad input before writing anything", asy
 });
 
 Deno.test("`applyOpenClawPlan()` snapshots first, patches once, and probes until live", async () => {
-  await using dir = await tempDir();
-  const home = dir.path;
-  const configPath = `${home}/.openclaw/openclaw.json`;
-  await Deno.mkdir(`${home}/.openclaw`, { recursive: true });
-  await Deno.copyFile(`${FIXTURES}token.json5`, configPath);
+  await using dir = await homeWithConfig("token.json5");
+  const { home, p } = dir;
   const env = envOf({ HOME: home });
-  const config = (await readOpenClawConfig(configPath)).config;
-  const p = plan(config, { configPath });
   let patched = false;
   let snapshotAtPatch: unknown;
   const snapshotFile = ectoPaths(env).openclawSnapshotFile;
@@ -1057,13 +1057,9 @@ Deno.test("`gatewayRunning()`: an answer or a timeout is a running gateway; a re
 });
 
 Deno.test("`applyOpenClawPlan()` and undo wait for a busy gateway whose /healthz times out after the write", async () => {
-  await using dir = await tempDir();
-  const home = dir.path;
-  const configPath = `${home}/.openclaw/openclaw.json`;
-  await Deno.mkdir(`${home}/.openclaw`, { recursive: true });
-  await Deno.copyFile(`${FIXTURES}token.json5`, configPath);
+  await using dir = await homeWithConfig("token.json5");
+  const { home, p } = dir;
   const env = envOf({ HOME: home });
-  const p = plan((await readOpenClawConfig(configPath)).config, { configPath });
   let patched = false;
   let busy = false; // the next /healthz gets no answer in time, as on a loaded machine
   const { $ } = fakeShell({
