@@ -23,7 +23,6 @@ import {
   GATEWAY_READY_TIMEOUT_MS,
   type GatewayDeps,
   gatewayHealth,
-  gatewayRunning,
   openClawDailyLogPath,
   waitFor,
   waitForGatewayReady,
@@ -113,7 +112,7 @@ export async function ensureGatewayRunning(
     return { alreadyRunning: true, logPath: dailyLog, readyMs: 0 };
   }
   // A gateway too busy to answer in time is running: starting a second one would only fail.
-  if (health.live || (await gatewayRunning(deps.fetch, opts.url))) {
+  if (health.running) {
     const readyMs = await waitForGatewayReady(deps, opts.url, {
       limitMs: opts.limitMs,
       logPath: dailyLog,

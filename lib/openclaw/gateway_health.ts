@@ -73,19 +73,33 @@ export interface GatewayDeps {
   limits?: GatewayLimits;
 }
 
+/**
+ * One bounded request: its status, `timeout` (connected, no answer in time: a loaded gateway, or
+ * one busy applying a change) or `refused` (no connection: nothing listens).
+ */
+async function answer(
+  fetchFn: Fetch,
+  url: string,
+  init: RequestInit = {},
+  timeoutMs = 3_000,
+): Promise<number | "timeout" | "refused"> {
+  try {
+    const response = await fetchFn(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    await response.body?.cancel();
+    return response.status;
+  } catch (error) {
+    return error instanceof DOMException && error.name === "TimeoutError" ? "timeout" : "refused";
+  }
+}
+
 async function status(
   fetchFn: Fetch,
   url: string,
   init: RequestInit = {},
   timeoutMs = 3_000,
 ): Promise<number | null> {
-  try {
-    const response = await fetchFn(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-    await response.body?.cancel();
-    return response.status;
-  } catch {
-    return null;
-  }
+  const got = await answer(fetchFn, url, init, timeoutMs);
+  return typeof got === "number" ? got : null;
 }
 
 /** The gateway's liveness and readiness. */
@@ -94,32 +108,29 @@ export interface GatewayHealth {
   live: boolean;
   /** `/readyz` answered 200: ready to take traffic. */
   ready: boolean;
+  /**
+   * `/healthz` answered at all, or connected and timed out: a gateway is there, if busy. Only a
+   * refused connection means it is stopped (a missed `/healthz` under load once had ecto report a
+   * busy gateway as stopped and leave the change unproven).
+   */
+  running: boolean;
 }
 
 /** Checks `/healthz` and `/readyz` (no auth). */
 export async function gatewayHealth(fetchFn: Fetch, url: string): Promise<GatewayHealth> {
   const [healthz, readyz] = await Promise.all([
-    status(fetchFn, `${url}/healthz`),
-    status(fetchFn, `${url}/readyz`),
+    answer(fetchFn, `${url}/healthz`),
+    answer(fetchFn, `${url}/readyz`),
   ]);
-  return { live: healthz === 200, ready: readyz === 200 };
+  return { live: healthz === 200, ready: readyz === 200, running: healthz !== "refused" };
 }
 
 /**
- * Whether the gateway runs, when `/healthz` gave no 200: any answer says so, and so does a
- * connection left unanswered for 3 s (a loaded gateway, or one busy applying a change); the
- * bounded wait that follows decides. Only a refused connection means nothing listens. Used after
- * a write and before starting a gateway (a missed `/healthz` under load once had ecto report a
- * busy gateway as stopped and leave the change unproven).
+ * {@link GatewayHealth.running} alone (`/healthz` only), for after a write: a busy gateway is
+ * waited for (the bounded wait that follows decides), a stopped one is not.
  */
 export async function gatewayRunning(fetchFn: Fetch, url: string): Promise<boolean> {
-  try {
-    const response = await fetchFn(`${url}/healthz`, { signal: AbortSignal.timeout(3_000) });
-    await response.body?.cancel();
-    return true;
-  } catch (error) {
-    return error instanceof DOMException && error.name === "TimeoutError";
-  }
+  return (await answer(fetchFn, `${url}/healthz`)) !== "refused";
 }
 
 /** Whether `/readyz` answers 200 within 2 s (the gateway takes traffic). */
