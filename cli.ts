@@ -465,7 +465,8 @@ ECTO_GATEWAY_LIVE_TIMEOUT (seconds to wait for the gateway to be ready, default
     .command("add")
     .summary("add a key (bound to one agent; --share prints a card for a friend)")
     .description(
-      "Add a key for a person or app; it is printed once and stored only as a hash. " +
+      "Add a key for a person or app (`ecto_` + 64 hex characters); it is printed once and " +
+        "stored only as a hash. " +
         "The key reaches one agent only: by default ecto's confined agent (no tools, no skills, " +
         "its own workspace), which ecto adds to OpenClaw on first use (asking first: with a " +
         "second agent, direct gateway calls with model openclaw/default get 400). " +

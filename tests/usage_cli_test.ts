@@ -38,7 +38,7 @@ Deno.test("`ecto keys add --share`: the card without a connection, then with one
   );
   assert.equal(early.code, 0, early.stderr);
   assert.match(early.stdout, /This key is shown once/);
-  assert.match(early.stdout, /API key {3}ecto_[A-Za-z0-9_-]{43}\n/);
+  assert.match(early.stdout, /API key {3}ecto_[0-9a-f]{64}\n/);
   assert.match(early.stdout, /run `ecto connect` first/);
   assert.match(early.stdout, /Budget {4}100 tokens per UTC day/);
 

@@ -32,12 +32,15 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
-/** A fresh key: `ecto_` + base64url of 32 random bytes. */
+/**
+ * A fresh key: `ecto_` + 32 random bytes in lowercase hex. Not base64url: OpenClaw masks text its
+ * agent sees (as `ecto_x…abcd`) where exactly 40 of `[A-Za-z0-9/+=]` stand between delimiters, its
+ * AWS-secret rule, and about 1 base64url key in 200 has such a run after a `-`. The owner's chat
+ * then showed an unusable key; a hex key is one 64-character run, which that rule never masks.
+ */
 export function generateKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return KEY_PREFIX + btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return KEY_PREFIX + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Whether `text` holds a control character. */

@@ -1,8 +1,8 @@
 /**
  * Client keys for the edge.
  *
- * A key is `ecto_` followed by 32 random bytes in base64url (48 characters in
- * all). The store keeps only each key's SHA-256 digest, with metadata, in one
+ * A key is `ecto_` followed by 32 random bytes in lowercase hex (69 characters
+ * in all; older keys in base64url, 48, stay valid). The store keeps only each key's SHA-256 digest, with metadata, in one
  * JSON file (mode 0600 in a 0700 directory, written atomically under an
  * exclusive `flock` on `<file>.lock` so `ecto keys ...` and a running edge
  * never lose each other's writes).
